@@ -1,0 +1,55 @@
+# msgtrk: a thin wrapper around the Meson build directories.
+#
+#   make          build build/msgtrkd and build/msgtrk
+#   make test     install test packages, build normal + ASan/UBSan + fuzz,
+#                 run every test; the last line is "N passed, N failed"
+#   make run      build and start msgtrkd in the foreground on an example
+#                 configuration
+#   make fuzz     run each libFuzzer target for FUZZ_SECONDS (default 60)
+#   make format   reformat the sources with .clang-format
+
+MESON ?= meson
+NINJA ?= ninja
+FUZZ_SECONDS ?= 60
+
+.PHONY: all deps deps-test build test run fuzz format clean
+
+all: build
+
+deps:
+	@build-aux/deps.sh build
+
+deps-test:
+	@build-aux/deps.sh test
+
+build: deps
+	@[ -f build/build.ninja ] || $(MESON) setup build
+	$(NINJA) -C build
+
+build-asan/build.ninja:
+	$(MESON) setup build-asan -Db_sanitize=address,undefined \
+	    -Db_lundef=false -Dbuildtype=debug
+
+build-fuzz/build.ninja:
+	CC=clang $(MESON) setup build-fuzz -Dfuzz=true -Dtests=false \
+	    -Db_sanitize=address,undefined -Db_lundef=false -Dbuildtype=debug
+
+test: deps-test build build-asan/build.ninja build-fuzz/build.ninja
+	$(NINJA) -C build-asan
+	$(NINJA) -C build-fuzz
+	@FUZZ_SECONDS=$${FUZZ_SECONDS_SMOKE:-5} tests/run-tests.sh \
+	    build build-asan --fuzz build-fuzz
+
+fuzz: deps-test build-fuzz/build.ninja
+	$(NINJA) -C build-fuzz
+	@FUZZ_SECONDS=$(FUZZ_SECONDS) tests/run-tests.sh --fuzz build-fuzz
+
+run: build
+	@echo "msgtrkd is not written yet (issue 3); build/msgtrkd --help:"
+	@build/msgtrkd --help
+
+format:
+	clang-format -i $$(find src include tests -name '*.[ch]')
+
+clean:
+	rm -rf build build-asan build-fuzz
