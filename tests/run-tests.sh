@@ -41,7 +41,7 @@ export UBSAN_OPTIONS="halt_on_error=1:print_stacktrace=1"
 
 for d in $dirs; do
 	for t in "$d"/test_*; do
-		[ -x "$t" ] || continue
+		[ -f "$t" ] && [ -x "$t" ] || continue
 		name="$(basename "$d")/$(basename "$t")"
 		out="$log/$(basename "$d")-$(basename "$t").log"
 		timeout 300 "$t" >"$out" 2>&1
@@ -65,7 +65,7 @@ done
 if [ -n "$fuzzdir" ]; then
 	secs=${FUZZ_SECONDS:-5}
 	for t in "$fuzzdir"/fuzz_*; do
-		[ -x "$t" ] || continue
+		[ -f "$t" ] && [ -x "$t" ] || continue
 		name=$(basename "$t")
 		seeds="$top/tests/fuzz/corpus/${name#fuzz_}"
 		work="$log/corpus-$name"

@@ -15,10 +15,10 @@
 #include <stddef.h>
 
 struct buf {
-	char *data;	/* NULL until the first append */
-	size_t len;	/* bytes in use, without the terminating NUL */
-	size_t cap;	/* bytes allocated */
-	size_t max;	/* hard limit on len */
+	char *data; /* NULL until the first append */
+	size_t len; /* bytes in use, without the terminating NUL */
+	size_t cap; /* bytes allocated */
+	size_t max; /* hard limit on len */
 };
 
 /* Prepares an empty buffer that may grow to max bytes.  No allocation. */

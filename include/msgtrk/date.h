@@ -23,8 +23,8 @@
 #define DATE_PARSE_MAX 998
 
 struct date {
-	time_t t;	/* the instant, seconds since the epoch (UTC) */
-	int gmtoff;	/* zone offset in seconds east of UTC, -86399..86399 */
+	time_t t; /* the instant, seconds since the epoch (UTC) */
+	int gmtoff; /* zone offset in seconds east of UTC, -86399..86399 */
 };
 
 /* Formats d as an RFC 5322 date-time into out (at least DATE_MAX bytes).

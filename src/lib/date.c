@@ -155,8 +155,9 @@ scan_word(struct scan *s, char *w, size_t wsize)
 {
 	size_t n = 0;
 
-	while (s->p < s->end && ((*s->p >= 'A' && *s->p <= 'Z') ||
-	    (*s->p >= 'a' && *s->p <= 'z'))) {
+	while (s->p < s->end &&
+	    ((*s->p >= 'A' && *s->p <= 'Z') ||
+	        (*s->p >= 'a' && *s->p <= 'z'))) {
 		if (n + 1 >= wsize)
 			return -1;
 		w[n++] = *s->p++;

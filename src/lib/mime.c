@@ -20,8 +20,9 @@ mime_boundary(char *out, size_t outsize)
 	unsigned char rnd[32];
 	size_t pl = sizeof(MIME_BOUNDARY_PREFIX) - 1, i;
 
-	_Static_assert(sizeof(MIME_BOUNDARY_PREFIX) - 1 + sizeof(rnd) ==
-	    MIME_BOUNDARY_LEN, "boundary length");
+	_Static_assert(
+	    sizeof(MIME_BOUNDARY_PREFIX) - 1 + sizeof(rnd) == MIME_BOUNDARY_LEN,
+	    "boundary length");
 	if (outsize <= MIME_BOUNDARY_LEN)
 		return -1;
 	if (RAND_bytes(rnd, sizeof(rnd)) != 1)

@@ -53,7 +53,8 @@ str_casestarts(const char *s, size_t n, const char *prefix)
 	if (n < pl)
 		return 0;
 	for (i = 0; i < pl; i++)
-		if (lower((unsigned char)s[i]) != lower((unsigned char)prefix[i]))
+		if (lower((unsigned char)s[i]) !=
+		    lower((unsigned char)prefix[i]))
 			return 0;
 	return 1;
 }

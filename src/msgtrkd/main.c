@@ -17,7 +17,8 @@ usage(FILE *f)
 {
 	fprintf(f,
 	    "usage: msgtrkd [-c FILE] [-f] [-v] [-n]\n"
-	    "  -c FILE   configuration file (default /etc/msgtrk/msgtrkd.conf)\n"
+	    "  -c FILE   configuration file (default "
+	    "/etc/msgtrk/msgtrkd.conf)\n"
 	    "  -f        stay in the foreground and log to stderr\n"
 	    "  -v        verbose logging\n"
 	    "  -n        check the configuration and exit\n"
@@ -30,8 +31,8 @@ usage(FILE *f)
 int
 main(int argc, char *argv[])
 {
-	if (argc == 2 && (strcmp(argv[1], "--help") == 0 ||
-	    strcmp(argv[1], "-h") == 0)) {
+	if (argc == 2 &&
+	    (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0)) {
 		usage(stdout);
 		return 0;
 	}

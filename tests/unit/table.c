@@ -29,18 +29,24 @@ table_run(const char *group, CMUnitTestFunction fn, const void *rows,
 		int len;
 
 		len = rn != NULL ? snprintf(NULL, 0, "%s %.60s", group, rn)
-				 : snprintf(NULL, 0, "%s #%zu", group, i);
+		                 : snprintf(NULL, 0, "%s #%zu", group, i);
 		names[i] = malloc((size_t)len + 1);
 		if (names[i] == NULL) {
 			fprintf(stderr, "table_run: out of memory\n");
 			exit(1);
 		}
 		if (rn != NULL)
-			snprintf(names[i], (size_t)len + 1, "%s %.60s", group,
-			    rn);
+			snprintf(
+			    names[i], (size_t)len + 1, "%s %.60s", group, rn);
 		else
-			snprintf(names[i], (size_t)len + 1, "%s #%zu", group,
-			    i);
+			snprintf(
+			    names[i], (size_t)len + 1, "%s #%zu", group, i);
+		/* Keep names on one line: rows may hold CR, LF or bytes
+		 * that are not text. */
+		for (char *q = names[i]; *q != '\0'; q++)
+			if ((unsigned char)*q < 0x20 ||
+			    (unsigned char)*q > 0x7e)
+				*q = '?';
 		tests[i].name = names[i];
 		tests[i].test_func = fn;
 		tests[i].initial_state = (void *)(uintptr_t)row;
@@ -74,7 +80,7 @@ golden_read(const char *rel, size_t *len_out)
 {
 	char *path = golden_path(rel), *data = NULL;
 	FILE *f;
-	long sz;
+	long sz = 0;
 
 	if ((f = fopen(path, "rb")) == NULL)
 		fail_msg("golden %s: %s (UPDATE_GOLDEN=1 creates it)", path,
@@ -115,7 +121,8 @@ golden_check(const char *rel, const void *data, size_t len)
 	if (i < len || i < rlen) {
 		free(ref);
 		fail_msg("golden %s differs at offset %zu (got %zu bytes, "
-			 "want %zu)", rel, i, len, rlen);
+		         "want %zu)",
+		    rel, i, len, rlen);
 	}
 	free(ref);
 }
