@@ -37,6 +37,11 @@ void buf_clear(struct buf *b);
 /* Appends n bytes.  Returns 0, or -1 (errno ENOSPC past max, ENOMEM). */
 int buf_add(struct buf *b, const void *p, size_t n);
 
+/* Appends n bytes of unspecified content and returns a pointer to them,
+ * for the caller to fill (a read(2) target, say).  Valid until the next
+ * call that modifies b.  Returns NULL as buf_add() fails. */
+void *buf_append_space(struct buf *b, size_t n);
+
 /* Appends a NUL-terminated string.  Returns 0 or -1 as buf_add(). */
 int buf_adds(struct buf *b, const char *s);
 

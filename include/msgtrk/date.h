@@ -3,8 +3,10 @@
  * and Will-Retry-Until (RFC 3886 §3.2.2, §3.3.6, §3.3.7, via RFC 3464), by
  * the Received: header, and by DSNs.
  *
- * We generate  "Sun, 22 Nov 2026 05:49:40 +0000"  (day-of-week included,
- * numeric zone, two-digit day).  The parser accepts RFC 5322 date-time
+ * We generate  "Sun, 22 Nov 2026 05:49:40 +0000", "Mon, 2 Nov 2026 ..."
+ * (day-of-week included, day without a leading zero, seconds, numeric
+ * zone: the project's one format for every date it writes, decision G-2
+ * of the tracking-status digest).  The parser accepts RFC 5322 date-time
  * including CFWS between tokens, an optional day-of-week (checked against
  * the date), one- or two-digit days, optional seconds, and the obsolete
  * zones of RFC 5322 §4.3 (UT, GMT, EST..PDT; military zones read as -0000).

@@ -80,6 +80,19 @@ buf_add(struct buf *b, const void *p, size_t n)
 	return 0;
 }
 
+void *
+buf_append_space(struct buf *b, size_t n)
+{
+	void *p;
+
+	if (buf_grow(b, n) == -1)
+		return NULL;
+	p = b->data + b->len;
+	b->len += n;
+	b->data[b->len] = '\0';
+	return p;
+}
+
 int
 buf_adds(struct buf *b, const char *s)
 {

@@ -83,7 +83,7 @@ date_format(const struct date *d, char *out, size_t outsize)
 	if (y < 1900 || y > 9999)
 		return -1;
 	off = d->gmtoff / 60;
-	n = snprintf(out, outsize, "%s, %02d %s %04d %02d:%02d:%02d %c%02d%02d",
+	n = snprintf(out, outsize, "%s, %d %s %04d %02d:%02d:%02d %c%02d%02d",
 	    day_names[weekday(days)], day, month_names[m - 1], (int)y,
 	    secs / 3600, secs / 60 % 60, secs % 60, off < 0 ? '-' : '+',
 	    (off < 0 ? -off : off) / 60, (off < 0 ? -off : off) % 60);

@@ -1,0 +1,607 @@
+/*
+ * journal: append-only segment files with group-commit syncs.  See
+ * journal.h for the format and the rules.
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "queue/journal.h"
+
+#define SEG_MAGIC "MSGTRKQ\n"
+#define REC_MAGIC 0x3152514dU /* "MQR1" little-endian */
+#define REC_END 0x21444e45U /* "END!" little-endian */
+#define SEG_NAME_FMT "seg-%016" PRIx64
+#define SEG_NAME_LEN 20
+/* Records are read back with one allocation; bound it by the format. */
+#define REPLAY_IOV_MAX 64
+
+struct journal {
+	char *dir;
+	int dfd; /* the directory, for fsync after renames */
+	uint64_t segsize;
+	uint64_t *segs; /* segment numbers, ascending */
+	size_t nsegs, capsegs;
+	int fd; /* the newest segment, for appends */
+	uint64_t len; /* its length: where the next record goes */
+	int broken; /* a sync failed: no more appends */
+};
+
+static uint32_t crc_table[256];
+
+static void
+crc_init(void)
+{
+	uint32_t i, j, c;
+
+	for (i = 0; i < 256; i++) {
+		c = i;
+		for (j = 0; j < 8; j++)
+			c = c & 1 ? (c >> 1) ^ 0x82f63b78U : c >> 1;
+		crc_table[i] = c;
+	}
+}
+
+#if defined(__x86_64__)
+__attribute__((target("sse4.2"))) static uint32_t
+crc32c_hw(uint32_t crc, const unsigned char *p, size_t n)
+{
+	uint64_t c = crc;
+
+	for (; n >= 8; n -= 8, p += 8) {
+		uint64_t v;
+
+		memcpy(&v, p, 8);
+		c = __builtin_ia32_crc32di(c, v);
+	}
+	crc = (uint32_t)c;
+	for (; n > 0; n--, p++)
+		crc = __builtin_ia32_crc32qi(crc, *p);
+	return crc;
+}
+#endif
+
+uint32_t
+journal_crc32c(uint32_t crc, const void *p, size_t n)
+{
+	const unsigned char *s = p;
+	static int hw = -1;
+
+	crc = ~crc;
+#if defined(__x86_64__)
+	if (hw == -1)
+		hw = __builtin_cpu_supports("sse4.2");
+	if (hw)
+		return ~crc32c_hw(crc, s, n);
+#endif
+	if (crc_table[1] == 0)
+		crc_init();
+	for (; n > 0; n--, s++)
+		crc = crc_table[(crc ^ *s) & 0xff] ^ (crc >> 8);
+	return ~crc;
+}
+
+static void
+put32(unsigned char *p, uint32_t v)
+{
+	p[0] = (unsigned char)v;
+	p[1] = (unsigned char)(v >> 8);
+	p[2] = (unsigned char)(v >> 16);
+	p[3] = (unsigned char)(v >> 24);
+}
+
+static void
+put64(unsigned char *p, uint64_t v)
+{
+	put32(p, (uint32_t)v);
+	put32(p + 4, (uint32_t)(v >> 32));
+}
+
+static uint32_t
+get32(const unsigned char *p)
+{
+	return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 |
+	    (uint32_t)p[3] << 24;
+}
+
+static uint64_t
+get64(const unsigned char *p)
+{
+	return (uint64_t)get32(p) | (uint64_t)get32(p + 4) << 32;
+}
+
+static void
+seg_path(const struct journal *j, uint64_t seg, char *out, size_t outsize)
+{
+	snprintf(out, outsize, "%s/" SEG_NAME_FMT, j->dir, seg);
+}
+
+static int
+seg_push(struct journal *j, uint64_t seg)
+{
+	if (j->nsegs == j->capsegs) {
+		size_t ncap = j->capsegs ? j->capsegs * 2 : 16;
+		uint64_t *p = realloc(j->segs, ncap * sizeof(*p));
+
+		if (p == NULL)
+			return -1;
+		j->segs = p;
+		j->capsegs = ncap;
+	}
+	j->segs[j->nsegs++] = seg;
+	return 0;
+}
+
+static int
+cmp_u64(const void *a, const void *b)
+{
+	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+/* Writes all of iov at off, looping over short writes. */
+static int
+pwritev_all(int fd, struct iovec *iov, int n, uint64_t off)
+{
+	while (n > 0) {
+		ssize_t w =
+		    pwritev(fd, iov, n > IOV_MAX ? IOV_MAX : n, (off_t)off);
+
+		if (w < 0) {
+			if (errno == EINTR)
+				continue;
+			return -1;
+		}
+		off += (uint64_t)w;
+		while (n > 0 && (size_t)w >= iov->iov_len) {
+			w -= (ssize_t)iov->iov_len;
+			iov++;
+			n--;
+		}
+		if (n > 0) {
+			iov->iov_base = (char *)iov->iov_base + w;
+			iov->iov_len -= (size_t)w;
+		}
+	}
+	return 0;
+}
+
+static int
+pread_all(int fd, void *p, size_t n, uint64_t off)
+{
+	while (n > 0) {
+		ssize_t r = pread(fd, p, n, (off_t)off);
+
+		if (r < 0) {
+			if (errno == EINTR)
+				continue;
+			return -1;
+		}
+		if (r == 0) {
+			errno = EIO;
+			return -1;
+		}
+		p = (char *)p + r;
+		n -= (size_t)r;
+		off += (uint64_t)r;
+	}
+	return 0;
+}
+
+/* Makes segment seg: tmp file with its header, fsync, rename, fsync the
+ * directory; then opens it for appends. */
+static int
+seg_create(struct journal *j, uint64_t seg)
+{
+	unsigned char hdr[JOURNAL_SEG_HDR_LEN];
+	char tmp[4096], path[4096];
+	struct iovec iov = { hdr, sizeof(hdr) };
+	int fd;
+
+	memset(hdr, 0, sizeof(hdr));
+	memcpy(hdr, SEG_MAGIC, 8);
+	put32(hdr + 8, JOURNAL_VERSION);
+	put64(hdr + 16, seg);
+	put64(hdr + 24, (uint64_t)time(NULL));
+	snprintf(tmp, sizeof(tmp), "%s/tmp-" SEG_NAME_FMT, j->dir, seg);
+	seg_path(j, seg, path, sizeof(path));
+	if ((fd = open(tmp, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0600)) ==
+	    -1)
+		return -1;
+	if (pwritev_all(fd, &iov, 1, 0) == -1 || fsync(fd) == -1 ||
+	    rename(tmp, path) == -1 || fsync(j->dfd) == -1) {
+		int e = errno;
+
+		close(fd);
+		unlink(tmp);
+		errno = e;
+		return -1;
+	}
+	if (seg_push(j, seg) == -1) {
+		close(fd);
+		return -1;
+	}
+	if (j->fd != -1)
+		close(j->fd);
+	j->fd = fd;
+	j->len = JOURNAL_SEG_HDR_LEN;
+	return 0;
+}
+
+/* Checks a segment's header; returns its fd (read-write) or -1. */
+static int
+seg_open(struct journal *j, uint64_t seg, char *err, size_t errsize)
+{
+	unsigned char hdr[JOURNAL_SEG_HDR_LEN];
+	char path[4096];
+	int fd;
+
+	seg_path(j, seg, path, sizeof(path));
+	if ((fd = open(path, O_RDWR | O_CLOEXEC)) == -1) {
+		snprintf(err, errsize, "%s: %s", path, strerror(errno));
+		return -1;
+	}
+	if (pread_all(fd, hdr, sizeof(hdr), 0) == -1 ||
+	    memcmp(hdr, SEG_MAGIC, 8) != 0 || get64(hdr + 16) != seg) {
+		snprintf(err, errsize, "%s: not a queue segment", path);
+		close(fd);
+		errno = EINVAL;
+		return -1;
+	}
+	if (get32(hdr + 8) != JOURNAL_VERSION) {
+		snprintf(err, errsize,
+		    "%s: queue format version %" PRIu32
+		    " (this msgtrkd reads %d)",
+		    path, get32(hdr + 8), JOURNAL_VERSION);
+		close(fd);
+		errno = EINVAL;
+		return -1;
+	}
+	return fd;
+}
+
+struct journal *
+journal_open(const char *dir, uint64_t segment_size, char *err, size_t errsize)
+{
+	struct journal *j;
+	struct dirent *de;
+	DIR *d;
+
+	if ((j = calloc(1, sizeof(*j))) == NULL ||
+	    (j->dir = strdup(dir)) == NULL) {
+		snprintf(err, errsize, "out of memory");
+		free(j);
+		return NULL;
+	}
+	j->fd = -1;
+	j->segsize = segment_size ? segment_size : JOURNAL_SEGMENT_SIZE;
+	if (mkdir(dir, 0700) == -1 && errno != EEXIST) {
+		snprintf(err, errsize, "%s: %s", dir, strerror(errno));
+		goto fail;
+	}
+	if ((j->dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) == -1) {
+		snprintf(err, errsize, "%s: %s", dir, strerror(errno));
+		goto fail;
+	}
+	if ((d = fdopendir(dup(j->dfd))) == NULL) {
+		snprintf(err, errsize, "%s: %s", dir, strerror(errno));
+		goto fail;
+	}
+	while ((de = readdir(d)) != NULL) {
+		char *end;
+		uint64_t seg;
+
+		if (strncmp(de->d_name, "tmp-", 4) == 0) {
+			/* never renamed: a crash while making a segment */
+			unlinkat(j->dfd, de->d_name, 0);
+			continue;
+		}
+		if (strncmp(de->d_name, "seg-", 4) != 0 ||
+		    strlen(de->d_name) != SEG_NAME_LEN)
+			continue;
+		errno = 0;
+		seg = strtoull(de->d_name + 4, &end, 16);
+		if (*end != '\0' || errno != 0)
+			continue;
+		if (seg_push(j, seg) == -1) {
+			closedir(d);
+			snprintf(err, errsize, "out of memory");
+			goto fail;
+		}
+	}
+	closedir(d);
+	if (j->nsegs > 1)
+		qsort(j->segs, j->nsegs, sizeof(*j->segs), cmp_u64);
+	if (j->nsegs == 0) {
+		if (seg_create(j, 1) == -1) {
+			snprintf(err, errsize,
+			    "%s: cannot create a segment: %s", dir,
+			    strerror(errno));
+			goto fail;
+		}
+	} else {
+		struct stat st;
+		uint64_t newest = j->segs[j->nsegs - 1];
+
+		if ((j->fd = seg_open(j, newest, err, errsize)) == -1)
+			goto fail;
+		if (fstat(j->fd, &st) == -1) {
+			snprintf(err, errsize, "%s: %s", dir, strerror(errno));
+			goto fail;
+		}
+		j->len = (uint64_t)st.st_size;
+	}
+	return j;
+fail:
+	journal_free(j);
+	return NULL;
+}
+
+void
+journal_free(struct journal *j)
+{
+	if (j == NULL)
+		return;
+	if (j->fd != -1)
+		close(j->fd);
+	if (j->dfd > 0)
+		close(j->dfd);
+	free(j->segs);
+	free(j->dir);
+	free(j);
+}
+
+/* Reads the records of one segment; returns 0, or -1 if fn stopped or
+ * on I/O error.  *good_out: the end of the last intact record. */
+static int
+replay_segment(struct journal *j, int fd, uint64_t seg, uint64_t size,
+    int (*fn)(
+        void *, uint8_t, const void *, uint32_t, const struct journal_pos *),
+    void *arg, uint64_t *good_out)
+{
+	unsigned char hdr[JOURNAL_HDR_LEN], trl[JOURNAL_TRAILER_LEN];
+	unsigned char *payload = NULL;
+	size_t cap = 0;
+	uint64_t off = JOURNAL_SEG_HDR_LEN;
+	int rc = 0;
+
+	(void)j;
+	*good_out = off;
+	while (off + JOURNAL_HDR_LEN + JOURNAL_TRAILER_LEN <= size) {
+		struct journal_pos pos;
+		uint32_t len, crc;
+
+		if (pread_all(fd, hdr, sizeof(hdr), off) == -1) {
+			rc = -1;
+			break;
+		}
+		len = get32(hdr + 8);
+		if (get32(hdr) != REC_MAGIC || hdr[4] != JOURNAL_VERSION ||
+		    len > JOURNAL_RECORD_MAX ||
+		    off + JOURNAL_HDR_LEN + len + JOURNAL_TRAILER_LEN > size)
+			break;
+		if (len > cap) {
+			unsigned char *p = realloc(payload, len);
+
+			if (p == NULL) {
+				rc = -1;
+				break;
+			}
+			payload = p;
+			cap = len;
+		}
+		if ((len > 0 &&
+		        pread_all(fd, payload, len, off + JOURNAL_HDR_LEN) ==
+		            -1) ||
+		    pread_all(fd, trl, sizeof(trl),
+		        off + JOURNAL_HDR_LEN + len) == -1) {
+			rc = -1;
+			break;
+		}
+		crc = journal_crc32c(0, hdr, 12);
+		crc = journal_crc32c(crc, payload, len);
+		if (crc != get32(hdr + 12) || get32(trl) != REC_END)
+			break;
+		pos.seg = seg;
+		pos.off = off + JOURNAL_HDR_LEN;
+		pos.len = len;
+		if (fn(arg, hdr[5], payload, len, &pos) == -1) {
+			rc = -1;
+			break;
+		}
+		off += JOURNAL_HDR_LEN + len + JOURNAL_TRAILER_LEN;
+		*good_out = off;
+	}
+	free(payload);
+	return rc;
+}
+
+int
+journal_replay(struct journal *j,
+    int (*fn)(
+        void *, uint8_t, const void *, uint32_t, const struct journal_pos *),
+    void *arg, uint64_t *cut_out)
+{
+	char err[512];
+	size_t i;
+
+	*cut_out = 0;
+	for (i = 0; i < j->nsegs; i++) {
+		int newest = i + 1 == j->nsegs;
+		int fd =
+		    newest ? j->fd : seg_open(j, j->segs[i], err, sizeof(err));
+		struct stat st;
+		uint64_t good;
+		int rc;
+
+		if (fd == -1)
+			return -1;
+		if (fstat(fd, &st) == -1) {
+			if (!newest)
+				close(fd);
+			return -1;
+		}
+		rc = replay_segment(
+		    j, fd, j->segs[i], (uint64_t)st.st_size, fn, arg, &good);
+		if (!newest)
+			close(fd);
+		if (rc == -1)
+			return -1;
+		if (good == (uint64_t)st.st_size)
+			continue;
+		(*cut_out)++;
+		if (newest) {
+			/* A torn tail: never acknowledged, cut it off. */
+			if (ftruncate(j->fd, (off_t)good) == -1 ||
+			    fsync(j->fd) == -1)
+				return -1;
+			j->len = good;
+		}
+	}
+	return 0;
+}
+
+int
+journal_rotate(struct journal *j)
+{
+	if (j->broken) {
+		errno = EIO;
+		return -1;
+	}
+	/* The old segment's appends must be durable before the new one
+	 * can hold records that depend on them. */
+	if (fdatasync(j->fd) == -1) {
+		j->broken = 1;
+		return -1;
+	}
+	return seg_create(j, j->segs[j->nsegs - 1] + 1);
+}
+
+int
+journal_append(struct journal *j, uint8_t type, const struct iovec *iov, int n,
+    struct journal_pos *pos_out)
+{
+	unsigned char hdr[JOURNAL_HDR_LEN], trl[JOURNAL_TRAILER_LEN];
+	struct iovec v[REPLAY_IOV_MAX + 2];
+	uint64_t len = 0;
+	uint32_t crc;
+	int i;
+
+	if (j->broken) {
+		errno = EIO;
+		return -1;
+	}
+	if (n < 0 || n > REPLAY_IOV_MAX) {
+		errno = EINVAL;
+		return -1;
+	}
+	for (i = 0; i < n; i++)
+		len += iov[i].iov_len;
+	if (len > JOURNAL_RECORD_MAX) {
+		errno = EFBIG;
+		return -1;
+	}
+	if (j->len > JOURNAL_SEG_HDR_LEN && j->len + len > j->segsize &&
+	    journal_rotate(j) == -1)
+		return -1;
+	put32(hdr, REC_MAGIC);
+	hdr[4] = JOURNAL_VERSION;
+	hdr[5] = type;
+	hdr[6] = hdr[7] = 0;
+	put32(hdr + 8, (uint32_t)len);
+	crc = journal_crc32c(0, hdr, 12);
+	for (i = 0; i < n; i++)
+		crc = journal_crc32c(crc, iov[i].iov_base, iov[i].iov_len);
+	put32(hdr + 12, crc);
+	put32(trl, REC_END);
+	v[0].iov_base = hdr;
+	v[0].iov_len = sizeof(hdr);
+	for (i = 0; i < n; i++)
+		v[i + 1] = iov[i];
+	v[n + 1].iov_base = trl;
+	v[n + 1].iov_len = sizeof(trl);
+	if (pwritev_all(j->fd, v, n + 2, j->len) == -1) {
+		int e = errno;
+
+		/* Leave no partial record behind. */
+		if (ftruncate(j->fd, (off_t)j->len) == -1)
+			j->broken = 1;
+		errno = e;
+		return -1;
+	}
+	pos_out->seg = j->segs[j->nsegs - 1];
+	pos_out->off = j->len + JOURNAL_HDR_LEN;
+	pos_out->len = (uint32_t)len;
+	j->len += JOURNAL_HDR_LEN + len + JOURNAL_TRAILER_LEN;
+	return 0;
+}
+
+int
+journal_sync(struct journal *j)
+{
+	if (j->broken) {
+		errno = EIO;
+		return -1;
+	}
+	if (fdatasync(j->fd) == -1) {
+		/* What reached the disk is unknown after a failed fsync:
+		 * never retry it as if it had worked. */
+		j->broken = 1;
+		return -1;
+	}
+	return 0;
+}
+
+int
+journal_read(struct journal *j, const struct journal_pos *pos, void *out)
+{
+	char path[4096];
+	int fd, rc, e;
+
+	seg_path(j, pos->seg, path, sizeof(path));
+	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) == -1)
+		return -1;
+	rc = pread_all(fd, out, pos->len, pos->off);
+	e = errno;
+	close(fd);
+	errno = e;
+	return rc;
+}
+
+uint64_t
+journal_oldest(const struct journal *j)
+{
+	return j->segs[0];
+}
+
+uint64_t
+journal_newest(const struct journal *j)
+{
+	return j->segs[j->nsegs - 1];
+}
+
+int
+journal_drop_oldest(struct journal *j)
+{
+	char path[4096];
+
+	if (j->nsegs < 2) {
+		errno = EBUSY;
+		return -1;
+	}
+	seg_path(j, j->segs[0], path, sizeof(path));
+	if (unlink(path) == -1 || fsync(j->dfd) == -1)
+		return -1;
+	memmove(j->segs, j->segs + 1, (j->nsegs - 1) * sizeof(*j->segs));
+	j->nsegs--;
+	return 0;
+}

@@ -1,0 +1,403 @@
+/*
+ * test_journal: the queue's segment journal: round trips, torn writes at
+ * every offset, corruption, rotation, failed writes.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "queue/journal.h"
+#include "table.h"
+
+struct seen {
+	size_t n;
+	uint8_t types[256];
+	char payloads[256][64];
+	struct journal_pos pos[256];
+};
+
+static int
+collect(void *arg, uint8_t type, const void *payload, uint32_t len,
+    const struct journal_pos *pos)
+{
+	struct seen *s = arg;
+
+	if (s->n >= 256 || len >= 64)
+		return -1;
+	s->types[s->n] = type;
+	memcpy(s->payloads[s->n], payload, len);
+	s->payloads[s->n][len] = '\0';
+	s->pos[s->n] = *pos;
+	s->n++;
+	return 0;
+}
+
+static char *
+tmpdir(void)
+{
+	char tmpl[] = "/tmp/msgtrk-journal.XXXXXX";
+	char *d = mkdtemp(tmpl);
+
+	assert_non_null(d);
+	return strdup(d);
+}
+
+static void
+rmtree(const char *dir)
+{
+	char cmd[512];
+
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
+	assert_int_equal(system(cmd), 0);
+}
+
+static void
+append_str(struct journal *j, uint8_t type, const char *s)
+{
+	struct iovec iov = { (void *)(uintptr_t)s, strlen(s) };
+	struct journal_pos pos;
+
+	assert_int_equal(journal_append(j, type, &iov, 1, &pos), 0);
+	assert_int_equal(pos.len, strlen(s));
+}
+
+static struct journal *
+reopen(const char *dir, struct seen *s, uint64_t *cut)
+{
+	char err[256];
+	struct journal *j = journal_open(dir, 0, err, sizeof(err));
+
+	assert_non_null(j);
+	memset(s, 0, sizeof(*s));
+	assert_int_equal(journal_replay(j, collect, s, cut), 0);
+	return j;
+}
+
+static void
+test_crc32c(void **state)
+{
+	(void)state;
+	/* RFC 3720 §B.4 check value and vectors */
+	assert_int_equal(journal_crc32c(0, "123456789", 9), 0xe3069283U);
+	{
+		unsigned char z[32] = { 0 }, f[32];
+
+		memset(f, 0xff, sizeof(f));
+		assert_int_equal(journal_crc32c(0, z, 32), 0x8a9136aaU);
+		assert_int_equal(journal_crc32c(0, f, 32), 0x62a8ab43U);
+	}
+	/* incremental equals whole */
+	assert_int_equal(
+	    journal_crc32c(journal_crc32c(0, "12345", 5), "6789", 4),
+	    0xe3069283U);
+}
+
+static void
+test_round_trip(void **state)
+{
+	char *dir = tmpdir(), err[256], buf[64];
+	struct journal *j;
+	struct seen s;
+	uint64_t cut;
+	struct iovec iov[3] = { { "ab", 2 }, { "", 0 }, { "cde", 3 } };
+	struct journal_pos pos;
+
+	(void)state;
+	j = journal_open(dir, 0, err, sizeof(err));
+	assert_non_null(j);
+	memset(&s, 0, sizeof(s));
+	assert_int_equal(journal_replay(j, collect, &s, &cut), 0);
+	assert_int_equal(s.n, 0);
+	append_str(j, 1, "first");
+	assert_int_equal(journal_append(j, 2, iov, 3, &pos), 0);
+	append_str(j, 3, "");
+	assert_int_equal(journal_sync(j), 0);
+	/* read back by position */
+	assert_int_equal(journal_read(j, &pos, buf), 0);
+	assert_memory_equal(buf, "abcde", 5);
+	journal_free(j);
+
+	j = reopen(dir, &s, &cut);
+	assert_int_equal(cut, 0);
+	assert_int_equal(s.n, 3);
+	assert_int_equal(s.types[0], 1);
+	assert_string_equal(s.payloads[0], "first");
+	assert_int_equal(s.types[1], 2);
+	assert_string_equal(s.payloads[1], "abcde");
+	assert_int_equal(s.pos[1].off, pos.off);
+	assert_string_equal(s.payloads[2], "");
+	/* appends go on after the replayed records */
+	append_str(j, 4, "fourth");
+	assert_int_equal(journal_sync(j), 0);
+	journal_free(j);
+	j = reopen(dir, &s, &cut);
+	assert_int_equal(s.n, 4);
+	assert_string_equal(s.payloads[3], "fourth");
+	journal_free(j);
+	rmtree(dir);
+	free(dir);
+}
+
+/* A crash can stop the last write at any byte: every such cut must give
+ * back exactly the complete records and cut the rest off. */
+struct torn_case {
+	int extra; /* bytes of the third record that reached the disk */
+};
+
+static struct torn_case torn_cases[JOURNAL_HDR_LEN + 6 + JOURNAL_TRAILER_LEN];
+
+static void
+test_torn(void **state)
+{
+	const struct torn_case *c = *state;
+	char *dir = tmpdir(), err[256], path[512];
+	struct journal *j;
+	struct seen s;
+	uint64_t cut;
+	struct stat st;
+
+	j = journal_open(dir, 0, err, sizeof(err));
+	assert_non_null(j);
+	memset(&s, 0, sizeof(s));
+	assert_int_equal(journal_replay(j, collect, &s, &cut), 0);
+	append_str(j, 1, "one");
+	append_str(j, 1, "two");
+	append_str(j, 1, "three!");
+	assert_int_equal(journal_sync(j), 0);
+	journal_free(j);
+	snprintf(path, sizeof(path), "%s/seg-%016x", dir, 1);
+	assert_int_equal(stat(path, &st), 0);
+	/* keep the first two records and c->extra bytes of the third */
+	assert_int_equal(
+	    truncate(path,
+	        st.st_size - (JOURNAL_HDR_LEN + 6 + JOURNAL_TRAILER_LEN) +
+	            c->extra),
+	    0);
+	j = reopen(dir, &s, &cut);
+	assert_int_equal(s.n, 2);
+	assert_string_equal(s.payloads[1], "two");
+	assert_int_equal(cut, c->extra > 0 ? 1 : 0);
+	/* the cut is durable and appends continue cleanly */
+	append_str(j, 1, "four");
+	assert_int_equal(journal_sync(j), 0);
+	journal_free(j);
+	j = reopen(dir, &s, &cut);
+	assert_int_equal(cut, 0);
+	assert_int_equal(s.n, 3);
+	assert_string_equal(s.payloads[2], "four");
+	journal_free(j);
+	rmtree(dir);
+	free(dir);
+}
+
+/* Any flipped byte in the last record makes it not count. */
+static void
+test_corrupt_last(void **state)
+{
+	char *dir = tmpdir(), err[256], path[512];
+	struct journal *j;
+	struct seen s;
+	uint64_t cut;
+	struct stat st;
+	off_t rec;
+	int fd, i;
+
+	(void)state;
+	j = journal_open(dir, 0, err, sizeof(err));
+	assert_non_null(j);
+	memset(&s, 0, sizeof(s));
+	assert_int_equal(journal_replay(j, collect, &s, &cut), 0);
+	append_str(j, 1, "keep");
+	append_str(j, 1, "flipme");
+	assert_int_equal(journal_sync(j), 0);
+	journal_free(j);
+	snprintf(path, sizeof(path), "%s/seg-%016x", dir, 1);
+	assert_int_equal(stat(path, &st), 0);
+	rec = st.st_size - (JOURNAL_HDR_LEN + 6 + JOURNAL_TRAILER_LEN);
+	for (i = 0; i < JOURNAL_HDR_LEN + 6 + JOURNAL_TRAILER_LEN; i++) {
+		char dir2[300], cmd[700];
+		unsigned char b;
+
+		if (i == 6 || i == 7)
+			continue; /* reserved bytes are not checked */
+		snprintf(dir2, sizeof(dir2), "%s-copy", dir);
+		snprintf(cmd, sizeof(cmd), "rm -rf '%s' && cp -r '%s' '%s'",
+		    dir2, dir, dir2);
+		assert_int_equal(system(cmd), 0);
+		snprintf(path, sizeof(path), "%s/seg-%016x", dir2, 1);
+		fd = open(path, O_RDWR);
+		assert_true(fd >= 0);
+		assert_int_equal(pread(fd, &b, 1, rec + i), 1);
+		b ^= 0x20;
+		assert_int_equal(pwrite(fd, &b, 1, rec + i), 1);
+		close(fd);
+		j = reopen(dir2, &s, &cut);
+		assert_int_equal(s.n, 1);
+		assert_string_equal(s.payloads[0], "keep");
+		assert_int_equal(cut, 1);
+		journal_free(j);
+		rmtree(dir2);
+	}
+	rmtree(dir);
+	free(dir);
+}
+
+static void
+test_rotation_and_drop(void **state)
+{
+	char *dir = tmpdir(), err[256], rec[40];
+	struct journal *j;
+	struct seen s;
+	uint64_t cut, segs;
+	int i;
+
+	(void)state;
+	/* segments of 128 bytes: a few records each */
+	j = journal_open(dir, 128, err, sizeof(err));
+	assert_non_null(j);
+	memset(&s, 0, sizeof(s));
+	assert_int_equal(journal_replay(j, collect, &s, &cut), 0);
+	for (i = 0; i < 20; i++) {
+		snprintf(rec, sizeof(rec), "record-%02d", i);
+		append_str(j, (uint8_t)i, rec);
+	}
+	assert_int_equal(journal_sync(j), 0);
+	segs = journal_newest(j) - journal_oldest(j) + 1;
+	assert_true(segs > 3);
+	journal_free(j);
+	j = journal_open(dir, 128, err, sizeof(err));
+	assert_non_null(j);
+	memset(&s, 0, sizeof(s));
+	assert_int_equal(journal_replay(j, collect, &s, &cut), 0);
+	assert_int_equal(s.n, 20);
+	for (i = 0; i < 20; i++) {
+		snprintf(rec, sizeof(rec), "record-%02d", i);
+		assert_string_equal(s.payloads[i], rec);
+		assert_int_equal(s.types[i], i);
+	}
+	/* drop oldest first, never the current one */
+	while (journal_oldest(j) != journal_newest(j))
+		assert_int_equal(journal_drop_oldest(j), 0);
+	errno = 0;
+	assert_int_equal(journal_drop_oldest(j), -1);
+	assert_int_equal(errno, EBUSY);
+	assert_int_equal(journal_rotate(j), 0);
+	assert_int_equal(journal_drop_oldest(j), 0);
+	journal_free(j);
+	j = journal_open(dir, 128, err, sizeof(err));
+	assert_non_null(j);
+	memset(&s, 0, sizeof(s));
+	assert_int_equal(journal_replay(j, collect, &s, &cut), 0);
+	assert_int_equal(s.n, 0);
+	journal_free(j);
+	rmtree(dir);
+	free(dir);
+}
+
+static void
+test_leftovers_and_bad_headers(void **state)
+{
+	char *dir = tmpdir(), err[256], path[512];
+	struct journal *j;
+	FILE *f;
+
+	(void)state;
+	/* a tmp- file from a crash while making a segment is removed */
+	snprintf(path, sizeof(path), "%s/tmp-%016x", dir, 7);
+	f = fopen(path, "w");
+	assert_non_null(f);
+	fclose(f);
+	j = journal_open(dir, 0, err, sizeof(err));
+	assert_non_null(j);
+	journal_free(j);
+	assert_int_equal(access(path, F_OK), -1);
+	/* a segment whose header is not ours */
+	snprintf(path, sizeof(path), "%s/seg-%016x", dir, 2);
+	f = fopen(path, "w");
+	assert_non_null(f);
+	fputs("this is not a segment header at all....", f);
+	fclose(f);
+	assert_null(journal_open(dir, 0, err, sizeof(err)));
+	assert_non_null(strstr(err, "not a queue segment"));
+	/* a segment from a newer format */
+	f = fopen(path, "w");
+	assert_non_null(f);
+	fwrite("MSGTRKQ\n\x09\0\0\0\0\0\0\0\x02\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0",
+	    1, 32, f);
+	fclose(f);
+	assert_null(journal_open(dir, 0, err, sizeof(err)));
+	assert_non_null(strstr(err, "version 9"));
+	rmtree(dir);
+	free(dir);
+	/* a directory that cannot be made */
+	assert_null(journal_open("/proc/no/such/dir", 0, err, sizeof(err)));
+	assert_non_null(strstr(err, "/proc/no/such/dir"));
+}
+
+/* A write that fails half-way leaves no partial record behind. */
+static void
+test_failed_write(void **state)
+{
+	char *dir = tmpdir(), err[256], big[8192];
+	struct journal *j;
+	struct seen s;
+	uint64_t cut;
+	struct rlimit old, lim;
+	struct iovec iov = { big, sizeof(big) };
+	struct journal_pos pos;
+
+	(void)state;
+	memset(big, 'x', sizeof(big));
+	j = journal_open(dir, 0, err, sizeof(err));
+	assert_non_null(j);
+	memset(&s, 0, sizeof(s));
+	assert_int_equal(journal_replay(j, collect, &s, &cut), 0);
+	append_str(j, 1, "before");
+	assert_int_equal(getrlimit(RLIMIT_FSIZE, &old), 0);
+	signal(SIGXFSZ, SIG_IGN);
+	lim = old;
+	lim.rlim_cur = 4096; /* the file may not grow past 4 KiB */
+	assert_int_equal(setrlimit(RLIMIT_FSIZE, &lim), 0);
+	errno = 0;
+	assert_int_equal(journal_append(j, 1, &iov, 1, &pos), -1);
+	assert_int_equal(errno, EFBIG);
+	assert_int_equal(setrlimit(RLIMIT_FSIZE, &old), 0);
+	append_str(j, 1, "after");
+	assert_int_equal(journal_sync(j), 0);
+	journal_free(j);
+	j = reopen(dir, &s, &cut);
+	assert_int_equal(cut, 0);
+	assert_int_equal(s.n, 2);
+	assert_string_equal(s.payloads[0], "before");
+	assert_string_equal(s.payloads[1], "after");
+	journal_free(j);
+	rmtree(dir);
+	free(dir);
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_crc32c),
+		cmocka_unit_test(test_round_trip),
+		cmocka_unit_test(test_corrupt_last),
+		cmocka_unit_test(test_rotation_and_drop),
+		cmocka_unit_test(test_leftovers_and_bad_headers),
+		cmocka_unit_test(test_failed_write),
+	};
+	size_t i;
+	int failed = 0;
+
+	for (i = 0; i < sizeof(torn_cases) / sizeof(torn_cases[0]); i++)
+		torn_cases[i].extra = (int)i;
+	failed += cmocka_run_group_tests_name("journal", tests, NULL, NULL);
+	failed += TABLE_RUN("journal_torn", test_torn, torn_cases, NULL);
+	return failed;
+}
