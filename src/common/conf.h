@@ -1,0 +1,158 @@
+/*
+ * conf: msgtrkd's configuration file (PRODUCT.md "Config file").
+ *
+ * One "name = value" per line, '#' comments, unknown names are errors,
+ * lists are comma-separated, durations take s/m/h/d suffixes, sizes take
+ * K/M/G (1024-based).  Every key has a working default.  Errors are
+ * reported as "file:line: what" (msgtrkd -n prints them).
+ */
+#ifndef MSGTRK_CONF_H
+#define MSGTRK_CONF_H
+
+#include <netinet/in.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/socket.h>
+#include <time.h>
+
+#define CONF_LISTEN_MAX 16
+#define CONF_NET_MAX 64
+#define CONF_DOMAIN_MAX 256
+#define CONF_DNS_MAX 4
+#define CONF_RETRY_MAX 16
+#define CONF_HOSTNAME_MAX 255 /* RFC 1035 §2.3.4 */
+
+/* Limits on the file itself: a line longer than CONF_LINE_MAX bytes
+ * (without its newline) or a file larger than CONF_FILE_MAX is an error. */
+#define CONF_LINE_MAX 4096
+#define CONF_FILE_MAX (1024 * 1024)
+/* The longest duration accepted: the largest mtrk-timeout RFC 3885 §3.3
+ * can carry (1*9DIGIT seconds, about 31 years).  No timer here needs
+ * more, and now + any duration stays far from time_t overflow. */
+#define CONF_DURATION_MAX 999999999
+/* mtqp_idle_timeout: an MTQP autologout timer, if any, must be at least
+ * 10 minutes (RFC 3887 §2.5). */
+#define CONF_MTQP_IDLE_MIN 600
+/* mtrk_max_timeout: below one day a tracking record would vanish before
+ * a sender could ask (PRODUCT.md: "a value below 1d is a config error"). */
+#define CONF_MTRK_MAX_MIN 86400
+/* user: a POSIX login name ([A-Za-z0-9._-], not starting with '-'), at
+ * most 32 bytes like useradd(8). */
+#define CONF_USER_MAX 32
+
+/* A listener or DNS server address, numeric ("127.0.0.1:2525",
+ * "[::1]:25"). */
+struct conf_addr {
+	struct sockaddr_storage ss;
+	socklen_t len;
+};
+
+/* A CIDR network for relay_networks. */
+struct conf_net {
+	int family; /* AF_INET or AF_INET6 */
+	uint8_t addr[16];
+	int prefix;
+};
+
+enum conf_tls_policy {
+	CONF_TLS_NONE,
+	CONF_TLS_OPPORTUNISTIC,
+	CONF_TLS_REQUIRE,
+};
+
+enum conf_mtqp_unknown {
+	CONF_MTQP_NOINFO,
+	CONF_MTQP_OPAQUE,
+};
+
+struct conf {
+	char *file; /* the path read, for messages */
+	char hostname[CONF_HOSTNAME_MAX + 1];
+	char *data_dir;
+	struct conf_addr smtp_listen[CONF_LISTEN_MAX];
+	size_t n_smtp_listen; /* 0: "none" */
+	struct conf_addr mtqp_listen[CONF_LISTEN_MAX];
+	size_t n_mtqp_listen;
+	struct conf_net relay_networks[CONF_NET_MAX];
+	size_t n_relay_networks;
+	char **local_domains; /* lower-cased */
+	size_t n_local_domains;
+	char *local_recipients; /* file path or NULL */
+	char *local_transport; /* "maildir" or "lmtp:HOST:PORT" */
+	char *mailbox_dir;
+	char *aliases; /* file path or NULL */
+	char *routes; /* file path or NULL */
+	struct conf_addr dns_servers[CONF_DNS_MAX];
+	size_t n_dns_servers; /* 0: the system resolver */
+	char *store; /* "sqlite" or "postgresql://..." */
+	char *tls_cert_file;
+	char *tls_key_file;
+	enum conf_tls_policy smtp_tls_policy;
+	uint64_t max_message_size;
+	time_t mtrk_default_timeout;
+	time_t mtrk_max_timeout;
+	time_t purge_interval;
+	time_t queue_lifetime;
+	time_t delay_warning;
+	time_t retry_schedule[CONF_RETRY_MAX];
+	size_t n_retry_schedule;
+	enum conf_mtqp_unknown mtqp_unknown;
+	time_t mtqp_idle_timeout;
+	int mtqp_tls_required;
+	int mtqp_chain;
+	int hide_internal_hosts;
+	/* "user" (default "msgtrk"): the account msgtrkd drops to for good
+	 * after binding its ports and opening its store when started as
+	 * root; not looked up here. */
+	char *user;
+};
+
+/* Fills c with the defaults of every key.  Returns 0, or -1 if the system
+ * host name cannot be found (err set).  The hostname default is the
+ * canonical name of gethostname() (getaddrinfo AI_CANONNAME) when that is
+ * a dotted domain name, else gethostname() itself.  On -1 every other key
+ * holds its default, hostname is "", and c must be freed with
+ * conf_free(). */
+int conf_defaults(struct conf *c, char *err, size_t errsize);
+
+/* Reads the file at path over the defaults in c.  Returns 0, or -1 with
+ * "file:line: what" (or "file: what") in err; c is then partly updated
+ * and must only be freed.  Only whole-line '#' comments; CRLF endings
+ * are accepted; NUL and other control bytes (tab aside) are errors.
+ * Keyword values (none, maildir, sqlite, yes/no...) ignore case.  Paths
+ * must be absolute.  Files named by keys are not opened here.  Rules
+ * between keys (both listeners none, a TLS file without its pair,
+ * mtrk_default_timeout above mtrk_max_timeout, mtqp_tls_required without
+ * TLS files, an address in both listener lists) are reported at the line
+ * of the last key involved.  mailbox_dir, unless set, becomes
+ * <data_dir>/mail. */
+int conf_load(struct conf *c, const char *path, char *err, size_t errsize);
+
+/* Frees what c owns and zeroes c.  c may be NULL. */
+void conf_free(struct conf *c);
+
+/* Returns 1 if addr (AF_INET/AF_INET6 sockaddr) is in relay_networks,
+ * else 0 (also for NULL or another family).  An IPv4-mapped IPv6 client
+ * (::ffff:a.b.c.d) matches IPv4 networks, and an IPv4 client matches
+ * IPv6 networks in its mapped form. */
+int conf_relay_allowed(const struct conf *c, const struct sockaddr *addr);
+
+/* Returns 1 if domain (any case) is one of local_domains. */
+int conf_is_local_domain(const struct conf *c, const char *domain);
+
+/* Parses "30", "30s", "5m", "4h", "9d" into seconds.  Returns 0 or -1
+ * (and leaves *out alone): no sign, no space, lower-case suffixes only,
+ * at most CONF_DURATION_MAX seconds.  "0" is valid here. */
+int conf_parse_duration(const char *s, time_t *out);
+
+/* Parses "1024", "10K", "50M", "1G" into bytes (suffixes in either case).
+ * Returns 0 or -1 (and leaves *out alone): no sign, no space, no value
+ * past UINT64_MAX.  "0" is valid here. */
+int conf_parse_size(const char *s, uint64_t *out);
+
+/* Parses "127.0.0.1:25", "[::1]:25", "0.0.0.0:25" (numeric only; an
+ * IPv4 address may also be bracketed; no scope ids).  Port 1-65535.
+ * Returns 0 or -1. */
+int conf_parse_addr(const char *s, struct conf_addr *out);
+
+#endif /* MSGTRK_CONF_H */
