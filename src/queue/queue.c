@@ -33,6 +33,7 @@ enum req_kind {
 	REQ_FINISH,
 	REQ_RELOCATE,
 	REQ_DROP,
+	REQ_PURGE,
 };
 
 /* Envelope fields (TLV tags).  Never renumber: they are on disk. */
@@ -94,6 +95,9 @@ struct qreq {
 	struct journal_pos from; /* REQ_RELOCATE: the body to copy */
 	struct journal_pos pos; /* the record written */
 	struct queue_msg *m; /* loop thread only */
+	time_t now; /* REQ_PURGE */
+	size_t purged;
+	size_t *purged_out;
 	queue_done_cb done;
 	void *arg;
 	int rc, err;
@@ -826,7 +830,7 @@ store_batch(struct queue *q, struct qreq *batch)
 		ok = store_apply(q, (uint8_t)q->retry[i].data[0],
 		         q->retry[i].data + 1, q->retry[i].len - 1) == 0;
 	for (r = batch; ok && r != NULL; r = r->next)
-		if (r->kind != REQ_DROP && r->rc == 0)
+		if (r->type != 0 && r->rc == 0)
 			ok = store_apply(
 			         q, r->type, r->head.data, r->head.len) == 0;
 	if (ok && q->be->commit(q->store) == 0) {
@@ -839,7 +843,7 @@ store_batch(struct queue *q, struct qreq *batch)
 	q->be->rollback(q->store);
 	__atomic_store_n(&q->store_failed, 1, __ATOMIC_RELAXED);
 	for (r = batch; r != NULL; r = r->next)
-		if (r->kind != REQ_DROP && r->rc == 0)
+		if (r->type != 0 && r->rc == 0)
 			retry_keep(q, r->type, &r->head);
 }
 
@@ -907,6 +911,8 @@ writer_main(void *arg)
 				drop = 1;
 				continue;
 			}
+			if (r->kind == REQ_PURGE)
+				continue;
 			write_one(q, r, &scratch);
 			appended += r->rc == 0;
 		}
@@ -915,7 +921,8 @@ writer_main(void *arg)
 			int e = errno;
 
 			for (r = batch; r != NULL; r = r->next)
-				if (r->kind != REQ_DROP && r->rc == 0) {
+				if (r->kind != REQ_DROP && r->kind != REQ_PURGE &&
+				    r->rc == 0) {
 					r->rc = -1;
 					r->err = e;
 				}
@@ -937,6 +944,12 @@ writer_main(void *arg)
 					r->err = rc == 0 ? 0 : e;
 				}
 		}
+		for (r = batch; r != NULL; r = r->next)
+			if (r->kind == REQ_PURGE &&
+			    q->be->purge(q->store, r->now, &r->purged) == -1) {
+				r->rc = -1;
+				r->err = EIO;
+			}
 		pthread_mutex_lock(&q->mtx);
 		q->stats.records += (uint64_t)appended;
 		q->stats.syncs += appended > 0;
@@ -1054,6 +1067,9 @@ on_done(evutil_socket_t fd, short ev, void *arg)
 			if (r->done)
 				r->done(r->arg, r->rc, r->err);
 			break;
+		case REQ_PURGE:
+			*r->purged_out = r->purged;
+			/* FALLTHROUGH */
 		case REQ_UPDATE:
 			if (r->done)
 				r->done(r->arg, r->rc, r->err);
@@ -1354,6 +1370,20 @@ queue_finish(
 		req_free(r);
 		return -1;
 	}
+	return enqueue(q, r);
+}
+
+int
+queue_purge(struct queue *q, time_t now, size_t *n_out, queue_done_cb done,
+    void *arg)
+{
+	struct qreq *r = req_new(REQ_PURGE, 0, NULL, done, arg);
+
+	if (r == NULL)
+		return -1;
+	r->now = now;
+	r->purged_out = n_out;
+	*n_out = 0;
 	return enqueue(q, r);
 }
 

@@ -126,6 +126,13 @@ int queue_update(struct queue *q, struct queue_msg *m, const uint32_t *idx,
 int queue_finish(
     struct queue *q, struct queue_msg *m, queue_done_cb done, void *arg);
 
+/* Deletes the tracking records whose retention ended before now and
+ * whose messages left the queue (store purge), on the writer thread so
+ * the loop never waits for it.  *n_out (which must stay valid until done
+ * runs) receives the number of messages deleted. */
+int queue_purge(struct queue *q, time_t now, size_t *n_out,
+    queue_done_cb done, void *arg);
+
 /* Reads m's body into out (appended).  Returns 0 or -1 (errno). */
 struct buf;
 int queue_read_body(

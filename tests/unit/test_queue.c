@@ -556,6 +556,42 @@ test_reclaim_and_relocate(void **state)
 	env_free(&e);
 }
 
+/* Retention purge runs on the writer thread: an expired message that
+ * left the queue goes, a queued one never does (RFC 3885 §3.1). */
+static void
+test_purge(void **state)
+{
+	struct env e;
+	struct queue_msg *gone = msg_new(1, 1), *queued = msg_new(2, 1);
+	struct iovec body = { "x\r\n", 3 };
+	struct store_msg *found;
+	size_t n = 99;
+
+	(void)state;
+	env_init(&e, 0);
+	assert_int_equal(queue_submit(e.q, gone, &body, 1, on_done, &e), 0);
+	assert_int_equal(queue_submit(e.q, queued, &body, 1, on_done, &e),
+	    0);
+	wait_done(&e, 2);
+	assert_int_equal(queue_finish(e.q, gone, on_done, &e), 0);
+	wait_done(&e, 3);
+	/* before the end of retention: nothing */
+	assert_int_equal(queue_purge(e.q, 1795326580, &n, on_done, &e), 0);
+	wait_done(&e, 4);
+	assert_int_equal(n, 0);
+	/* long after it: only the message that left the queue */
+	assert_int_equal(queue_purge(e.q, 1795326580 + 100 * 86400, &n,
+			     on_done, &e),
+	    0);
+	wait_done(&e, 5);
+	assert_int_equal(e.failed, 0);
+	assert_int_equal(n, 1);
+	assert_int_equal(lookup_count(&e, "env1@a.test", &found), 0);
+	assert_int_equal(lookup_count(&e, "env2@a.test", &found), 1);
+	store_msgs_free(found, 1);
+	env_free(&e);
+}
+
 static void
 test_ids(void **state)
 {
@@ -584,6 +620,7 @@ main(void)
 		cmocka_unit_test(test_torn_tail_recovery),
 		cmocka_unit_test(test_failed_write_reports_error),
 		cmocka_unit_test(test_reclaim_and_relocate),
+		cmocka_unit_test(test_purge),
 	};
 	int failed = 0;
 
