@@ -38,7 +38,7 @@ test: deps-test build build-asan/build.ninja build-fuzz/build.ninja
 	$(NINJA) -C build-asan
 	$(NINJA) -C build-fuzz
 	@FUZZ_SECONDS=$${FUZZ_SECONDS_SMOKE:-5} tests/run-tests.sh \
-	    build build-asan --fuzz build-fuzz
+	    build build-asan --fuzz build-fuzz --integration build-asan
 
 fuzz: deps-test build-fuzz/build.ninja
 	$(NINJA) -C build-fuzz

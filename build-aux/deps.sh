@@ -7,7 +7,7 @@ set -eu
 build="gcc pkg-config meson ninja-build libssl-dev libevent-dev
 	libsqlite3-dev libpq-dev libc-ares-dev"
 test="$build libcmocka-dev clang libclang-rt-14-dev cppcheck clang-format
-	python3 dnsmasq-base"
+	python3 dnsmasq-base swaks postfix openssl sqlite3"
 
 case "${1:-build}" in
 build) want=$build ;;
@@ -29,6 +29,10 @@ if [ "$(id -u)" -ne 0 ]; then
 fi
 echo "deps: installing$missing"
 export DEBIAN_FRONTEND=noninteractive
+# Postfix is a test peer and the benchmark baseline, never the system MTA:
+# install it without a configuration (TESTING.md).
+echo "postfix postfix/main_mailer_type select No configuration" |
+    debconf-set-selections
 apt-get update -qq
 # shellcheck disable=SC2086
 apt-get install -y -qq --no-install-recommends $missing >/dev/null

@@ -1,13 +1,14 @@
 #!/bin/sh
 # Runs every test msgtrk has and ends with one line "N passed, N failed".
 #
-#   tests/run-tests.sh BUILDDIR... [--fuzz FUZZDIR]
+#   tests/run-tests.sh BUILDDIR... [--fuzz FUZZDIR] [--integration BUILDDIR]
 #
 # Unit tests: each cmocka binary in each build directory (normal and
 # ASan+UBSan); cases are counted from cmocka's summary, and a binary that
 # dies without one (a sanitizer report, a crash) counts as one failure.
 # Fuzz smoke: each libFuzzer target runs FUZZ_SECONDS (default 5) from its
-# seed corpus.  Lint: cppcheck and clang-format on src/ are one case each.
+# seed corpus.  Integration: each tests/integration/test_*.py runs against
+# the programs of BUILDDIR and prints its own "N passed, N failed".  Lint: cppcheck and clang-format on src/ are one case each.
 set -u
 
 top=$(cd "$(dirname "$0")/.." && pwd)
@@ -15,11 +16,13 @@ passed=0
 failed=0
 failures=
 fuzzdir=
+itdir=
 dirs=
 
 while [ $# -gt 0 ]; do
 	case "$1" in
 	--fuzz) fuzzdir=$2; shift 2 ;;
+	--integration) itdir=$2; shift 2 ;;
 	*) dirs="$dirs $1"; shift ;;
 	esac
 done
@@ -85,6 +88,29 @@ if [ -n "$fuzzdir" ]; then
 			    "$log/$name.log" | head -20
 			record "fuzz/$name" 0 1
 		fi
+	done
+fi
+
+if [ -n "$itdir" ]; then
+	for t in "$top"/tests/integration/test_*.py; do
+		[ -f "$t" ] || continue
+		name=integration/$(basename "$t" .py)
+		out="$log/$(basename "$t").log"
+		MSGTRK_BUILD=$itdir timeout 900 python3 "$t" >"$out" 2>&1
+		rc=$?
+		line=$(grep -E '^[0-9]+ passed, [0-9]+ failed$' "$out" | tail -1)
+		p=${line%% passed*}
+		f=${line#*, }
+		f=${f%% failed*}
+		[ -n "$line" ] || { p=0; f=0; }
+		if [ "$rc" -ne 0 ] && [ "$f" -eq 0 ]; then
+			f=1
+		fi
+		echo "$name: $p passed, $f failed"
+		if [ "$f" -gt 0 ]; then
+			grep -E -A30 '^FAIL ' "$out" | head -80
+		fi
+		record "$name" "$p" "$f"
 	done
 fi
 
