@@ -18,6 +18,7 @@ struct dns;
 struct route;
 struct smtp_server;
 struct delivery;
+struct mtqp_server;
 
 struct msgtrkd {
 	const struct conf *conf;
@@ -32,6 +33,7 @@ struct msgtrkd {
 	SSL_CTX *tls_client; /* outbound STARTTLS */
 	struct smtp_server *smtp;
 	struct delivery *delivery;
+	struct mtqp_server *mtqp;
 	int stopping; /* SIGTERM seen: finish, accept nothing */
 };
 

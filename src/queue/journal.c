@@ -33,6 +33,7 @@ struct journal {
 	int fd; /* the newest segment, for appends */
 	uint64_t len; /* its length: where the next record goes */
 	int broken; /* a sync failed: no more appends */
+	int readonly; /* journal_open_readonly() */
 };
 
 static uint32_t crc_table[256];
@@ -246,7 +247,8 @@ seg_open(struct journal *j, uint64_t seg, char *err, size_t errsize)
 	int fd;
 
 	seg_path(j, seg, path, sizeof(path));
-	if ((fd = open(path, O_RDWR | O_CLOEXEC)) == -1) {
+	if ((fd = open(path, (j->readonly ? O_RDONLY : O_RDWR) | O_CLOEXEC)) ==
+	    -1) {
 		snprintf(err, errsize, "%s: %s", path, strerror(errno));
 		return -1;
 	}
@@ -269,8 +271,9 @@ seg_open(struct journal *j, uint64_t seg, char *err, size_t errsize)
 	return fd;
 }
 
-struct journal *
-journal_open(const char *dir, uint64_t segment_size, char *err, size_t errsize)
+static struct journal *
+journal_open_mode(const char *dir, uint64_t segment_size, int readonly,
+    char *err, size_t errsize)
 {
 	struct journal *j;
 	struct dirent *de;
@@ -283,8 +286,9 @@ journal_open(const char *dir, uint64_t segment_size, char *err, size_t errsize)
 		return NULL;
 	}
 	j->fd = -1;
+	j->readonly = readonly;
 	j->segsize = segment_size ? segment_size : JOURNAL_SEGMENT_SIZE;
-	if (mkdir(dir, 0700) == -1 && errno != EEXIST) {
+	if (!readonly && mkdir(dir, 0700) == -1 && errno != EEXIST) {
 		snprintf(err, errsize, "%s: %s", dir, strerror(errno));
 		goto fail;
 	}
@@ -302,7 +306,8 @@ journal_open(const char *dir, uint64_t segment_size, char *err, size_t errsize)
 
 		if (strncmp(de->d_name, "tmp-", 4) == 0) {
 			/* never renamed: a crash while making a segment */
-			unlinkat(j->dfd, de->d_name, 0);
+			if (!readonly)
+				unlinkat(j->dfd, de->d_name, 0);
 			continue;
 		}
 		if (strncmp(de->d_name, "seg-", 4) != 0 ||
@@ -321,7 +326,9 @@ journal_open(const char *dir, uint64_t segment_size, char *err, size_t errsize)
 	closedir(d);
 	if (j->nsegs > 1)
 		qsort(j->segs, j->nsegs, sizeof(*j->segs), cmp_u64);
-	if (j->nsegs == 0) {
+	if (j->nsegs == 0 && readonly) {
+		/* an empty queue: nothing to read */
+	} else if (j->nsegs == 0) {
 		if (seg_create(j, 1) == -1) {
 			snprintf(err, errsize,
 			    "%s: cannot create a segment: %s", dir,
@@ -344,6 +351,18 @@ journal_open(const char *dir, uint64_t segment_size, char *err, size_t errsize)
 fail:
 	journal_free(j);
 	return NULL;
+}
+
+struct journal *
+journal_open(const char *dir, uint64_t segment_size, char *err, size_t errsize)
+{
+	return journal_open_mode(dir, segment_size, 0, err, errsize);
+}
+
+struct journal *
+journal_open_readonly(const char *dir, char *err, size_t errsize)
+{
+	return journal_open_mode(dir, 0, 1, err, errsize);
 }
 
 void
@@ -459,7 +478,7 @@ journal_replay(struct journal *j,
 		if (good == (uint64_t)st.st_size)
 			continue;
 		(*cut_out)++;
-		if (newest) {
+		if (newest && !j->readonly) {
 			/* A torn tail: never acknowledged, cut it off. */
 			if (ftruncate(j->fd, (off_t)good) == -1 ||
 			    fsync(j->fd) == -1)
@@ -496,8 +515,8 @@ journal_append(struct journal *j, uint8_t type, const struct iovec *iov, int n,
 	uint32_t crc;
 	int i;
 
-	if (j->broken) {
-		errno = EIO;
+	if (j->broken || j->readonly) {
+		errno = j->readonly ? EROFS : EIO;
 		return -1;
 	}
 	if (n < 0 || n > REPLAY_IOV_MAX) {

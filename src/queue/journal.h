@@ -67,6 +67,13 @@ struct journal;
 struct journal *journal_open(
     const char *dir, uint64_t segment_size, char *err, size_t errsize);
 
+/* Opens the journal in dir for reading only, as another process (msgtrk
+ * queue) may while msgtrkd runs: creates nothing, removes nothing, and
+ * journal_replay() then counts a torn tail without cutting it.  Appends
+ * fail with EROFS.  Returns NULL with errno set and err filled. */
+struct journal *journal_open_readonly(
+    const char *dir, char *err, size_t errsize);
+
 /* Closes the files; does not sync. */
 void journal_free(struct journal *j);
 

@@ -921,8 +921,8 @@ writer_main(void *arg)
 			int e = errno;
 
 			for (r = batch; r != NULL; r = r->next)
-				if (r->kind != REQ_DROP && r->kind != REQ_PURGE &&
-				    r->rc == 0) {
+				if (r->kind != REQ_DROP &&
+				    r->kind != REQ_PURGE && r->rc == 0) {
 					r->rc = -1;
 					r->err = e;
 				}
@@ -1228,12 +1228,15 @@ replay_record(void *arg, uint8_t type, const void *p, uint32_t len,
 	struct queue_msg *m;
 	struct qentry **e;
 
-	if (rp->applied > 0 && rp->applied % QUEUE_REPLAY_BATCH == 0 &&
-	    (q->be->commit(q->store) == -1 || q->be->begin(q->store) == -1))
-		return -1;
 	rp->applied++;
-	if (store_apply(q, type, p, len) == -1)
-		rp->bad++;
+	if (q->be != NULL) { /* NULL: queue_scan(), no store */
+		if (rp->applied % QUEUE_REPLAY_BATCH == 0 &&
+		    (q->be->commit(q->store) == -1 ||
+		        q->be->begin(q->store) == -1))
+			return -1;
+		if (store_apply(q, type, p, len) == -1)
+			rp->bad++;
+	}
 	switch (type) {
 	case REC_MSG: {
 		const unsigned char *b = p;
@@ -1374,8 +1377,8 @@ queue_finish(
 }
 
 int
-queue_purge(struct queue *q, time_t now, size_t *n_out, queue_done_cb done,
-    void *arg)
+queue_purge(
+    struct queue *q, time_t now, size_t *n_out, queue_done_cb done, void *arg)
 {
 	struct qreq *r = req_new(REQ_PURGE, 0, NULL, done, arg);
 
@@ -1403,6 +1406,49 @@ queue_read_body(struct queue *q, const struct queue_msg *m, struct buf *out)
 		return -1;
 	}
 	return 0;
+}
+
+int
+queue_scan(const char *data_dir, void (*fn)(void *, struct queue_msg *),
+    void *arg, char *err, size_t errsize)
+{
+	struct queue q;
+	struct replay rp = { &q, 0, 0 };
+	char path[4096];
+	uint64_t cut;
+	size_t i;
+	int rc;
+
+	memset(&q, 0, sizeof(q));
+	snprintf(path, sizeof(path), "%s/queue", data_dir);
+	if (access(path, F_OK) == -1 && errno == ENOENT)
+		return 0; /* nothing was ever queued here */
+	if ((q.j = journal_open_readonly(path, err, errsize)) == NULL)
+		return -1;
+	if (journal_replay(q.j, replay_record, &rp, &cut) == -1) {
+		snprintf(err, errsize, "%s: %s", path, strerror(errno));
+		rc = -1;
+	} else {
+		rc = (int)q.count;
+		for (i = 0; i < q.tabsize; i++) {
+			struct qentry *e;
+
+			for (e = q.tab[i]; e != NULL; e = e->next)
+				fn(arg, e->m);
+		}
+	}
+	for (i = 0; i < q.tabsize; i++)
+		while (q.tab[i] != NULL) {
+			struct qentry *e = q.tab[i];
+
+			q.tab[i] = e->next;
+			queue_msg_free(e->m);
+			free(e);
+		}
+	free(q.tab);
+	free(q.segcount);
+	journal_free(q.j);
+	return rc;
 }
 
 size_t

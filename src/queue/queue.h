@@ -130,8 +130,8 @@ int queue_finish(
  * whose messages left the queue (store purge), on the writer thread so
  * the loop never waits for it.  *n_out (which must stay valid until done
  * runs) receives the number of messages deleted. */
-int queue_purge(struct queue *q, time_t now, size_t *n_out,
-    queue_done_cb done, void *arg);
+int queue_purge(
+    struct queue *q, time_t now, size_t *n_out, queue_done_cb done, void *arg);
 
 /* Reads m's body into out (appended).  Returns 0 or -1 (errno). */
 struct buf;
@@ -156,6 +156,13 @@ struct queue_stats {
 	uint64_t relocated;
 };
 void queue_stats(struct queue *q, struct queue_stats *out);
+
+/* Reads the queue in <data_dir>/queue without changing anything (for
+ * msgtrk queue, while msgtrkd may be running) and calls fn for every
+ * message still queued; the message is valid during the call only.
+ * Returns the number of messages, or -1 with err set. */
+int queue_scan(const char *data_dir, void (*fn)(void *arg, struct queue_msg *m),
+    void *arg, char *err, size_t errsize);
 
 /* Number of messages in the queue. */
 size_t queue_count(const struct queue *q);

@@ -381,6 +381,66 @@ test_failed_write(void **state)
 	free(dir);
 }
 
+/* msgtrk queue reads a live daemon's journal: it must change nothing. */
+static void
+test_readonly(void **state)
+{
+	char *dir = tmpdir(), err[256], path[512], tmp[512];
+	struct journal *j;
+	struct seen s;
+	uint64_t cut;
+	struct stat st, st2;
+	struct iovec iov = { "x", 1 };
+	struct journal_pos pos;
+	FILE *f;
+
+	(void)state;
+	/* an empty directory: nothing to read, nothing created */
+	j = journal_open_readonly(dir, err, sizeof(err));
+	assert_non_null(j);
+	memset(&s, 0, sizeof(s));
+	assert_int_equal(journal_replay(j, collect, &s, &cut), 0);
+	assert_int_equal(s.n, 0);
+	journal_free(j);
+	snprintf(path, sizeof(path), "%s/seg-%016x", dir, 1);
+	assert_int_equal(access(path, F_OK), -1);
+	/* a torn tail is counted, not cut; a tmp- file stays */
+	j = journal_open(dir, 0, err, sizeof(err));
+	assert_non_null(j);
+	memset(&s, 0, sizeof(s));
+	assert_int_equal(journal_replay(j, collect, &s, &cut), 0);
+	append_str(j, 1, "one");
+	assert_int_equal(journal_sync(j), 0);
+	journal_free(j);
+	f = fopen(path, "a");
+	assert_non_null(f);
+	fputs("MQR1 torn", f);
+	fclose(f);
+	snprintf(tmp, sizeof(tmp), "%s/tmp-%016x", dir, 2);
+	f = fopen(tmp, "w");
+	assert_non_null(f);
+	fclose(f);
+	assert_int_equal(stat(path, &st), 0);
+	j = journal_open_readonly(dir, err, sizeof(err));
+	assert_non_null(j);
+	memset(&s, 0, sizeof(s));
+	assert_int_equal(journal_replay(j, collect, &s, &cut), 0);
+	assert_int_equal(s.n, 1);
+	assert_int_equal(cut, 1);
+	errno = 0;
+	assert_int_equal(journal_append(j, 1, &iov, 1, &pos), -1);
+	assert_int_equal(errno, EROFS);
+	journal_free(j);
+	assert_int_equal(stat(path, &st2), 0);
+	assert_int_equal(st.st_size, st2.st_size);
+	assert_int_equal(access(tmp, F_OK), 0);
+	/* a missing directory is an error, not created */
+	assert_null(
+	    journal_open_readonly("/nonexistent/msgtrk", err, sizeof(err)));
+	rmtree(dir);
+	free(dir);
+}
+
 int
 main(void)
 {
@@ -391,6 +451,7 @@ main(void)
 		cmocka_unit_test(test_rotation_and_drop),
 		cmocka_unit_test(test_leftovers_and_bad_headers),
 		cmocka_unit_test(test_failed_write),
+		cmocka_unit_test(test_readonly),
 	};
 	size_t i;
 	int failed = 0;

@@ -570,8 +570,7 @@ test_purge(void **state)
 	(void)state;
 	env_init(&e, 0);
 	assert_int_equal(queue_submit(e.q, gone, &body, 1, on_done, &e), 0);
-	assert_int_equal(queue_submit(e.q, queued, &body, 1, on_done, &e),
-	    0);
+	assert_int_equal(queue_submit(e.q, queued, &body, 1, on_done, &e), 0);
 	wait_done(&e, 2);
 	assert_int_equal(queue_finish(e.q, gone, on_done, &e), 0);
 	wait_done(&e, 3);
@@ -580,15 +579,58 @@ test_purge(void **state)
 	wait_done(&e, 4);
 	assert_int_equal(n, 0);
 	/* long after it: only the message that left the queue */
-	assert_int_equal(queue_purge(e.q, 1795326580 + 100 * 86400, &n,
-			     on_done, &e),
-	    0);
+	assert_int_equal(
+	    queue_purge(e.q, 1795326580 + 100 * 86400, &n, on_done, &e), 0);
 	wait_done(&e, 5);
 	assert_int_equal(e.failed, 0);
 	assert_int_equal(n, 1);
 	assert_int_equal(lookup_count(&e, "env1@a.test", &found), 0);
 	assert_int_equal(lookup_count(&e, "env2@a.test", &found), 1);
 	store_msgs_free(found, 1);
+	env_free(&e);
+}
+
+static void
+count_scanned(void *arg, struct queue_msg *m)
+{
+	size_t *n = arg;
+
+	assert_non_null(m->sender);
+	(*n)++;
+}
+
+/* msgtrk queue's view while the daemon's queue is open. */
+static void
+test_scan(void **state)
+{
+	struct env e;
+	struct iovec body = { "x\r\n", 3 };
+	struct queue_msg *m[3];
+	char err[256];
+	size_t n = 0;
+	int i;
+
+	(void)state;
+	assert_int_equal(
+	    queue_scan("/nonexistent", count_scanned, &n, err, sizeof(err)), 0);
+	env_init(&e, 0);
+	for (i = 0; i < 3; i++) {
+		m[i] = msg_new(i, 2);
+		assert_int_equal(
+		    queue_submit(e.q, m[i], &body, 1, on_done, &e), 0);
+	}
+	wait_done(&e, 3);
+	assert_int_equal(queue_finish(e.q, m[1], on_done, &e), 0);
+	wait_done(&e, 4);
+	assert_int_equal(
+	    queue_scan(e.dir, count_scanned, &n, err, sizeof(err)), 2);
+	assert_int_equal(n, 2);
+	/* the daemon's queue goes on as if nothing happened */
+	assert_int_equal(queue_finish(e.q, m[0], on_done, &e), 0);
+	wait_done(&e, 5);
+	n = 0;
+	assert_int_equal(
+	    queue_scan(e.dir, count_scanned, &n, err, sizeof(err)), 1);
 	env_free(&e);
 }
 
@@ -621,6 +663,7 @@ main(void)
 		cmocka_unit_test(test_failed_write_reports_error),
 		cmocka_unit_test(test_reclaim_and_relocate),
 		cmocka_unit_test(test_purge),
+		cmocka_unit_test(test_scan),
 	};
 	int failed = 0;
 
