@@ -45,8 +45,7 @@ fuzz: deps-test build-fuzz/build.ninja
 	@FUZZ_SECONDS=$(FUZZ_SECONDS) tests/run-tests.sh --fuzz build-fuzz
 
 run: build
-	@echo "msgtrkd is not written yet (issue 3); build/msgtrkd --help:"
-	@build/msgtrkd --help
+	@examples/run.sh
 
 format:
 	clang-format -i $$(find src include tests -name '*.[ch]')

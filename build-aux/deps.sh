@@ -15,6 +15,15 @@ test) want=$test ;;
 *) echo "usage: $0 build|test" >&2; exit 2 ;;
 esac
 
+# The tests run msgtrkd as root, which drops to the unprivileged user
+# `msgtrk` (the `user` config key), as a real installation does.
+if [ "${1:-build}" = test ] && [ "$(id -u)" -eq 0 ] &&
+    ! getent passwd msgtrk >/dev/null; then
+	echo "deps: adding the system user msgtrk"
+	useradd --system --no-create-home --home-dir /nonexistent \
+	    --shell /usr/sbin/nologin msgtrk
+fi
+
 missing=
 for p in $want; do
 	dpkg-query -W -f='${Status}\n' "$p" 2>/dev/null |

@@ -70,6 +70,9 @@ class Case:
     def __init__(self, name):
         self.name = name
         self.dir = tempfile.mkdtemp(prefix="msgtrk-it-")
+        # msgtrkd started as root runs as the user msgtrk: it must reach
+        # the files the case writes (configs, aliases, routes, certs).
+        os.chmod(self.dir, 0o755)
         self._cleanup = []
 
     def on_cleanup(self, fn):
@@ -157,6 +160,7 @@ class Msgtrkd:
         self.case = case
         self.smtp_port = free_port()
         self.dir = tempfile.mkdtemp(prefix="d-", dir=case.dir)
+        os.chmod(self.dir, 0o755)
         self.conf = {
             "hostname": "mx.test",
             "data_dir": os.path.join(self.dir, "data"),
