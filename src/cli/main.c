@@ -1,44 +1,200 @@
 /*
  * msgtrk: submit tracked mail and follow it across servers (RFC 3885,
- * RFC 3887).
+ * RFC 3887), and look at a node's queue and tracking records.
  *
- * SECURITY: msgtrk trusts nothing it reads from the network; secrets live
- * only in the user's keyring (mode 0600) and in memory that is wiped after
- * use.
- *
- * This build has only the command line; the commands are the next
- * milestones.
+ * SECURITY: msgtrk runs with the invoking user's privileges and keeps no
+ * others.  It trusts nothing it reads from the network: SMTP replies and
+ * MTQP answers are parsed by the bounded libmsgtrk readers and printed
+ * only after escaping.  The MTRK secrets live only in the user's keyring
+ * (mode 0600 in a 0700 directory) and in memory that is wiped after use;
+ * they are printed only inside the mtqp: URI that "msgtrk send" writes
+ * for its user.  "msgtrk queue" and "msgtrk log" read the daemon's files
+ * and need read access to its data_dir; they never write the queue.
  */
+#include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+
+#include "cli/cli.h"
 
 static void
 usage(FILE *f)
 {
 	fprintf(f,
-	    "usage: msgtrk send  [options] RCPT... < message\n"
-	    "       msgtrk track [options] ENVID|mtqp://URI\n"
+	    "usage: msgtrk send  [--server HOST[:PORT]] [--mtqp HOST[:PORT]] "
+	    "[--tls]\n"
+	    "                    [--from ADDR] [--notify LIST] "
+	    "[--ret full|hdrs]\n"
+	    "                    [--timeout DUR] [--keyring FILE] "
+	    "[--no-track] RCPT... < message\n"
+	    "       msgtrk track [--server HOST[:PORT]] [--secret B64] "
+	    "[--keyring FILE]\n"
+	    "                    [--json|--raw] [--no-follow] [--tls] "
+	    "ENVID|mtqp://URI\n"
 	    "       msgtrk queue [-c FILE] [--json]\n"
-	    "       msgtrk log   [-c FILE] [filters] [--json]\n"
-	    "       msgtrk --version\n"
+	    "       msgtrk log   [-c FILE] [--envid ID] [--sender ADDR] "
+	    "[--rcpt ADDR]\n"
+	    "                    [--since T] [--status ACTION] [--json]\n"
+	    "       msgtrk --version | --help\n"
 	    "\n"
-	    "This build contains the codec library only: the commands above\n"
-	    "are not implemented yet.\n");
+	    "Global options (before or after the command):\n"
+	    "  --dns HOST:PORT   DNS server for every lookup (default: "
+	    "/etc/resolv.conf)\n"
+	    "  --ca-file FILE    trust this CA for TLS (default: the system "
+	    "store)\n"
+	    "\n"
+	    "send defaults: --server localhost:25, --from USER@HOSTNAME, "
+	    "keyring\n"
+	    "~/.local/share/msgtrk/keyring.  Exit status: 0 success, 1 "
+	    "failure,\n"
+	    "2 usage or configuration error.\n");
+}
+
+void
+cli_err(const char *cmd, const char *fmt, ...)
+{
+	va_list ap;
+
+	fprintf(stderr, "msgtrk%s%s: ", cmd ? " " : "", cmd ? cmd : "");
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputc('\n', stderr);
+}
+
+int
+cli_hostport(const char *s, unsigned int defport, char *host, size_t hostsize,
+    unsigned int *port, int *given_out)
+{
+	const char *end, *colon = NULL, *p;
+	size_t hl;
+	char *e;
+	unsigned long v;
+
+	if (given_out != NULL)
+		*given_out = 0;
+	*port = defport;
+	if (s[0] == '[') {
+		if ((end = strchr(s, ']')) == NULL || end == s + 1)
+			return -1;
+		end++;
+		if (*end == ':')
+			colon = end;
+		else if (*end != '\0')
+			return -1;
+		for (p = s + 1; p < end - 1; p++)
+			if (strchr("0123456789abcdefABCDEF:.", *p) == NULL)
+				return -1;
+	} else {
+		colon = strrchr(s, ':');
+		end = colon ? colon : s + strlen(s);
+		if (end == s)
+			return -1;
+		for (p = s; p < end; p++)
+			if (strchr("abcdefghijklmnopqrstuvwxyz"
+			           "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-._",
+			        *p) == NULL)
+				return -1;
+	}
+	hl = (size_t)(end - s);
+	if (hl > 255 || hl >= hostsize)
+		return -1;
+	memcpy(host, s, hl);
+	host[hl] = '\0';
+	if (colon != NULL) {
+		if (colon[1] < '0' || colon[1] > '9')
+			return -1;
+		v = strtoul(colon + 1, &e, 10);
+		if (*e != '\0' || v < 1 || v > 65535 || e - colon > 6)
+			return -1;
+		*port = (unsigned int)v;
+		if (given_out != NULL)
+			*given_out = 1;
+	}
+	return 0;
+}
+
+/* Takes the global options out of argv (wherever they are, up to "--"),
+ * compacting it.  Returns the new argc, or -1 on a usage error. */
+static int
+globals(int argc, char **argv, struct cli_opts *o)
+{
+	int i, j = 1;
+
+	for (i = 1; i < argc; i++) {
+		const char *a = argv[i], **dst = NULL, *val = NULL;
+		const char *name = NULL;
+
+		if (strcmp(a, "--") == 0) {
+			while (i < argc)
+				argv[j++] = argv[i++];
+			break;
+		}
+		if (strcmp(a, "--dns") == 0 || strncmp(a, "--dns=", 6) == 0) {
+			dst = &o->dns;
+			name = "--dns";
+		} else if (strcmp(a, "--ca-file") == 0 ||
+		    strncmp(a, "--ca-file=", 10) == 0) {
+			dst = &o->ca_file;
+			name = "--ca-file";
+		}
+		if (dst == NULL) {
+			argv[j++] = argv[i];
+			continue;
+		}
+		if ((val = strchr(a, '=')) != NULL)
+			val++;
+		else if (i + 1 < argc)
+			val = argv[++i];
+		else {
+			cli_err(NULL, "%s needs a value", name);
+			return -1;
+		}
+		if (val[0] == '\0') {
+			cli_err(NULL, "%s: empty value", name);
+			return -1;
+		}
+		*dst = val;
+	}
+	argv[j] = NULL;
+	return j;
 }
 
 int
 main(int argc, char *argv[])
 {
-	if (argc == 2 &&
-	    (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0)) {
+	struct cli_opts o = { NULL, NULL };
+	const char *cmd;
+
+	if ((argc = globals(argc, argv, &o)) == -1) {
+		usage(stderr);
+		return CLI_EXIT_USAGE;
+	}
+	if (argc < 2) {
+		usage(stderr);
+		return CLI_EXIT_USAGE;
+	}
+	cmd = argv[1];
+	if (strcmp(cmd, "--help") == 0 || strcmp(cmd, "-h") == 0 ||
+	    strcmp(cmd, "help") == 0) {
 		usage(stdout);
-		return 0;
+		return CLI_EXIT_OK;
 	}
-	if (argc == 2 && strcmp(argv[1], "--version") == 0) {
+	if (strcmp(cmd, "--version") == 0) {
 		printf("msgtrk %s\n", MSGTRK_VERSION);
-		return 0;
+		return CLI_EXIT_OK;
 	}
+	if (strcmp(cmd, "send") == 0)
+		return send_main(argc - 1, argv + 1, &o);
+	if (strcmp(cmd, "track") == 0)
+		return track_main(argc - 1, argv + 1, &o);
+	if (strcmp(cmd, "queue") == 0)
+		return inspect_queue_main(argc - 1, argv + 1, &o);
+	if (strcmp(cmd, "log") == 0)
+		return inspect_log_main(argc - 1, argv + 1, &o);
+	cli_err(
+	    NULL, "unknown command \"%.64s\" (send, track, queue, log)", cmd);
 	usage(stderr);
-	fprintf(stderr, "msgtrk: not implemented yet\n");
-	return 2;
+	return CLI_EXIT_USAGE;
 }

@@ -55,4 +55,83 @@ size_t delivery_stop(struct delivery *dl);
 
 void delivery_free(struct delivery *dl);
 
+/*
+ * Internal to src/delivery (delivery.c, relay.c, local.c, bounce.c):
+ * one delivery attempt for a group of a message's recipients that share
+ * a next hop (a remote domain, or the local transport).
+ */
+#include <stdint.h>
+
+#include "store/store.h"
+
+/* Reply text kept per recipient (RFC 5321 §4.5.3.1.5: a reply line is at
+ * most 512 octets). */
+#define DELIVERY_REPLY_MAX 512
+/* Recipients of one attempt: the queue's limit. */
+#define DELIVERY_RCPT_MAX 10000
+
+struct delivery_rcpt {
+	uint32_t idx; /* in m->rcpts */
+	const char *addr; /* where it goes: the RCPT, or its one alias
+			     target; valid during the attempt */
+	int code; /* the reply; 0: not answered (connection problem) */
+	char status[STORE_STATUS_MAX + 1]; /* enhanced code, or "" */
+	char reply[DELIVERY_REPLY_MAX]; /* printable, capped */
+	enum store_action action; /* for a 2xx: what it means */
+	int dsn_passed; /* a DSN hop took over the DSN duties */
+};
+
+struct delivery_job {
+	struct delivery *dl;
+	struct queue_msg *m;
+	void *owner; /* delivery.c's per-message state */
+	int local; /* 1: local transport; 0: relay to domain */
+	char domain[256];
+	size_t nr;
+	struct delivery_rcpt *r;
+	/* Set by the transport: "dns; host" of the hop used, or "". */
+	char remote_mta[300];
+	/* Why no reply came (connection problems): becomes the reply. */
+	char error[256];
+	int aborted; /* delivery_stop: leave the recipients unchanged */
+	void *priv; /* the transport's state */
+	struct delivery_job *next; /* delivery.c's list */
+};
+
+/* delivery.c: the shared context; a transport ends every job it started
+ * with delivery_job_done() exactly once, on the loop thread. */
+struct msgtrkd *delivery_daemon(struct delivery *dl);
+void delivery_job_done(struct delivery_job *j);
+/* Connection slots: 0 and counted, or -1 (DELIVERY_CONN_MAX or
+ * DELIVERY_CONN_PER_HOST_MAX reached for host). */
+int delivery_conn_get(struct delivery *dl, const char *host);
+void delivery_conn_put(struct delivery *dl, const char *host);
+/* Sets r's reply from a code, status and text (printable, capped). */
+void delivery_rcpt_set(struct delivery_rcpt *r, int code, const char *status,
+    const char *text, size_t n);
+
+/* relay.c: relays j to j->domain (route_lookup, SMTP), or speaks LMTP to
+ * the numeric address host:port (local.c).  Returns 0 (the job ends with
+ * delivery_job_done()) or -1 (nothing started, j->error set). */
+int relay_start(struct delivery_job *j);
+int relay_start_lmtp(struct delivery_job *j, const char *host, uint16_t port);
+/* Closes j's connection now (j->aborted set) and ends the job. */
+void relay_abort(struct delivery_job *j);
+
+/* local.c: Maildir (on a worker thread) or LMTP per local_transport.
+ * Returns 0 or -1 as relay_start(). */
+int local_start(struct delivery_job *j);
+/* Ends j at once if its transport can be stopped (LMTP); a Maildir
+ * write in progress finishes first.  Returns 1 if j is still running. */
+int local_abort(struct delivery_job *j);
+/* Waits for the worker threads still running (delivery_free). */
+void local_join(struct delivery_job *j);
+
+/* bounce.c: builds the DSN (RFC 3464) about recipients idx[0..n-1] of m,
+ * all with the given action (failed, delayed, delivered, relayed,
+ * expanded), and queues it from <> to m->sender.  Returns 0, or -1
+ * (logged). */
+int bounce_send(struct delivery *dl, struct queue_msg *m, const uint32_t *idx,
+    size_t n, enum store_action action);
+
 #endif /* MSGTRK_DELIVERY_H */

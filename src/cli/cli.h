@@ -1,0 +1,41 @@
+/*
+ * cli: what the msgtrk commands share (main.c): global options, exit
+ * codes, error output and HOST[:PORT] parsing.
+ */
+#ifndef MSGTRK_CLI_H
+#define MSGTRK_CLI_H
+
+#include <stddef.h>
+
+/* PRODUCT.md "msgtrk": 0 success; 1 the thing asked for failed; 2 usage
+ * or config error. */
+#define CLI_EXIT_OK 0
+#define CLI_EXIT_FAIL 1
+#define CLI_EXIT_USAGE 2
+
+/* Options accepted before or after the subcommand. */
+struct cli_opts {
+	const char *dns; /* --dns HOST:PORT (dns_servers syntax), or NULL */
+	const char *ca_file; /* --ca-file FILE, or NULL: system store */
+};
+
+/* Prints "msgtrk CMD: <message>" and a newline to stderr. */
+void cli_err(const char *cmd, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+/* Splits "host", "host:port", "[v6]" or "[v6]:port" into host (without
+ * brackets when bare is set, else as written) and *port (defport when
+ * absent); *given_out (may be NULL) says whether a port was written.  The
+ * host must be 1..255 characters of letters, digits, '-', '.', '_' or an
+ * IP literal.  Returns 0, or -1 on bad syntax. */
+int cli_hostport(const char *s, unsigned int defport, char *host,
+    size_t hostsize, unsigned int *port, int *given_out);
+
+/* The commands: argv[0] is the command name.  Each returns an exit
+ * code. */
+int send_main(int argc, char **argv, const struct cli_opts *o);
+int track_main(int argc, char **argv, const struct cli_opts *o);
+int inspect_queue_main(int argc, char **argv, const struct cli_opts *o);
+int inspect_log_main(int argc, char **argv, const struct cli_opts *o);
+
+#endif /* MSGTRK_CLI_H */

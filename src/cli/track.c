@@ -1,0 +1,463 @@
+/*
+ * msgtrk track: follow a message from the server it was submitted to,
+ * hop by hop (RFC 3887 §12 of the digest), with the trail follower of
+ * src/mtqp/trail.h; this file only gathers the arguments and prints.
+ *
+ * The first server comes from the URI, else --server, else the keyring
+ * entry's "mtqp"; the secret from the URI, else --secret, else the
+ * keyring.  Exit status: 0 when every server queried answered (whatever
+ * the news, "failed" included), 1 when one answered -ERR/-TEMP (noinfo
+ * included), could not be reached or did not answer in time, 2 usage.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <event2/event.h>
+#include <openssl/ssl.h>
+
+#include "cli/cli.h"
+#include "cli/json.h"
+#include "cli/keyring.h"
+#include "common/tls.h"
+#include "dns/dns.h"
+#include "msgtrk/buf.h"
+#include "msgtrk/date.h"
+#include "msgtrk/mtqp.h"
+#include "msgtrk/str.h"
+#include "msgtrk/tstatus.h"
+#include "mtqp/trail.h"
+
+#define CMD "track"
+/* Our bound on one JSON document written (the answers are bounded by
+ * MTQP_BODY_MAX each, TRAIL_QUERIES_MAX of them). */
+#define TRACK_JSON_MAX (64UL * 1024 * 1024)
+
+enum track_mode { TRACK_TEXT, TRACK_JSON, TRACK_RAW };
+
+struct track_run {
+	enum track_mode mode;
+	const char *envid;
+	int done;
+	int rc;
+	struct event_base *base;
+};
+
+static void
+track_date(char *out, size_t size, const struct date *d)
+{
+	if (date_format(d, out, size) == -1)
+		str_copy(out, "?", size);
+}
+
+static int
+track_typed(struct buf *b, const struct tstatus_typed *t)
+{
+	if (t->type == NULL)
+		return buf_adds(b, "null");
+	{
+		char tmp[1200];
+
+		snprintf(tmp, sizeof(tmp), "%s; %s", t->type, t->value);
+		return json_cstr(b, tmp);
+	}
+}
+
+static int
+track_json(const struct trail_result *res, const char *envid)
+{
+	struct buf b;
+	size_t i, j, k;
+	char d[DATE_MAX];
+	int rc = 0;
+
+	buf_init(&b, TRACK_JSON_MAX);
+	rc |= buf_adds(&b, "{\"envid\": ");
+	rc |= json_cstr(&b, envid);
+	rc |= buf_adds(&b, ", \"recipients\": [");
+	for (i = 0; i < res->nrcpt && rc == 0; i++) {
+		const struct trail_rcpt *r = &res->rcpts[i];
+		char orig[1200];
+
+		snprintf(orig, sizeof(orig), "%s; %s",
+		    r->orig_type ? r->orig_type : "",
+		    r->orig_value ? r->orig_value : "");
+		rc |= buf_adds(&b, i ? ",\n  {" : "\n  {");
+		rc |= json_key(&b, 1, "original_recipient");
+		rc |= json_cstr(&b, orig);
+		rc |= json_key(&b, 0, "final_action");
+		rc |= json_cstr(&b, trail_end_name(r->end));
+		if (r->error != NULL && r->error[0] != '\0') {
+			rc |= json_key(&b, 0, "error");
+			rc |= json_cstr(&b, r->error);
+		}
+		rc |= json_key(&b, 0, "hops");
+		rc |= buf_addc(&b, '[');
+		for (j = 0; j < r->nhops && rc == 0; j++) {
+			const struct trail_hop *h = &r->hops[j];
+			const struct tstatus_rcpt *tr = h->rcpt;
+
+			rc |= buf_adds(&b, j ? ",\n   {" : "\n   {");
+			rc |= json_key(&b, 1, "server");
+			rc |= json_cstr(&b, h->answer->server);
+			rc |= json_key(&b, 0, "reporting_mta");
+			rc |= track_typed(&b, &h->part->reporting_mta);
+			rc |= json_key(&b, 0, "arrival_date");
+			track_date(d, sizeof(d), &h->part->arrival);
+			rc |= json_cstr(&b, d);
+			rc |= json_key(&b, 0, "final_recipient");
+			rc |= track_typed(&b, &tr->final_rcpt);
+			rc |= json_key(&b, 0, "action");
+			rc |= json_cstr(&b, tstatus_action_name(tr->action));
+			rc |= json_key(&b, 0, "status");
+			rc |= json_cstr(&b, tr->status);
+			rc |= json_key(&b, 0, "remote_mta");
+			rc |= track_typed(&b, &tr->remote_mta);
+			rc |= json_key(&b, 0, "last_attempt_date");
+			if (tr->has_last_attempt) {
+				track_date(d, sizeof(d), &tr->last_attempt);
+				rc |= json_cstr(&b, d);
+			} else
+				rc |= buf_adds(&b, "null");
+			rc |= json_key(&b, 0, "will_retry_until");
+			if (tr->has_will_retry) {
+				track_date(d, sizeof(d), &tr->will_retry);
+				rc |= json_cstr(&b, d);
+			} else
+				rc |= buf_adds(&b, "null");
+			rc |= json_key(&b, 0, "extensions");
+			rc |= buf_addc(&b, '{');
+			for (k = 0; k < tr->next; k++) {
+				rc |= json_key(&b, k == 0, tr->ext[k].name);
+				rc |= json_cstr(&b, tr->ext[k].value);
+			}
+			rc |= buf_adds(&b, "}}");
+		}
+		rc |= buf_adds(&b, "]}");
+	}
+	rc |= buf_adds(&b, "]}\n");
+	if (rc != 0) {
+		buf_reset(&b);
+		cli_err(
+		    CMD, "JSON output larger than %lu octets", TRACK_JSON_MAX);
+		return -1;
+	}
+	fwrite(b.data, 1, b.len, stdout);
+	buf_reset(&b);
+	return 0;
+}
+
+static void
+track_text(const struct trail_result *res, const char *envid)
+{
+	char a[512], b2[512], c2[512], d[DATE_MAX];
+	size_t i, j;
+
+	printf("envid: %s\n", envid);
+	for (i = 0; i < res->nrcpt; i++) {
+		const struct trail_rcpt *r = &res->rcpts[i];
+		const char *ov = r->orig_value ? r->orig_value : "";
+
+		str_printable(a, sizeof(a), ov, strlen(ov));
+		printf("\n%s: %s\n", a, trail_end_name(r->end));
+		for (j = 0; j < r->nhops; j++) {
+			const struct trail_hop *h = &r->hops[j];
+			const struct tstatus_rcpt *tr = h->rcpt;
+			const char *rm = tr->remote_mta.value;
+			const char *rep = h->part->reporting_mta.value;
+
+			if (tr->has_last_attempt)
+				track_date(d, sizeof(d), &tr->last_attempt);
+			else
+				track_date(d, sizeof(d), &h->part->arrival);
+			str_printable(b2, sizeof(b2), rep ? rep : "",
+			    rep ? strlen(rep) : 0);
+			str_printable(
+			    c2, sizeof(c2), rm ? rm : "", rm ? strlen(rm) : 0);
+			printf("  %zu. %-11s %-9s %s  at %s%s%s%s\n", j + 1,
+			    tstatus_action_name(tr->action), tr->status, d, b2,
+			    rm ? " -> " : "", c2,
+			    h->answer->tls ? " (TLS)" : "");
+			if (tr->has_will_retry) {
+				track_date(d, sizeof(d), &tr->will_retry);
+				printf("     will retry until %s\n", d);
+			}
+		}
+		if (r->error != NULL && r->error[0] != '\0') {
+			str_printable(a, sizeof(a), r->error, strlen(r->error));
+			printf("  (%s)\n", a);
+		}
+	}
+}
+
+static void
+track_raw(const struct trail_result *res, const char *envid)
+{
+	size_t i;
+
+	for (i = 0; i < res->nanswers; i++) {
+		const struct trail_answer *an = res->answers[i];
+
+		printf("# %s %s\n", an->server, envid);
+		fwrite(an->body, 1, an->body_len, stdout);
+		if (an->body_len > 0 && an->body[an->body_len - 1] != '\n')
+			putchar('\n');
+	}
+}
+
+static void
+track_done(const struct trail_result *res, void *arg)
+{
+	struct track_run *tr = arg;
+	size_t i;
+
+	tr->done = 1;
+	event_base_loopbreak(tr->base);
+	if (res->end != 0) {
+		cli_err(CMD, "%s: %s", trail_end_name(res->end),
+		    res->error ? res->error : "");
+		tr->rc = CLI_EXIT_FAIL;
+		if (tr->mode == TRACK_RAW)
+			track_raw(res, tr->envid);
+		return;
+	}
+	tr->rc = CLI_EXIT_OK;
+	for (i = 0; i < res->nrcpt; i++)
+		switch (res->rcpts[i].end) {
+		case TRAIL_END_NOINFO:
+		case TRAIL_END_ERROR:
+		case TRAIL_END_TIMEOUT:
+			tr->rc = CLI_EXIT_FAIL;
+			break;
+		default:
+			break;
+		}
+	if (tr->mode == TRACK_JSON) {
+		if (track_json(res, tr->envid) == -1)
+			tr->rc = CLI_EXIT_FAIL;
+	} else if (tr->mode == TRACK_RAW)
+		track_raw(res, tr->envid);
+	else
+		track_text(res, tr->envid);
+	if (res->error != NULL && res->error[0] != '\0')
+		cli_err(CMD, "warning: %s", res->error);
+	if (fflush(stdout) == EOF) {
+		cli_err(CMD, "stdout: %s", strerror(errno));
+		tr->rc = CLI_EXIT_FAIL;
+	}
+}
+
+static void
+track_usage(void)
+{
+	fprintf(stderr,
+	    "usage: msgtrk track [--server HOST[:PORT]] [--secret B64] "
+	    "[--keyring FILE]\n"
+	    "                    [--json|--raw] [--no-follow] [--tls] "
+	    "ENVID|mtqp://URI\n");
+}
+
+int
+track_main(int argc, char **argv, const struct cli_opts *o)
+{
+	static const struct option longopts[] = {
+		{ "server", required_argument, NULL, 's' },
+		{ "secret", required_argument, NULL, 'S' },
+		{ "keyring", required_argument, NULL, 'k' },
+		{ "json", no_argument, NULL, 'j' },
+		{ "raw", no_argument, NULL, 'r' },
+		{ "no-follow", no_argument, NULL, 'n' },
+		{ "tls", no_argument, NULL, 'T' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	const char *server = NULL, *secret = NULL, *keyring = NULL, *arg;
+	char host[256], serverbuf[KEYRING_HOST_MAX + 1], kpath[4096];
+	char envid[MTQP_ENVID_TEXT_MAX + 1], sec[MTQP_SECRET_TEXT_MAX + 1];
+	char err[512];
+	unsigned int port;
+	int ch, tls = 0, nofollow = 0, rc = CLI_EXIT_USAGE;
+	enum track_mode mode = TRACK_TEXT;
+	struct mtqp_uri u;
+	struct keyring_entry ke;
+	struct trail_opts to;
+	struct track_run run;
+	struct event_base *base = NULL;
+	struct dns *dns = NULL;
+	struct trail *t = NULL;
+	SSL_CTX *ctx = NULL;
+	struct dns_opts dopts;
+
+	memset(&u, 0, sizeof(u));
+	memset(&ke, 0, sizeof(ke));
+	sec[0] = '\0';
+	optind = 1;
+	opterr = 0;
+	while ((ch = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
+		switch (ch) {
+		case 's':
+			server = optarg;
+			break;
+		case 'S':
+			secret = optarg;
+			break;
+		case 'k':
+			keyring = optarg;
+			break;
+		case 'j':
+		case 'r':
+			if (mode != TRACK_TEXT) {
+				cli_err(CMD,
+				    "--json and --raw exclude each "
+				    "other");
+				goto usage;
+			}
+			mode = ch == 'j' ? TRACK_JSON : TRACK_RAW;
+			break;
+		case 'n':
+			nofollow = 1;
+			break;
+		case 'T':
+			tls = 1;
+			break;
+		case 'h':
+			track_usage();
+			return CLI_EXIT_OK;
+		default:
+			cli_err(CMD, "unknown option or missing value: %s",
+			    argv[optind - 1]);
+			goto usage;
+		}
+	}
+	if (argc - optind != 1) {
+		cli_err(CMD, "expected one ENVID or mtqp:// URI");
+		goto usage;
+	}
+	arg = argv[optind];
+	if (server != NULL &&
+	    cli_hostport(server, MTQP_PORT, host, sizeof(host), &port, NULL) ==
+	        -1) {
+		cli_err(CMD, "--server: expected HOST[:PORT]");
+		goto usage;
+	}
+	if (secret != NULL &&
+	    (mtqp_cmd_secret_check(secret, strlen(secret)) == -1 ||
+	        str_copy(sec, secret, sizeof(sec)) >= sizeof(sec))) {
+		cli_err(CMD, "--secret: not a base64 MTRK secret");
+		goto usage;
+	}
+	if (str_casestarts(arg, strlen(arg), "mtqp:")) {
+		enum mtqp_uri_error ue;
+
+		if (mtqp_uri_parse(arg, strlen(arg), &u, &ue) == -1) {
+			cli_err(
+			    CMD, "bad mtqp: URI: %s", mtqp_uri_strerror(ue));
+			goto usage;
+		}
+		str_copy(envid, u.envid, sizeof(envid));
+		str_copy(sec, u.secret, sizeof(sec));
+		if (u.port_given)
+			snprintf(serverbuf, sizeof(serverbuf), "%s:%u", u.host,
+			    u.port);
+		else
+			str_copy(serverbuf, u.host, sizeof(serverbuf));
+		server = serverbuf;
+	} else {
+		if (mtqp_cmd_envid_check(arg, strlen(arg)) == -1 ||
+		    str_copy(envid, arg, sizeof(envid)) >= sizeof(envid)) {
+			cli_err(CMD,
+			    "\"%.120s\" is not a unique-envid (local@host, "
+			    "xtext) nor an mtqp:// URI",
+			    arg);
+			goto usage;
+		}
+		if (server == NULL || sec[0] == '\0') {
+			int k;
+
+			if (keyring == NULL) {
+				if (keyring_default_path(kpath, sizeof(kpath),
+				        err, sizeof(err)) == -1) {
+					cli_err(CMD, "%s", err);
+					goto usage;
+				}
+			} else
+				str_copy(kpath, keyring, sizeof(kpath));
+			if ((k = keyring_lookup(
+			         kpath, envid, &ke, err, sizeof(err))) == -1) {
+				cli_err(CMD, "%s", err);
+				goto usage;
+			}
+			if (k == 0) {
+				cli_err(CMD,
+				    "%s: no entry for %s; give --server and "
+				    "--secret",
+				    kpath, envid);
+				goto usage;
+			}
+			if (server == NULL)
+				server = ke.mtqp[0] ? ke.mtqp : ke.server;
+			if (sec[0] == '\0')
+				str_copy(sec, ke.secret, sizeof(sec));
+		}
+	}
+
+	rc = CLI_EXIT_FAIL;
+	if ((ctx = tls_client_ctx(1, o->ca_file, err, sizeof(err))) == NULL) {
+		if (tls || o->ca_file != NULL) {
+			cli_err(CMD, "TLS: %s", err);
+			rc = CLI_EXIT_USAGE;
+			goto cleanup;
+		}
+		/* No trust store: plaintext only, as if no STARTTLS. */
+	}
+	memset(&dopts, 0, sizeof(dopts));
+	dopts.servers = o->dns;
+	if ((base = event_base_new()) == NULL) {
+		cli_err(CMD, "event_base_new failed");
+		goto cleanup;
+	}
+	if ((dns = dns_new(base, &dopts, err, sizeof(err))) == NULL) {
+		cli_err(CMD, "--dns: %s", err);
+		rc = CLI_EXIT_USAGE;
+		goto cleanup;
+	}
+	memset(&to, 0, sizeof(to));
+	to.server = server;
+	to.envid = envid;
+	to.secret = sec;
+	to.tls = tls ? TRAIL_TLS_REQUIRE : TRAIL_TLS_OPPORTUNISTIC;
+	to.ssl_ctx = ctx;
+	to.no_follow = nofollow;
+	memset(&run, 0, sizeof(run));
+	run.mode = mode;
+	run.envid = envid;
+	run.rc = CLI_EXIT_FAIL;
+	run.base = base;
+	if ((t = trail_start(
+	         base, dns, &to, track_done, &run, err, sizeof(err))) == NULL) {
+		cli_err(CMD, "%s", err);
+		goto cleanup;
+	}
+	/* The trail's own timer bounds this loop. */
+	while (!run.done)
+		if (event_base_dispatch(base) != 0 && !run.done) {
+			cli_err(CMD, "event loop ended without an answer");
+			break;
+		}
+	rc = run.rc;
+	goto cleanup;
+usage:
+	track_usage();
+cleanup:
+	trail_free(t);
+	dns_free(dns);
+	if (base != NULL)
+		event_base_free(base);
+	SSL_CTX_free(ctx);
+	explicit_bzero(sec, sizeof(sec));
+	explicit_bzero(&u, sizeof(u));
+	keyring_entry_clear(&ke);
+	return rc;
+}

@@ -1,0 +1,234 @@
+/*
+ * bounce: DSNs (RFC 3464, RFC 3461 §6) built with libmsgtrk's
+ * dsn_generate() and queued as new messages from the null reverse-path to
+ * the original sender, so they are delivered (and retried) like any
+ * message: a local sender finds them in its Maildir.
+ *
+ * The returned content follows RET (dsn.h: the whole message for a
+ * failure with RET=FULL, else the header).  A status of class 4 with
+ * the failed action (4.4.7, the queue lifetime passed) is written with
+ * class 5 in the DSN only, because RFC 3464 §2.3.4 ties "failed" to a
+ * permanent status; the tracking record keeps 4.4.7.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/uio.h>
+#include <time.h>
+
+#include "common/conf.h"
+#include "common/log.h"
+#include "delivery/delivery.h"
+#include "msgtrk/buf.h"
+#include "msgtrk/dsn.h"
+#include "msgtrk/str.h"
+#include "msgtrkd/msgtrkd.h"
+#include "queue/queue.h"
+
+/* A DSN is at most the returned message plus this much. */
+#define BOUNCE_OVERHEAD (1024 * 1024)
+
+struct bounce {
+	struct delivery *dl;
+	struct queue_msg *m;
+	struct buf out;
+	struct iovec iov;
+	char parent[QUEUE_ID_LEN + 1];
+};
+
+static void
+bounce_queued(void *arg, int rc, int err)
+{
+	struct bounce *b = arg;
+
+	if (rc == -1) {
+		log_warnx(
+		    "%s delivery dsn error=\"%s\"", b->parent, strerror(err));
+		queue_msg_free(b->m);
+	} else {
+		delivery_schedule(b->dl, b->m);
+	}
+	buf_reset(&b->out);
+	free(b);
+}
+
+static enum tstatus_action
+bounce_action(enum store_action a)
+{
+	switch (a) {
+	case STORE_ACTION_FAILED:
+		return TSTATUS_ACTION_FAILED;
+	case STORE_ACTION_DELIVERED:
+		return TSTATUS_ACTION_DELIVERED;
+	case STORE_ACTION_RELAYED:
+		return TSTATUS_ACTION_RELAYED;
+	case STORE_ACTION_EXPANDED:
+		return TSTATUS_ACTION_EXPANDED;
+	default:
+		return TSTATUS_ACTION_DELAYED;
+	}
+}
+
+static char *
+bounce_strdup(const char *s)
+{
+	char *p;
+
+	if ((p = strdup(s)) == NULL)
+		fatal("bounce");
+	return p;
+}
+
+int
+bounce_send(struct delivery *dl, struct queue_msg *m, const uint32_t *idx,
+    size_t n, enum store_action action)
+{
+	struct msgtrkd *d = delivery_daemon(dl);
+	const struct conf *c = d->conf;
+	struct dsn_rcpt *dr;
+	struct dsn ds;
+	struct buf body;
+	struct bounce *b;
+	struct queue_msg *nm;
+	enum dsn_error e = DSN_OK;
+	char(*st)[STORE_STATUS_MAX + 1];
+	char(*otype)[32];
+	char msgid[400], rcpt[600];
+	const char *semi;
+	size_t i;
+	int rc = -1;
+
+	if (m->sender[0] == '\0' || n == 0 || n > DSN_RCPT_MAX)
+		return -1;
+	if ((dr = calloc(n, sizeof(*dr))) == NULL ||
+	    (st = calloc(n, sizeof(*st))) == NULL ||
+	    (otype = calloc(n, sizeof(*otype))) == NULL ||
+	    (b = calloc(1, sizeof(*b))) == NULL)
+		fatal("bounce");
+	buf_init(&body, (size_t)c->max_message_size + BOUNCE_OVERHEAD);
+	buf_init(&b->out, (size_t)c->max_message_size + 2 * BOUNCE_OVERHEAD);
+	for (i = 0; i < n; i++) {
+		struct queue_rcpt *qr = &m->rcpts[idx[i]];
+
+		if (qr->orcpt_raw != NULL && qr->track.orcpt != NULL &&
+		    (semi = strchr(qr->track.orcpt, ';')) != NULL &&
+		    (size_t)(semi - qr->track.orcpt) < sizeof(otype[i])) {
+			memcpy(otype[i], qr->track.orcpt,
+			    (size_t)(semi - qr->track.orcpt));
+			dr[i].orcpt_type = otype[i];
+			dr[i].orcpt = semi + 1;
+			while (*dr[i].orcpt == ' ')
+				dr[i].orcpt++;
+		}
+		dr[i].final_rcpt = qr->addr;
+		dr[i].action = bounce_action(action);
+		str_copy(st[i], qr->track.status, sizeof(st[i]));
+		if (action == STORE_ACTION_FAILED && st[i][0] != '5')
+			st[i][0] = '5';
+		if (action == STORE_ACTION_RELAYED)
+			str_copy(st[i], "2.1.9", sizeof(st[i]));
+		if (st[i][0] == '\0')
+			str_copy(st[i],
+			    action == STORE_ACTION_DELAYED ? "4.0.0" : "2.0.0",
+			    sizeof(st[i]));
+		dr[i].status = st[i];
+		if (qr->track.remote_mta != NULL &&
+		    strncmp(qr->track.remote_mta, "dns; ", 5) == 0)
+			dr[i].remote_mta = qr->track.remote_mta + 5;
+		if (qr->track.reply != NULL && qr->track.remote_mta != NULL &&
+		    action != STORE_ACTION_RELAYED)
+			dr[i].diagnostic = qr->track.reply;
+		if (qr->track.last_attempt != 0) {
+			dr[i].has_last_attempt = 1;
+			dr[i].last_attempt.t = qr->track.last_attempt;
+		}
+		if (action == STORE_ACTION_DELAYED &&
+		    qr->track.will_retry_until != 0) {
+			dr[i].has_will_retry = 1;
+			dr[i].will_retry.t = qr->track.will_retry_until;
+		}
+	}
+	if (queue_read_body(d->queue, m, &body) == -1) {
+		log_warn("%s delivery dsn body", m->qid);
+		goto done;
+	}
+	if ((nm = calloc(1, sizeof(*nm))) == NULL ||
+	    (nm->rcpts = calloc(1, sizeof(*nm->rcpts))) == NULL)
+		fatal("bounce");
+	queue_new_id(nm->qid);
+	memset(&ds, 0, sizeof(ds));
+	ds.sender = m->sender;
+	ds.date.t = time(NULL);
+	snprintf(msgid, sizeof(msgid), "<%s.dsn@%s>", nm->qid, c->hostname);
+	ds.message_id = msgid;
+	ds.envid = m->envid;
+	ds.reporting_mta = c->hostname;
+	ds.has_arrival = 1;
+	ds.arrival.t = m->arrival;
+	ds.rcpt = dr;
+	ds.nrcpt = n;
+	ds.ret = m->ret == QUEUE_RET_FULL ? DSN_RET_FULL
+	    : m->ret == QUEUE_RET_HDRS    ? DSN_RET_HDRS
+	                                  : DSN_RET_NONE;
+	ds.msg = body.data;
+	ds.msglen = body.len;
+	if (dsn_generate(&ds, &b->out, &e) == -1 && e == DSN_E_BAD_VALUE) {
+		/* A diagnostic the generator will not carry (8-bit text
+		 * from a peer): leave the diagnostics out. */
+		for (i = 0; i < n; i++)
+			dr[i].diagnostic = NULL;
+		e = DSN_OK;
+		if (dsn_generate(&ds, &b->out, &e) == -1)
+			(void)0;
+	}
+	if (e != DSN_OK) {
+		log_warnx(
+		    "%s delivery dsn error=\"%s\"", m->qid, dsn_strerror(e));
+		queue_msg_free(nm);
+		goto done;
+	}
+	nm->sender = bounce_strdup("");
+	nm->ret = QUEUE_RET_NONE;
+	for (i = 0; i < b->out.len; i++)
+		if ((unsigned char)b->out.data[i] > 127) {
+			nm->body_8bit = 1;
+			break;
+		}
+	nm->arrival = time(NULL);
+	nm->expires = nm->arrival + c->mtrk_default_timeout;
+	nm->reporting_mta = bounce_strdup(c->hostname);
+	nm->helo = bounce_strdup(c->hostname);
+	nm->client = bounce_strdup("local");
+	nm->size = b->out.len;
+	nm->next_attempt = nm->arrival;
+	nm->nrcpt = 1;
+	nm->rcpts[0].addr = bounce_strdup(m->sender);
+	snprintf(rcpt, sizeof(rcpt), "rfc822;%s", m->sender);
+	nm->rcpts[0].track.orcpt = bounce_strdup(rcpt);
+	nm->rcpts[0].track.final_rcpt = bounce_strdup(rcpt);
+	b->dl = dl;
+	b->m = nm;
+	str_copy(b->parent, m->qid, sizeof(b->parent));
+	b->iov.iov_base = b->out.data;
+	b->iov.iov_len = b->out.len;
+	if (queue_submit(d->queue, nm, &b->iov, 1, bounce_queued, b) == -1) {
+		log_warn("%s delivery dsn submit", m->qid);
+		queue_msg_free(nm);
+		goto done;
+	}
+	log_info("%s delivery dsn sent=%s type=%s rcpts=%zu", m->qid, nm->qid,
+	    store_action_name(action), n);
+	b = NULL;
+	rc = 0;
+done:
+	if (b != NULL) {
+		buf_reset(&b->out);
+		free(b);
+	}
+	buf_reset(&body);
+	free(dr);
+	free(st);
+	free(otype);
+	return rc;
+}

@@ -1,0 +1,851 @@
+/*
+ * relay: the outbound SMTP client (RFC 5321) and the LMTP client (RFC
+ * 2033) on libevent bufferevents, with PIPELINING (RFC 2920) and STARTTLS
+ * (RFC 3207), and the per-hop MTRK/DSN decisions of RFC 3885 §8.2 as
+ * digested in spec/mtrk-rfc3885.md:
+ *
+ *   hop shows       MAIL                      RCPT           2xx means
+ *   MTRK and DSN    RET ENVID MTRK=B:left     NOTIFY ORCPT   transferred
+ *   DSN only        RET ENVID                 NOTIFY ORCPT   relayed 2.1.9
+ *   MTRK only       ENVID MTRK=B:left         ORCPT          transferred
+ *   neither/HELO    -                         -              relayed 2.1.9
+ *
+ * MTRK is sent only when the message came with it and the remaining
+ * timeout (its :timeout, or mtrk_default_timeout, minus the seconds since
+ * arrival) is above 0 (RFC 3885 §3.1); otherwise the hop counts as one
+ * without MTRK.  "MTRK only" is our reading of the digest (§8.2
+ * [DECISION]): ENVID is sent because MTRK needs it.  A message that came
+ * with BODY=8BITMIME to a hop without 8BITMIME fails with 5.6.3 (RFC 6152
+ * §3 lets us return it; we never downgrade).
+ *
+ * Hops are tried in order; each address of a hop in order.  A connection
+ * that fails, times out or is refused before MAIL moves to the next
+ * address; once MAIL is sent the outcome is the peer's.  STARTTLS per
+ * smtp_tls_policy: opportunistic uses it when offered and, if the
+ * handshake fails, reconnects to the same address without it; require
+ * makes its absence a temporary failure.
+ */
+#include <sys/socket.h>
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <event2/buffer.h>
+#include <event2/bufferevent.h>
+#include <event2/bufferevent_ssl.h>
+#include <event2/event.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "common/conf.h"
+#include "common/log.h"
+#include "common/tls.h"
+#include "delivery/delivery.h"
+#include "dns/route.h"
+#include "msgtrk/buf.h"
+#include "msgtrk/mtrk.h"
+#include "msgtrk/smtp_reply.h"
+#include "msgtrk/str.h"
+#include "msgtrkd/msgtrkd.h"
+#include "queue/queue.h"
+
+/* One command line: RFC 5321 §4.5.3.1.4 allows 512 octets, but MAIL and
+ * RCPT with RFC 3461/3885 parameters may be longer (the extensions raise
+ * the limit: ORCPT alone may be 500 octets, RFC 3461 §4.2). */
+#define RELAY_CMD_MAX 2048
+/* A message body held in memory while it is sent (the daemon's
+ * max_message_size is at most this in practice). */
+#define RELAY_BODY_MAX ((size_t)1 << 32)
+
+enum relay_state {
+	RELAY_CONNECT,
+	RELAY_GREETING,
+	RELAY_EHLO,
+	RELAY_HELO,
+	RELAY_STARTTLS,
+	RELAY_TLS,
+	RELAY_CMDS, /* MAIL, RCPT..., DATA */
+	RELAY_DOT, /* replies to the final "." */
+	RELAY_QUIT,
+};
+
+struct relay_hop {
+	char host[ROUTE_HOST_MAX + 1];
+	int literal;
+	uint16_t port;
+	size_t naddr;
+	struct dns_addr addr[2 * DNS_ADDR_MAX];
+};
+
+struct relay {
+	struct delivery_job *j;
+	struct msgtrkd *d;
+	int lmtp;
+	struct route_query *rq;
+	struct relay_hop *hops;
+	size_t nhops, hop, ai;
+	char slot[ROUTE_HOST_MAX + 1]; /* the host whose slot we hold */
+	int have_slot;
+	struct bufferevent *bev;
+	struct smtp_reply_parser *p;
+	enum relay_state st;
+	unsigned int ext;
+	int tls, notls;
+	int mtrk_sent, dsn, mtrk_adv;
+	/* Commands of the transaction: 0 MAIL, 1..nr RCPT, nr+1 DATA. */
+	struct buf *cmds;
+	size_t ncmd, sent, replied;
+	int mail_ok, data_ok;
+	int *ok; /* per recipient: RCPT accepted */
+	size_t naccepted, ndot;
+	int failed_all; /* set outcomes already for everyone */
+	int in_read; /* relay_read() is running: relay_end() defers */
+	int ended;
+};
+
+static void relay_connect(struct relay *rl);
+static void relay_read(struct bufferevent *bev, void *arg);
+static void relay_event(struct bufferevent *bev, short what, void *arg);
+
+static void
+relay_close(struct relay *rl)
+{
+	if (rl->bev != NULL) {
+		bufferevent_free(rl->bev);
+		rl->bev = NULL;
+	}
+	if (rl->have_slot) {
+		delivery_conn_put(rl->j->dl, rl->slot);
+		rl->have_slot = 0;
+	}
+}
+
+static void
+relay_end(struct relay *rl)
+{
+	struct delivery_job *j = rl->j;
+	size_t i;
+
+	relay_close(rl);
+	if (rl->in_read) {
+		/* relay_read() still uses rl: it finishes the job. */
+		rl->ended = 1;
+		return;
+	}
+	route_cancel(rl->rq);
+	for (i = 0; i < rl->ncmd; i++)
+		buf_reset(&rl->cmds[i]);
+	free(rl->cmds);
+	free(rl->ok);
+	free(rl->hops);
+	smtp_reply_parser_free(rl->p);
+	free(rl);
+	j->priv = NULL;
+	delivery_job_done(j);
+}
+
+void
+relay_abort(struct delivery_job *j)
+{
+	struct relay *rl = j->priv;
+
+	j->aborted = 1;
+	if (rl != NULL)
+		relay_end(rl);
+}
+
+static void
+relay_send(struct relay *rl, const char *line)
+{
+	if (bufferevent_write(rl->bev, line, strlen(line)) == -1 ||
+	    bufferevent_write(rl->bev, "\r\n", 2) == -1)
+		log_warnx("%s delivery write failed", rl->j->m->qid);
+}
+
+static void
+relay_timeout(struct relay *rl, int secs)
+{
+	struct timeval tv = { secs, 0 };
+
+	bufferevent_set_timeouts(rl->bev, &tv, &tv);
+}
+
+/* The connection failed before the transaction: try the next address. */
+static void
+relay_next(struct relay *rl, const char *why)
+{
+	struct relay_hop *h = &rl->hops[rl->hop];
+
+	snprintf(
+	    rl->j->error, sizeof(rl->j->error), "%.200s: %.50s", h->host, why);
+	log_info("%s delivery connect host=%s error=\"%s\"", rl->j->m->qid,
+	    h->host, why);
+	relay_close(rl);
+	rl->ai++;
+	relay_connect(rl);
+}
+
+/* Sets the outcome of every recipient not answered yet. */
+static void
+relay_all(struct relay *rl, int code, const char *status, const char *text,
+    size_t n, int only_accepted)
+{
+	struct delivery_job *j = rl->j;
+	size_t i;
+
+	for (i = 0; i < j->nr; i++) {
+		if (only_accepted ? !rl->ok[i] : j->r[i].code != 0)
+			continue;
+		delivery_rcpt_set(&j->r[i], code, status, text, n);
+	}
+}
+
+static void
+relay_quit(struct relay *rl)
+{
+	rl->st = RELAY_QUIT;
+	relay_send(rl, "QUIT");
+	relay_timeout(rl, DELIVERY_TIMEOUT_CMD);
+}
+
+static void
+relay_connect(struct relay *rl)
+{
+	struct delivery_job *j = rl->j;
+	struct relay_hop *h;
+	struct sockaddr_storage ss;
+	socklen_t len;
+
+	for (;;) {
+		if (rl->hop >= rl->nhops) {
+			if (j->error[0] == '\0')
+				snprintf(j->error, sizeof(j->error),
+				    "no host answered");
+			relay_end(rl);
+			return;
+		}
+		h = &rl->hops[rl->hop];
+		if (rl->ai >= h->naddr) {
+			rl->hop++;
+			rl->ai = 0;
+			rl->notls = 0;
+			continue;
+		}
+		break;
+	}
+	if (delivery_conn_get(j->dl, h->host) == -1) {
+		/* Over the bounds: wait for the next attempt. */
+		snprintf(j->error, sizeof(j->error),
+		    "%.200s: too many connections", h->host);
+		relay_end(rl);
+		return;
+	}
+	str_copy(rl->slot, h->host, sizeof(rl->slot));
+	rl->have_slot = 1;
+	snprintf(j->remote_mta, sizeof(j->remote_mta), "dns; %s", h->host);
+	memset(&ss, 0, sizeof(ss));
+	if (h->addr[rl->ai].family == AF_INET6) {
+		struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)&ss;
+
+		s6->sin6_family = AF_INET6;
+		s6->sin6_addr = h->addr[rl->ai].u.v6;
+		s6->sin6_port = htons(h->port);
+		len = sizeof(*s6);
+	} else {
+		struct sockaddr_in *s4 = (struct sockaddr_in *)&ss;
+
+		s4->sin_family = AF_INET;
+		s4->sin_addr = h->addr[rl->ai].u.v4;
+		s4->sin_port = htons(h->port);
+		len = sizeof(*s4);
+	}
+	smtp_reply_parser_clear(rl->p);
+	rl->tls = 0;
+	rl->ext = 0;
+	rl->st = RELAY_CONNECT;
+	rl->bev =
+	    bufferevent_socket_new(rl->d->base, -1, BEV_OPT_CLOSE_ON_FREE);
+	if (rl->bev == NULL) {
+		relay_next(rl, "cannot create a socket");
+		return;
+	}
+	bufferevent_setcb(rl->bev, relay_read, NULL, relay_event, rl);
+	relay_timeout(rl, DELIVERY_TIMEOUT_GREETING);
+	if (bufferevent_enable(rl->bev, EV_READ | EV_WRITE) == -1 ||
+	    bufferevent_socket_connect(
+	        rl->bev, (struct sockaddr *)&ss, (int)len) == -1) {
+		relay_next(rl, "connect failed");
+		return;
+	}
+}
+
+static void
+relay_ehlo(struct relay *rl)
+{
+	char line[CONF_HOSTNAME_MAX + 8];
+
+	snprintf(line, sizeof(line), "%s %s", rl->lmtp ? "LHLO" : "EHLO",
+	    rl->d->conf->hostname);
+	relay_send(rl, line);
+	rl->st = RELAY_EHLO;
+	relay_timeout(rl, DELIVERY_TIMEOUT_CMD);
+}
+
+static void
+relay_notify(struct buf *b, uint8_t n)
+{
+	const char *sep = "";
+
+	buf_adds(b, " NOTIFY=");
+	if (n & QUEUE_NOTIFY_NEVER) {
+		buf_adds(b, "NEVER");
+		return;
+	}
+	if (n & QUEUE_NOTIFY_SUCCESS) {
+		buf_adds(b, "SUCCESS");
+		sep = ",";
+	}
+	if (n & QUEUE_NOTIFY_FAILURE) {
+		buf_addf(b, "%sFAILURE", sep);
+		sep = ",";
+	}
+	if (n & QUEUE_NOTIFY_DELAY)
+		buf_addf(b, "%sDELAY", sep);
+}
+
+/* Builds MAIL, the RCPTs and DATA, and sends them (all at once with
+ * PIPELINING, RFC 2920 §3.1; else the first). */
+static void
+relay_transaction(struct relay *rl)
+{
+	struct delivery_job *j = rl->j;
+	struct queue_msg *m = j->m;
+	const struct conf *c = rl->d->conf;
+	struct queue_rcpt *qr;
+	struct buf *b;
+	long left = 0;
+	size_t i;
+
+	rl->dsn = (rl->ext & SMTP_EHLO_DSN) != 0;
+	rl->mtrk_adv = (rl->ext & SMTP_EHLO_MTRK) != 0;
+	rl->mtrk_sent = 0;
+	if (m->body_8bit && !(rl->ext & SMTP_EHLO_8BITMIME)) {
+		static const char t[] = "8-bit message and the next hop has no "
+		                        "8BITMIME (RFC 6152 §3)";
+
+		relay_all(rl, 554, "5.6.3", t, sizeof(t) - 1, 0);
+		rl->failed_all = 1;
+		relay_quit(rl);
+		return;
+	}
+	rl->ncmd = j->nr + 2;
+	if ((rl->cmds = calloc(rl->ncmd, sizeof(*rl->cmds))) == NULL ||
+	    (rl->ok = calloc(j->nr, sizeof(*rl->ok))) == NULL)
+		fatal("relay");
+	for (i = 0; i < rl->ncmd; i++)
+		buf_init(&rl->cmds[i], RELAY_CMD_MAX);
+	b = &rl->cmds[0];
+	buf_addf(b, "MAIL FROM:<%s>", m->sender);
+	if (m->mtrk && rl->mtrk_adv) {
+		left = (long)(m->mtrk_timeout ? (time_t)m->mtrk_timeout
+		                              : c->mtrk_default_timeout) -
+		    (long)(time(NULL) - m->arrival);
+		if (left > (long)MTRK_TIMEOUT_MAX)
+			left = (long)MTRK_TIMEOUT_MAX;
+		if (left > 0 && m->envid_raw != NULL)
+			rl->mtrk_sent = 1;
+	}
+	if ((rl->dsn || rl->mtrk_sent) && m->envid_raw != NULL)
+		buf_addf(b, " ENVID=%s", m->envid_raw);
+	if (rl->dsn && m->ret != QUEUE_RET_NONE)
+		buf_adds(
+		    b, m->ret == QUEUE_RET_FULL ? " RET=FULL" : " RET=HDRS");
+	if (rl->mtrk_sent) {
+		buf_adds(b, " ");
+		if (mtrk_param_format(
+		        b, m->certifier, 1, (unsigned long)left) == -1)
+			rl->mtrk_sent = 0;
+	}
+	if (rl->ext & SMTP_EHLO_SIZE)
+		buf_addf(b, " SIZE=%llu", (unsigned long long)m->size);
+	if (m->body_8bit)
+		buf_adds(b, " BODY=8BITMIME");
+	for (i = 0; i < j->nr; i++) {
+		qr = &m->rcpts[j->r[i].idx];
+		b = &rl->cmds[1 + i];
+		buf_addf(b, "RCPT TO:<%s>", j->r[i].addr);
+		if (rl->dsn && qr->notify != 0)
+			relay_notify(b, qr->notify);
+		if ((rl->dsn || rl->mtrk_sent) && qr->orcpt_raw != NULL)
+			buf_addf(b, " ORCPT=%s", qr->orcpt_raw);
+	}
+	buf_adds(&rl->cmds[rl->ncmd - 1], "DATA");
+	rl->st = RELAY_CMDS;
+	rl->sent = rl->replied = 0;
+	do {
+		relay_send(rl, buf_cstr(&rl->cmds[rl->sent]));
+		rl->sent++;
+	} while ((rl->ext & SMTP_EHLO_PIPELINING) && rl->sent < rl->ncmd);
+	relay_timeout(rl, DELIVERY_TIMEOUT_CMD);
+}
+
+/* Sends the body, dot-stuffed (RFC 5321 §4.5.2), and the final ".". */
+static int
+relay_body(struct relay *rl)
+{
+	struct evbuffer *out = bufferevent_get_output(rl->bev);
+	struct buf body;
+	const char *s, *e, *nl;
+	int rc = -1;
+
+	buf_init(&body, RELAY_BODY_MAX);
+	if (queue_read_body(rl->d->queue, rl->j->m, &body) == -1) {
+		snprintf(rl->j->error, sizeof(rl->j->error),
+		    "cannot read the queued body: %s", strerror(errno));
+		goto done;
+	}
+	s = body.data != NULL ? body.data : "";
+	e = s + body.len;
+	while (s < e) {
+		nl = memchr(s, '\n', (size_t)(e - s));
+		nl = nl != NULL ? nl + 1 : e;
+		if (*s == '.' && evbuffer_add(out, ".", 1) == -1)
+			goto done;
+		if (evbuffer_add(out, s, (size_t)(nl - s)) == -1)
+			goto done;
+		s = nl;
+	}
+	if (body.len > 0 && body.data[body.len - 1] != '\n' &&
+	    evbuffer_add(out, "\r\n", 2) == -1)
+		goto done;
+	if (evbuffer_add(out, ".\r\n", 3) == -1)
+		goto done;
+	rc = 0;
+done:
+	buf_reset(&body);
+	return rc;
+}
+
+/* A reply to the transaction's commands, in order. */
+static void
+relay_cmd_reply(struct relay *rl, const struct smtp_reply_msg *r)
+{
+	struct delivery_job *j = rl->j;
+	size_t k = rl->replied++;
+
+	if (k == 0) {
+		rl->mail_ok = r->code / 100 == 2;
+		if (!rl->mail_ok)
+			relay_all(
+			    rl, r->code, r->status, r->text, r->text_len, 0);
+	} else if (k <= j->nr) {
+		if (rl->mail_ok && r->code / 100 == 2) {
+			rl->ok[k - 1] = 1;
+			rl->naccepted++;
+		} else if (rl->mail_ok) {
+			delivery_rcpt_set(&j->r[k - 1], r->code, r->status,
+			    r->text, r->text_len);
+		}
+	} else {
+		/* DATA: 354, or a refusal (RFC 2920 §3.1: no valid
+		 * recipient). */
+		rl->data_ok = r->code == 354;
+		if (rl->data_ok && rl->naccepted == 0) {
+			/* Pipelined DATA accepted with no recipient: send an
+			 * empty message to get out of it. */
+			relay_send(rl, ".");
+			rl->st = RELAY_DOT;
+			rl->ndot = 0;
+			relay_timeout(rl, DELIVERY_TIMEOUT_DATA_END);
+			return;
+		}
+		if (!rl->data_ok) {
+			if (rl->mail_ok)
+				relay_all(rl, r->code, r->status, r->text,
+				    r->text_len, 1);
+			relay_quit(rl);
+			return;
+		}
+		if (relay_body(rl) == -1) {
+			relay_end(rl); /* temporary failure: j->error */
+			return;
+		}
+		rl->st = RELAY_DOT;
+		rl->ndot = 0;
+		relay_timeout(rl, DELIVERY_TIMEOUT_DATA_END);
+		return;
+	}
+	if (!(rl->ext & SMTP_EHLO_PIPELINING)) {
+		if (!rl->mail_ok ||
+		    (rl->sent == rl->ncmd - 1 && rl->naccepted == 0)) {
+			relay_quit(rl);
+			return;
+		}
+		relay_send(rl, buf_cstr(&rl->cmds[rl->sent]));
+		rl->sent++;
+		relay_timeout(rl,
+		    rl->sent == rl->ncmd ? DELIVERY_TIMEOUT_DATA_INIT
+		                         : DELIVERY_TIMEOUT_CMD);
+	}
+}
+
+/* A reply after the final ".": one for the transaction (SMTP), or one
+ * per accepted recipient in order (LMTP, RFC 2033 §4.2). */
+static void
+relay_dot_reply(struct relay *rl, const struct smtp_reply_msg *r)
+{
+	struct delivery_job *j = rl->j;
+	size_t i, n = 0;
+
+	if (rl->naccepted == 0) {
+		relay_quit(rl);
+		return;
+	}
+	for (i = 0; i < j->nr; i++) {
+		if (!rl->ok[i])
+			continue;
+		if (rl->lmtp && n++ != rl->ndot)
+			continue;
+		delivery_rcpt_set(
+		    &j->r[i], r->code, r->status, r->text, r->text_len);
+		if (r->code / 100 != 2)
+			continue;
+		if (rl->lmtp)
+			j->r[i].action = rl->mtrk_adv ? STORE_ACTION_TRANSFERRED
+			                              : STORE_ACTION_DELIVERED;
+		else
+			j->r[i].action = rl->mtrk_sent
+			    ? STORE_ACTION_TRANSFERRED
+			    : STORE_ACTION_RELAYED;
+		if (j->r[i].action == STORE_ACTION_RELAYED)
+			str_copy(
+			    j->r[i].status, "2.1.9", sizeof(j->r[i].status));
+		else
+			str_copy(
+			    j->r[i].status, "2.0.0", sizeof(j->r[i].status));
+		/* A DSN hop takes over the DSN duties (RFC 3461 §5.2.2). */
+		j->r[i].dsn_passed = rl->dsn;
+	}
+	rl->ndot++;
+	if (!rl->lmtp || rl->ndot == rl->naccepted)
+		relay_quit(rl);
+}
+
+static void
+relay_tls(struct relay *rl)
+{
+	struct relay_hop *h = &rl->hops[rl->hop];
+	struct bufferevent *f;
+	SSL *ssl;
+
+	/* RFC 3207 §4.2 / CVE-2011-0411: nothing may follow the 220 in
+	 * plaintext. */
+	if (smtp_reply_pending(rl->p) != 0 ||
+	    evbuffer_get_length(bufferevent_get_input(rl->bev)) != 0) {
+		relay_next(rl, "data after the STARTTLS reply");
+		return;
+	}
+	if ((ssl = SSL_new(rl->d->tls_client)) == NULL ||
+	    (!h->literal && tls_client_expect(ssl, h->host) == -1)) {
+		SSL_free(ssl);
+		relay_next(rl, "cannot start TLS");
+		return;
+	}
+	f = bufferevent_openssl_filter_new(rl->d->base, rl->bev, ssl,
+	    BUFFEREVENT_SSL_CONNECTING, BEV_OPT_CLOSE_ON_FREE);
+	if (f == NULL) {
+		relay_next(rl, "cannot start TLS");
+		return;
+	}
+	rl->bev = f;
+	rl->st = RELAY_TLS;
+	bufferevent_setcb(f, relay_read, NULL, relay_event, rl);
+	relay_timeout(rl, DELIVERY_TIMEOUT_CMD);
+	bufferevent_enable(f, EV_READ | EV_WRITE);
+}
+
+static void
+relay_after_ehlo(struct relay *rl)
+{
+	enum conf_tls_policy pol = rl->d->conf->smtp_tls_policy;
+
+	if (!rl->lmtp && !rl->tls && pol != CONF_TLS_NONE &&
+	    (rl->ext & SMTP_EHLO_STARTTLS) && !rl->notls &&
+	    rl->d->tls_client != NULL) {
+		relay_send(rl, "STARTTLS");
+		rl->st = RELAY_STARTTLS;
+		return;
+	}
+	if (!rl->lmtp && !rl->tls && pol == CONF_TLS_REQUIRE) {
+		relay_next(rl, "TLS required and not available");
+		return;
+	}
+	relay_transaction(rl);
+}
+
+static void
+relay_reply(struct relay *rl, const struct smtp_reply_msg *r)
+{
+	struct smtp_reply_ehlo ehlo;
+	char why[300];
+
+	switch (rl->st) {
+	case RELAY_CONNECT:
+	case RELAY_GREETING:
+		if (r->code / 100 != 2) {
+			snprintf(why, sizeof(why), "greeting %d", r->code);
+			relay_next(rl, why);
+			return;
+		}
+		relay_ehlo(rl);
+		return;
+	case RELAY_EHLO:
+		if (smtp_reply_ehlo(r, &ehlo) == 0) {
+			rl->ext = ehlo.ext;
+			relay_after_ehlo(rl);
+			return;
+		}
+		if (r->code / 100 == 5 && !rl->lmtp) {
+			char line[CONF_HOSTNAME_MAX + 8];
+
+			/* RFC 5321 §3.2: fall back to HELO. */
+			snprintf(line, sizeof(line), "HELO %s",
+			    rl->d->conf->hostname);
+			relay_send(rl, line);
+			rl->st = RELAY_HELO;
+			return;
+		}
+		snprintf(why, sizeof(why), "%s refused: %d",
+		    rl->lmtp ? "LHLO" : "EHLO", r->code);
+		relay_next(rl, why);
+		return;
+	case RELAY_HELO:
+		if (r->code / 100 != 2) {
+			snprintf(why, sizeof(why), "HELO refused: %d", r->code);
+			relay_next(rl, why);
+			return;
+		}
+		rl->ext = 0;
+		relay_after_ehlo(rl);
+		return;
+	case RELAY_STARTTLS:
+		if (r->code == 220) {
+			relay_tls(rl);
+			return;
+		}
+		/* Refused: go on in plaintext unless TLS is required. */
+		rl->notls = 1;
+		relay_after_ehlo(rl);
+		return;
+	case RELAY_TLS:
+		return;
+	case RELAY_CMDS:
+		relay_cmd_reply(rl, r);
+		return;
+	case RELAY_DOT:
+		relay_dot_reply(rl, r);
+		return;
+	case RELAY_QUIT:
+		relay_end(rl);
+		return;
+	}
+}
+
+static void
+relay_read(struct bufferevent *bev, void *arg)
+{
+	struct relay *rl = arg;
+	struct evbuffer *in = bufferevent_get_input(bev);
+	const struct smtp_reply_msg *r;
+	enum smtp_reply_error e;
+	unsigned char tmp[4096];
+	size_t room, n;
+	int rc;
+
+	rl->in_read = 1;
+	for (;;) {
+		room = smtp_reply_room(rl->p);
+		n = evbuffer_get_length(in);
+		if (n > room)
+			n = room;
+		if (n > sizeof(tmp))
+			n = sizeof(tmp);
+		if (n > 0) {
+			evbuffer_remove(in, tmp, n);
+			if (smtp_reply_push(rl->p, tmp, n) == -1)
+				fatal("relay: reply parser");
+		}
+		rc = smtp_reply_next(rl->p, &r, &e);
+		if (rc == 0 && n == 0)
+			break;
+		if (rc == 0)
+			continue;
+		if (rc == -1) {
+			snprintf(rl->j->error, sizeof(rl->j->error),
+			    "unparsable reply: %s", smtp_reply_error_name(e));
+			if (rl->st < RELAY_CMDS)
+				relay_next(rl, rl->j->error);
+			else
+				relay_end(rl);
+			break;
+		}
+		relay_reply(rl, r);
+		/* The relay may have moved on (another connection, TLS,
+		 * the end): this input is no longer its. */
+		if (rl->ended || rl->bev != bev || rl->st == RELAY_TLS)
+			break;
+	}
+	rl->in_read = 0;
+	if (rl->ended)
+		relay_end(rl);
+}
+
+static void
+relay_event(struct bufferevent *bev, short what, void *arg)
+{
+	struct relay *rl = arg;
+	char why[256];
+
+	(void)bev;
+	if (what & BEV_EVENT_CONNECTED) {
+		if (rl->st == RELAY_TLS) {
+			rl->tls = 1;
+			smtp_reply_parser_clear(rl->p);
+			relay_ehlo(rl);
+		} else {
+			rl->st = RELAY_GREETING;
+		}
+		return;
+	}
+	if (what & BEV_EVENT_TIMEOUT)
+		snprintf(why, sizeof(why), "timeout");
+	else if (what & BEV_EVENT_EOF)
+		snprintf(why, sizeof(why), "connection closed");
+	else
+		snprintf(why, sizeof(why), "%s",
+		    rl->st == RELAY_TLS ? "TLS handshake failed"
+		                        : strerror(EVUTIL_SOCKET_ERROR()));
+	if (rl->st == RELAY_QUIT) {
+		relay_end(rl);
+		return;
+	}
+	if (rl->st == RELAY_TLS &&
+	    rl->d->conf->smtp_tls_policy == CONF_TLS_OPPORTUNISTIC) {
+		/* Again on the same address, in plaintext. */
+		log_info("%s delivery tls host=%s error=\"%s\"", rl->j->m->qid,
+		    rl->hops[rl->hop].host, tls_error());
+		relay_close(rl);
+		rl->notls = 1;
+		relay_connect(rl);
+		return;
+	}
+	if (rl->st < RELAY_CMDS) {
+		relay_next(rl, why);
+		return;
+	}
+	snprintf(rl->j->error, sizeof(rl->j->error), "%.200s: %.50s",
+	    rl->hops[rl->hop].host, why);
+	relay_end(rl);
+}
+
+static struct relay *
+relay_new(struct delivery_job *j, int lmtp)
+{
+	struct relay *rl;
+
+	if ((rl = calloc(1, sizeof(*rl))) == NULL ||
+	    (rl->p = smtp_reply_parser_new(0)) == NULL)
+		fatal("relay");
+	rl->j = j;
+	rl->d = delivery_daemon(j->dl);
+	rl->lmtp = lmtp;
+	j->priv = rl;
+	return rl;
+}
+
+static void
+relay_routed(const struct route_result *res, void *arg)
+{
+	struct relay *rl = arg;
+	size_t i;
+
+	rl->rq = NULL;
+	if (res->status != ROUTE_OK) {
+		relay_all(rl, res->reply, res->dsn, res->error,
+		    strlen(res->error), 0);
+		relay_end(rl);
+		return;
+	}
+	if ((rl->hops = calloc(res->nhops, sizeof(*rl->hops))) == NULL)
+		fatal("relay");
+	for (i = 0; i < res->nhops; i++) {
+		struct relay_hop *h = &rl->hops[i];
+
+		str_copy(h->host, res->hops[i].host, sizeof(h->host));
+		h->literal = res->hops[i].literal;
+		h->port =
+		    res->hops[i].port ? res->hops[i].port : ROUTE_PORT_DEFAULT;
+		h->naddr = res->hops[i].naddr;
+		if (h->naddr > sizeof(h->addr) / sizeof(h->addr[0]))
+			h->naddr = sizeof(h->addr) / sizeof(h->addr[0]);
+		memcpy(
+		    h->addr, res->hops[i].addr, h->naddr * sizeof(h->addr[0]));
+	}
+	rl->nhops = res->nhops;
+	relay_connect(rl);
+}
+
+int
+relay_start(struct delivery_job *j)
+{
+	struct relay *rl;
+
+	if (j->domain[0] == '\0') {
+		snprintf(j->error, sizeof(j->error), "invalid domain");
+		return -1;
+	}
+	rl = relay_new(j, 0);
+	rl->rq = route_lookup(rl->d->route, j->domain, relay_routed, rl);
+	if (rl->rq == NULL) {
+		snprintf(j->error, sizeof(j->error), "route lookup: %s",
+		    strerror(errno));
+		smtp_reply_parser_free(rl->p);
+		free(rl);
+		j->priv = NULL;
+		return -1;
+	}
+	return 0;
+}
+
+int
+relay_start_lmtp(struct delivery_job *j, const char *host, uint16_t port)
+{
+	struct relay *rl;
+	struct relay_hop *h;
+
+	if ((h = calloc(1, sizeof(*h))) == NULL)
+		fatal("relay");
+	if (route_parse_literal(host, strlen(host), &h->addr[0]) == 0) {
+		h->literal = 1;
+	} else if (inet_pton(AF_INET, host, &h->addr[0].u.v4) == 1) {
+		h->addr[0].family = AF_INET;
+	} else if (strcmp(host, "localhost") == 0) {
+		h->addr[0].family = AF_INET;
+		h->addr[0].u.v4.s_addr = htonl(INADDR_LOOPBACK);
+	} else {
+		snprintf(j->error, sizeof(j->error),
+		    "lmtp host %s is not a numeric address", host);
+		free(h);
+		return -1;
+	}
+	str_copy(h->host, host, sizeof(h->host));
+	h->port = port;
+	h->naddr = 1;
+	rl = relay_new(j, 1);
+	rl->hops = h;
+	rl->nhops = 1;
+	relay_connect(rl);
+	return 0;
+}
