@@ -15,6 +15,36 @@
 #include "queue/journal.h"
 #include "table.h"
 
+/* Failure injection (linked with -Wl,--wrap=fdatasync,--wrap=rename):
+ * the next fail_* calls fail with EIO. */
+static int fail_fdatasync, fail_rename;
+int __real_fdatasync(int fd);
+int __wrap_fdatasync(int fd);
+int __real_rename(const char *from, const char *to);
+int __wrap_rename(const char *from, const char *to);
+
+int
+__wrap_fdatasync(int fd)
+{
+	if (__atomic_load_n(&fail_fdatasync, __ATOMIC_SEQ_CST) > 0) {
+		__atomic_sub_fetch(&fail_fdatasync, 1, __ATOMIC_SEQ_CST);
+		errno = EIO;
+		return -1;
+	}
+	return __real_fdatasync(fd);
+}
+
+int
+__wrap_rename(const char *from, const char *to)
+{
+	if (fail_rename > 0) {
+		fail_rename--;
+		errno = EIO;
+		return -1;
+	}
+	return __real_rename(from, to);
+}
+
 struct seen {
 	size_t n;
 	uint8_t types[256];
@@ -441,6 +471,86 @@ test_readonly(void **state)
 	free(dir);
 }
 
+/* A failed fdatasync: what reached the disk is unknown, so the journal
+ * refuses every later append and sync (PostgreSQL's "fsyncgate" lesson);
+ * a restart replays what is there. */
+static void
+test_sync_failure(void **state)
+{
+	char *dir = tmpdir(), err[256];
+	struct journal *j;
+	struct seen s;
+	uint64_t cut;
+	struct iovec iov = { "x", 1 };
+	struct journal_pos pos;
+
+	(void)state;
+	j = journal_open(dir, 0, err, sizeof(err));
+	assert_non_null(j);
+	memset(&s, 0, sizeof(s));
+	assert_int_equal(journal_replay(j, collect, &s, &cut), 0);
+	append_str(j, 1, "acked");
+	assert_int_equal(journal_sync(j), 0);
+	append_str(j, 1, "unacked");
+	fail_fdatasync = 1;
+	errno = 0;
+	assert_int_equal(journal_sync(j), -1);
+	assert_int_equal(errno, EIO);
+	/* broken for good: no retry that would pretend it worked */
+	assert_int_equal(journal_append(j, 1, &iov, 1, &pos), -1);
+	assert_int_equal(errno, EIO);
+	assert_int_equal(journal_sync(j), -1);
+	journal_free(j);
+	/* a restart finds the acknowledged record (and maybe the other) */
+	j = reopen(dir, &s, &cut);
+	assert_true(s.n >= 1);
+	assert_string_equal(s.payloads[0], "acked");
+	journal_free(j);
+	rmtree(dir);
+	free(dir);
+}
+
+/* A segment that cannot be renamed into place is not used, leaves no
+ * tmp- file, and the next append tries again. */
+static void
+test_rename_failure(void **state)
+{
+	char *dir = tmpdir(), err[256], cmd[512];
+	struct journal *j;
+	struct seen s;
+	uint64_t cut;
+	struct iovec iov = { "0123456789012345678901234567890123456789", 40 };
+	struct journal_pos pos;
+	int i;
+
+	(void)state;
+	/* 32-octet header + two 60-octet records fill 152 of 160 */
+	j = journal_open(dir, 160, err, sizeof(err));
+	assert_non_null(j);
+	memset(&s, 0, sizeof(s));
+	assert_int_equal(journal_replay(j, collect, &s, &cut), 0);
+	assert_int_equal(journal_append(j, 1, &iov, 1, &pos), 0);
+	assert_int_equal(journal_append(j, 1, &iov, 1, &pos), 0);
+	assert_int_equal(journal_newest(j), 1);
+	fail_rename = 1;
+	errno = 0;
+	assert_int_equal(journal_append(j, 1, &iov, 1, &pos), -1);
+	assert_int_equal(errno, EIO);
+	assert_int_equal(journal_newest(j), 1);
+	snprintf(cmd, sizeof(cmd), "test -z \"$(ls '%s' | grep tmp-)\"", dir);
+	assert_int_equal(system(cmd), 0);
+	for (i = 0; i < 3; i++)
+		assert_int_equal(journal_append(j, 1, &iov, 1, &pos), 0);
+	assert_int_equal(journal_sync(j), 0);
+	assert_true(journal_newest(j) > 1);
+	journal_free(j);
+	j = reopen(dir, &s, &cut);
+	assert_int_equal(s.n, 5);
+	journal_free(j);
+	rmtree(dir);
+	free(dir);
+}
+
 int
 main(void)
 {
@@ -452,6 +562,8 @@ main(void)
 		cmocka_unit_test(test_leftovers_and_bad_headers),
 		cmocka_unit_test(test_failed_write),
 		cmocka_unit_test(test_readonly),
+		cmocka_unit_test(test_sync_failure),
+		cmocka_unit_test(test_rename_failure),
 	};
 	size_t i;
 	int failed = 0;

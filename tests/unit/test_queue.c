@@ -21,6 +21,36 @@
 #include "queue/queue.h"
 #include "table.h"
 
+/* Failure injection (linked with -Wl,--wrap=fdatasync,--wrap=rename):
+ * the next fail_* calls fail with EIO. */
+static int fail_fdatasync, fail_rename;
+int __real_fdatasync(int fd);
+int __wrap_fdatasync(int fd);
+int __real_rename(const char *from, const char *to);
+int __wrap_rename(const char *from, const char *to);
+
+int
+__wrap_fdatasync(int fd)
+{
+	if (__atomic_load_n(&fail_fdatasync, __ATOMIC_SEQ_CST) > 0) {
+		__atomic_sub_fetch(&fail_fdatasync, 1, __ATOMIC_SEQ_CST);
+		errno = EIO;
+		return -1;
+	}
+	return __real_fdatasync(fd);
+}
+
+int
+__wrap_rename(const char *from, const char *to)
+{
+	if (fail_rename > 0) {
+		fail_rename--;
+		errno = EIO;
+		return -1;
+	}
+	return __real_rename(from, to);
+}
+
 static struct queue_msg *
 msg_new(int i, size_t nrcpt)
 {
@@ -634,6 +664,48 @@ test_scan(void **state)
 	env_free(&e);
 }
 
+/* The 250 waits for the sync: when the sync fails, every message of the
+ * batch gets an error (451 at the SMTP level), and so does everything
+ * after it until a restart replays the journal. */
+static void
+test_sync_failure_fails_batch(void **state)
+{
+	struct env e;
+	struct queue_msg *m[3];
+	struct iovec body = { "x\r\n", 3 };
+	int i;
+
+	(void)state;
+	env_init(&e, 0);
+	queue_hold(e.q, 1);
+	for (i = 0; i < 2; i++) {
+		m[i] = msg_new(i, 1);
+		assert_int_equal(
+		    queue_submit(e.q, m[i], &body, 1, on_done, &e), 0);
+	}
+	__atomic_store_n(&fail_fdatasync, 1, __ATOMIC_SEQ_CST);
+	queue_hold(e.q, 0);
+	wait_done(&e, 2);
+	assert_int_equal(e.failed, 2);
+	assert_int_equal(e.last_err, EIO);
+	assert_int_equal(queue_count(e.q), 0);
+	queue_msg_free(m[0]);
+	queue_msg_free(m[1]);
+	m[2] = msg_new(2, 1);
+	assert_int_equal(queue_submit(e.q, m[2], &body, 1, on_done, &e), 0);
+	wait_done(&e, 3);
+	assert_int_equal(e.failed, 3);
+	queue_msg_free(m[2]);
+	/* a restart works again */
+	env_stop(&e);
+	env_start(&e, 0, NULL);
+	m[0] = msg_new(5, 1);
+	assert_int_equal(queue_submit(e.q, m[0], &body, 1, on_done, &e), 0);
+	wait_done(&e, 4);
+	assert_int_equal(e.failed, 3);
+	env_free(&e);
+}
+
 static void
 test_ids(void **state)
 {
@@ -664,6 +736,7 @@ main(void)
 		cmocka_unit_test(test_reclaim_and_relocate),
 		cmocka_unit_test(test_purge),
 		cmocka_unit_test(test_scan),
+		cmocka_unit_test(test_sync_failure_fails_batch),
 	};
 	int failed = 0;
 
