@@ -6,13 +6,15 @@
 #   make run      build and start msgtrkd in the foreground on an example
 #                 configuration
 #   make fuzz     run each libFuzzer target for FUZZ_SECONDS (default 60)
+#   make bench    msgtrkd against Postfix side by side; rewrites
+#                 bench/RESULTS.md (about an hour; not part of make test)
 #   make format   reformat the sources with .clang-format
 
 MESON ?= meson
 NINJA ?= ninja
 FUZZ_SECONDS ?= 60
 
-.PHONY: all deps deps-test build test run fuzz format clean
+.PHONY: all deps deps-test build test run fuzz bench format clean
 
 all: build
 
@@ -46,6 +48,9 @@ fuzz: deps-test build-fuzz/build.ninja
 
 run: build
 	@examples/run.sh
+
+bench: deps-test build
+	bench/run-all.sh build
 
 format:
 	clang-format -i $$(find src include tests -name '*.[ch]')

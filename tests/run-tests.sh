@@ -91,27 +91,37 @@ if [ -n "$fuzzdir" ]; then
 	done
 fi
 
+# run_counted NAME COMMAND...: a program that prints its own
+# "N passed, N failed" (the integration suites, the bench smoke run).
+run_counted() {
+	name=$1
+	shift
+	out="$log/$(echo "$name" | tr / -).log"
+	timeout 900 "$@" >"$out" 2>&1
+	rc=$?
+	line=$(grep -E '^[0-9]+ passed, [0-9]+ failed$' "$out" | tail -1)
+	p=${line%% passed*}
+	f=${line#*, }
+	f=${f%% failed*}
+	[ -n "$line" ] || { p=0; f=0; }
+	if [ "$rc" -ne 0 ] && [ "$f" -eq 0 ]; then
+		f=1
+	fi
+	echo "$name: $p passed, $f failed"
+	if [ "$f" -gt 0 ]; then
+		grep -E -A30 '^FAIL' "$out" | head -80
+		[ -n "$line" ] || tail -20 "$out"
+	fi
+	record "$name" "$p" "$f"
+}
+
 if [ -n "$itdir" ]; then
 	for t in "$top"/tests/integration/test_*.py; do
 		[ -f "$t" ] || continue
-		name=integration/$(basename "$t" .py)
-		out="$log/$(basename "$t").log"
-		MSGTRK_BUILD=$itdir timeout 900 python3 "$t" >"$out" 2>&1
-		rc=$?
-		line=$(grep -E '^[0-9]+ passed, [0-9]+ failed$' "$out" | tail -1)
-		p=${line%% passed*}
-		f=${line#*, }
-		f=${f%% failed*}
-		[ -n "$line" ] || { p=0; f=0; }
-		if [ "$rc" -ne 0 ] && [ "$f" -eq 0 ]; then
-			f=1
-		fi
-		echo "$name: $p passed, $f failed"
-		if [ "$f" -gt 0 ]; then
-			grep -E -A30 '^FAIL ' "$out" | head -80
-		fi
-		record "$name" "$p" "$f"
+		MSGTRK_BUILD=$itdir run_counted \
+		    "integration/$(basename "$t" .py)" python3 "$t"
 	done
+	run_counted bench/smoke "$top/bench/smoke.sh" "$itdir"
 fi
 
 # Lint: the engineering bar asks for no cppcheck warnings on src/ and the

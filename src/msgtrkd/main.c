@@ -12,7 +12,9 @@
  * A 250 after DATA is sent only once the message and its tracking record
  * are fsync'd (src/queue).
  */
+#include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <grp.h>
 #include <pwd.h>
 #include <signal.h>
@@ -64,6 +66,37 @@ usage(FILE *f)
 	    "reopens the log and reloads routes, aliases and recipients.\n");
 }
 
+/* Started as root, msgtrkd owns what it keeps in data_dir: files made
+ * there by root (a restore, a bulk load, an earlier run as root) would
+ * otherwise be unwritable after the drop. */
+static void
+own_data_dir(const char *data_dir, uid_t uid, gid_t gid)
+{
+	static const char *const names[] = { "", "tracking.db",
+		"tracking.db-wal", "tracking.db-shm", "queue" };
+	char path[4096];
+	struct dirent *de;
+	size_t i;
+	DIR *dir;
+
+	for (i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
+		snprintf(path, sizeof(path), "%s/%s", data_dir, names[i]);
+		if (lchown(path, uid, gid) == -1 && errno != ENOENT)
+			fatal("chown %s", path);
+	}
+	snprintf(path, sizeof(path), "%s/queue", data_dir);
+	if ((dir = opendir(path)) == NULL)
+		return;
+	while ((de = readdir(dir)) != NULL) {
+		if (de->d_name[0] == '.')
+			continue;
+		if (fchownat(dirfd(dir), de->d_name, uid, gid,
+		        AT_SYMLINK_NOFOLLOW) == -1)
+			fatal("chown %s/%s", path, de->d_name);
+	}
+	closedir(dir);
+}
+
 /* Drops root for good: RFC-free, but every MTA's first promise after not
  * losing mail (OpenSMTPD queue.c, Postfix chroot_uid.c). */
 static void
@@ -76,8 +109,7 @@ drop_privileges(const char *user, const char *data_dir)
 	if ((pw = getpwnam(user)) == NULL)
 		fatalx(
 		    "user %s: no such user (set `user` in the config)", user);
-	if (chown(data_dir, pw->pw_uid, pw->pw_gid) == -1)
-		fatal("chown %s", data_dir);
+	own_data_dir(data_dir, pw->pw_uid, pw->pw_gid);
 	if (setgroups(1, &pw->pw_gid) == -1 ||
 	    setresgid(pw->pw_gid, pw->pw_gid, pw->pw_gid) == -1 ||
 	    setresuid(pw->pw_uid, pw->pw_uid, pw->pw_uid) == -1)

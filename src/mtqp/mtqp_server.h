@@ -30,7 +30,10 @@ struct store_msg;
 #define MTQP_SERVER_SESSIONS_MAX 1000 /* then -TEMP/MTQP/unavailable */
 #define MTQP_SERVER_SESSIONS_PER_ADDR_MAX 32
 #define MTQP_SERVER_ERRORS_MAX 10 /* -BAD/-ERR answers, then close */
-#define MTQP_SERVER_COMMANDS_MAX 1000 /* per session, then close */
+/* Per session, then -ERR/unavailable and close: bounds one connection
+ * without getting in the way of a client that keeps it open (successful
+ * TRACKs need the secret; failed ones are rate-limited). */
+#define MTQP_SERVER_COMMANDS_MAX 100000
 /* Failed TRACKs per client address: a bucket of FAIL_BURST tokens
  * refilled at one per FAIL_REFILL seconds; a failure with an empty bucket
  * is answered after FAIL_DELAY seconds (same bytes). */

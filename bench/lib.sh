@@ -1,0 +1,140 @@
+# bench/lib.sh: shell helpers shared by the bench scripts (sourced).
+# Everything started here is stopped by PID (or `postfix -c DIR stop`),
+# every wait is bounded, and traffic stays on 127.0.0.1.
+
+BENCH_DIR=${BENCH_DIR:-$(cd "$(dirname "$0")" && pwd)}
+TOP=${TOP:-$(cd "$BENCH_DIR/.." && pwd)}
+BUILD=${BUILD:-$TOP/build}
+MSGTRKD=${MSGTRKD:-$BUILD/msgtrkd}
+# Seconds: the bound on waiting for a port or a process.
+BENCH_WAIT=${BENCH_WAIT:-20}
+
+# Prints a TCP port on 127.0.0.1 that was free a moment ago.
+free_port() {
+	python3 -c 'import socket
+s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
+}
+
+# Seconds since the epoch, microseconds.
+now() {
+	printf '%s\n' "$EPOCHREALTIME"
+}
+
+# wait_port PORT [PID]: until something accepts on 127.0.0.1:PORT
+# (bounded); fails at once if process PID has exited.
+wait_port() {
+	_end=$(($(date +%s) + BENCH_WAIT))
+	while ! (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; do
+		if [ -n "${2:-}" ] && ! kill -0 "$2" 2>/dev/null; then
+			echo "process $2 exited before 127.0.0.1:$1 opened" >&2
+			return 1
+		fi
+		[ "$(date +%s)" -lt "$_end" ] || {
+			echo "timed out waiting for 127.0.0.1:$1" >&2
+			return 1
+		}
+		sleep 0.05
+	done
+}
+
+# stop_pid PID: SIGTERM, wait (bounded), then SIGKILL.
+stop_pid() {
+	kill -0 "$1" 2>/dev/null || return 0
+	kill "$1" 2>/dev/null
+	_i=0
+	while kill -0 "$1" 2>/dev/null && [ $_i -lt $((BENCH_WAIT * 20)) ]; do
+		sleep 0.05
+		_i=$((_i + 1))
+	done
+	kill -9 "$1" 2>/dev/null || true
+	wait "$1" 2>/dev/null || true
+}
+
+# sink_start DIR PORT: smtp-sink (no queue, no fsync) counting messages
+# into DIR/sink.out; sets SINK_PID.
+sink_start() {
+	smtp-sink -c -u nobody "127.0.0.1:$2" 1024 >"$1/sink.out" 2>&1 &
+	SINK_PID=$!
+	wait_port "$2" "$SINK_PID"
+}
+
+# sink_count DIR: messages the sink has received ("mesg=N" counter).
+sink_count() {
+	_n=$(tr '\r' '\n' <"$1/sink.out" | sed -n 's/.*mesg=\([0-9]*\).*/\1/p' |
+	    tail -n 1)
+	echo "${_n:-0}"
+}
+
+# msgtrkd_start DIR SMTP_PORT MTQP_PORT RELAY_PORT: msgtrkd in the
+# foreground, data in DIR/data, every domain routed to the sink on
+# RELAY_PORT; sets MSGTRKD_PID.  An empty port turns that listener off
+# (or, for RELAY_PORT, the routes file).
+msgtrkd_start() {
+	mkdir -p "$1"
+	{
+		echo "hostname = msgtrkd.bench.test"
+		echo "data_dir = $1/data"
+		[ -n "$2" ] && echo "smtp_listen = 127.0.0.1:$2" ||
+		    echo "smtp_listen = none"
+		[ -n "$3" ] && echo "mtqp_listen = 127.0.0.1:$3" ||
+		    echo "mtqp_listen = none"
+		echo "retry_schedule = 1s"
+		echo "purge_interval = 1h"
+		if [ -n "$4" ]; then
+			echo "* [127.0.0.1]:$4" >"$1/routes"
+			echo "routes = $1/routes"
+		fi
+	} >"$1/msgtrkd.conf"
+	"$MSGTRKD" -f -c "$1/msgtrkd.conf" >>"$1/msgtrkd.log" 2>&1 &
+	MSGTRKD_PID=$!
+	wait_port "${2:-$3}" "$MSGTRKD_PID" || {
+		tail -n 20 "$1/msgtrkd.log" >&2
+		stop_pid "$MSGTRKD_PID"
+		MSGTRKD_PID=
+		return 1
+	}
+}
+
+# bench_tools OUTDIR: sets BULKLOAD and MTQP_LOAD to the C tools: Meson's
+# ($BUILD/bench/, once the top-level meson.build has subdir('bench')),
+# else compiled here into OUTDIR with cc and pkg-config.
+bench_tools() {
+	if [ -x "$BUILD/bench/bulkload" ] && [ -x "$BUILD/bench/mtqp-load" ]; then
+		BULKLOAD=$BUILD/bench/bulkload
+		MTQP_LOAD=$BUILD/bench/mtqp-load
+		return 0
+	fi
+	_cf="-std=c17 -O2 -D_GNU_SOURCE -I$TOP/include -I$TOP/src -I$BENCH_DIR"
+	_lib="$TOP/src/lib/str.c $TOP/src/lib/buf.c $TOP/src/lib/b64.c"
+	_lib="$_lib $TOP/src/lib/mtrk.c"
+	_k="$BENCH_DIR/bench_key.c $BENCH_DIR/bench_hist.c"
+	_pc=$(pkg-config --cflags --libs sqlite3 libcrypto) || return 1
+	mkdir -p "$1"
+	# shellcheck disable=SC2086
+	${CC:-cc} $_cf -o "$1/bulkload" "$BENCH_DIR/bulkload.c" $_k \
+	    "$TOP/src/store/store.c" "$TOP/src/store/store_sqlite.c" $_lib \
+	    $_pc || return 1
+	# shellcheck disable=SC2086
+	${CC:-cc} $_cf -o "$1/mtqp-load" "$BENCH_DIR/mtqp-load.c" $_k $_lib \
+	    $_pc || return 1
+	BULKLOAD=$1/bulkload
+	MTQP_LOAD=$1/mtqp-load
+}
+
+# track_pending DATA_DIR: "TRACKED PENDING": tracking records in the
+# store, and those not yet transferred (3) or relayed (4); read-only.
+track_pending() {
+	_db=$1/tracking.db
+	[ -f "$_db" ] || { echo "0 0"; return 0; }
+	sqlite3 -readonly -cmd '.timeout 2000' -separator ' ' "$_db" \
+	    "SELECT count(*), coalesce(sum(action NOT IN (3, 4)), 0) FROM rcpt" \
+	    2>/dev/null || echo "0 -1"
+}
+
+# median of the numbers on stdin, one a line.
+median() {
+	sort -g | awk '{ v[NR] = $1 } END {
+		if (NR == 0) { print "nan"; exit }
+		if (NR % 2) print v[(NR + 1) / 2];
+		else printf "%.1f\n", (v[NR / 2] + v[NR / 2 + 1]) / 2 }'
+}
