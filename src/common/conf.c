@@ -25,6 +25,7 @@
 #include "msgtrk/buf.h"
 #include "msgtrk/str.h"
 #include "common/conf.h"
+#include "common/file.h"
 
 #define CONF_DEFAULT_DATA_DIR "/var/lib/msgtrk"
 #define CONF_DEFAULT_USER "msgtrk"
@@ -1072,52 +1073,6 @@ conf_defaults(struct conf *c, char *err, size_t errsize)
 	return 0;
 }
 
-/* Reads the regular file at path into b (at most CONF_FILE_MAX bytes). */
-static int
-conf_read(const char *path, struct buf *b, char *why, size_t whysize)
-{
-	char chunk[8192];
-	struct stat st;
-	ssize_t n;
-	int fd, ret = -1;
-
-	/* O_NONBLOCK: opening a FIFO must not hang; checked below. */
-	if ((fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK)) ==
-	    -1)
-		return conf_why(why, whysize, "%s", strerror(errno));
-	if (fstat(fd, &st) == -1) {
-		conf_why(why, whysize, "%s", strerror(errno));
-		goto done;
-	}
-	if (!S_ISREG(st.st_mode)) {
-		conf_why(why, whysize, "not a regular file");
-		goto done;
-	}
-	for (;;) {
-		n = read(fd, chunk, sizeof(chunk));
-		if (n == -1 && errno == EINTR)
-			continue;
-		if (n == -1) {
-			conf_why(why, whysize, "%s", strerror(errno));
-			goto done;
-		}
-		if (n == 0)
-			break;
-		if (buf_add(b, chunk, (size_t)n) == -1) {
-			if (errno == ENOSPC)
-				conf_why(why, whysize,
-				    "file larger than %d bytes", CONF_FILE_MAX);
-			else
-				conf_why(why, whysize, "out of memory");
-			goto done;
-		}
-	}
-	ret = 0;
-done:
-	close(fd);
-	return ret;
-}
-
 static void
 conf_trim(char **s, size_t *n)
 {
@@ -1255,7 +1210,7 @@ conf_load(struct conf *c, const char *path, char *err, size_t errsize)
 		conf_why(err, errsize, "%s: out of memory", path);
 		return -1;
 	}
-	if (conf_read(path, &b, why, sizeof(why)) == -1) {
+	if (file_read(path, &b, why, sizeof(why)) == -1) {
 		conf_why(err, errsize, "%s: %s", path, why);
 		goto fail;
 	}

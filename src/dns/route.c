@@ -14,6 +14,8 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "common/file.h"
+#include "msgtrk/buf.h"
 #include "dns/route.h"
 #include "msgtrk/str.h"
 
@@ -316,55 +318,15 @@ struct route_table *
 route_table_load(const char *path, char *err, size_t errsize)
 {
 	struct route_table *t = NULL;
-	struct stat st;
-	char *text = NULL;
-	size_t len = 0;
-	ssize_t r;
-	int fd;
+	struct buf b;
+	char why[256];
 
-	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) == -1) {
-		snprintf(err, errsize, "%s: %s", path, strerror(errno));
-		return NULL;
-	}
-	if (fstat(fd, &st) == -1) {
-		snprintf(err, errsize, "%s: %s", path, strerror(errno));
-		goto done;
-	}
-	if (!S_ISREG(st.st_mode)) {
-		snprintf(err, errsize, "%s: not a regular file", path);
-		goto done;
-	}
-	if (st.st_size > ROUTE_FILE_MAX) {
-		snprintf(err, errsize, "%s: larger than %d bytes", path,
-		    ROUTE_FILE_MAX);
-		goto done;
-	}
-	/* read at most one byte more than the limit: the file may grow */
-	if ((text = malloc(ROUTE_FILE_MAX + 1)) == NULL) {
-		snprintf(err, errsize, "%s: out of memory", path);
-		goto done;
-	}
-	for (;;) {
-		r = read(fd, text + len, ROUTE_FILE_MAX + 1 - len);
-		if (r == -1 && errno == EINTR)
-			continue;
-		if (r == -1) {
-			snprintf(err, errsize, "%s: %s", path, strerror(errno));
-			goto done;
-		}
-		if (r == 0)
-			break;
-		len += (size_t)r;
-		if (len > ROUTE_FILE_MAX) {
-			snprintf(err, errsize, "%s: larger than %d bytes", path,
-			    ROUTE_FILE_MAX);
-			goto done;
-		}
-	}
-	t = route_table_parse(path, text, len, err, errsize);
-done:
-	free(text);
-	close(fd);
+	buf_init(&b, ROUTE_FILE_MAX);
+	if (file_read(path, &b, why, sizeof(why)) == -1)
+		snprintf(err, errsize, "%s: %s", path, why);
+	else
+		t = route_table_parse(path, buf_cstr(&b), b.len, err, errsize);
+	buf_reset(&b);
 	return t;
 }
 

@@ -907,7 +907,7 @@ static const struct load_case load_cases[] = {
 	    NULL },
 	{ "error quotes are escaped", "\xff\xfe = 1\n", 0, NULL,
 	    ":1: unknown key '\\xff\\xfe'", NULL },
-	{ "file too large", NULL, 0, gen_toobig, ": file larger than 1048576",
+	{ "file too large", NULL, 0, gen_toobig, ": larger than 1048576 bytes",
 	    NULL },
 };
 
