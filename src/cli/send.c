@@ -7,8 +7,10 @@
  * - Default server localhost:25; "localhost" is the loopback address
  *   without a DNS lookup (RFC 6761 §6.3).  Other names go through
  *   src/dns (--dns, else /etc/resolv.conf), never getaddrinfo().
- * - The EHLO name and the envid's fqhn are gethostname(); the default
- *   sender is <login>@<that name>.
+ * - The EHLO name and the envid's fqhn are the host's canonical name
+ *   (getaddrinfo AI_CANONNAME of gethostname(), as msgtrkd's hostname
+ *   default), else gethostname(); the default sender is
+ *   <login>@<that name>.
  * - TLS: STARTTLS whenever offered.  Without --tls that is opportunistic
  *   (RFC 7435: any certificate); with --tls the server must offer it and
  *   its certificate must verify against --ca-file (or the system store)
@@ -54,6 +56,7 @@
 #include "msgtrk/envid.h"
 #include "msgtrk/mtqp.h"
 #include "msgtrk/mtrk.h"
+#include "msgtrk/smtp_cmd.h"
 #include "msgtrk/smtp_reply.h"
 #include "msgtrk/str.h"
 #include "msgtrk/xtext.h"
@@ -350,8 +353,17 @@ send_bad_reply(
 static int
 send_cmd(struct send_conn *c, const char *line, const struct smtp_reply_msg **r)
 {
-	if (send_write(c, line, strlen(line)) == -1 ||
-	    send_write(c, "\r\n", 2) == -1)
+	char out[SMTP_CMD_LINE_MAX_MAILRCPT + 3];
+	int n;
+
+	/* One write per command: a CRLF sent on its own would wait for the
+	 * peer's delayed ACK (Nagle), 40 ms a command. */
+	n = snprintf(out, sizeof(out), "%s\r\n", line);
+	if (n < 0 || (size_t)n >= sizeof(out)) {
+		snprintf(c->err, sizeof(c->err), "command line too long");
+		return -1;
+	}
+	if (send_write(c, out, (size_t)n) == -1)
 		return -1;
 	return send_reply(c, r);
 }
@@ -559,12 +571,22 @@ send_notify(const char *in, char *out, size_t outsize)
 	return 0;
 }
 
+/* The host's fully-qualified name (RFC 3885 §3.2 wants one in the
+ * envid): msgtrkd's hostname default, i.e. the canonical name of
+ * gethostname() when that is a dotted domain name, else gethostname()
+ * itself (conf_defaults()); "localhost" if even that fails. */
 static void
 send_hostname(char *out, size_t size)
 {
-	if (gethostname(out, size) == -1 || out[0] == '\0' ||
+	struct conf c;
+	char err[256];
+
+	if (conf_defaults(&c, err, sizeof(err)) == 0 && c.hostname[0] != '\0')
+		str_copy(out, c.hostname, size);
+	else if (gethostname(out, size) == -1 || out[0] == '\0' ||
 	    memchr(out, '\0', size) == NULL)
 		str_copy(out, "localhost", size);
+	conf_free(&c);
 }
 
 static void
