@@ -51,6 +51,8 @@ struct delivery {
 	size_t nconn;
 	struct dl_host hosts[DELIVERY_CONN_MAX];
 	size_t nhosts;
+	/* Attempts waiting for a slot, first come first served. */
+	struct delivery_waiter *wait_head, **wait_tail;
 	int stopping;
 };
 
@@ -110,6 +112,7 @@ delivery_new(struct msgtrkd *d, char *err, size_t errsize)
 	}
 	dl->d = d;
 	TAILQ_INIT(&dl->msgs);
+	dl->wait_tail = &dl->wait_head;
 	if (dl_load(dl, &dl->aliases, &dl->rcpts, err, errsize) == -1) {
 		free(dl);
 		return NULL;
@@ -173,43 +176,148 @@ delivery_schedule(struct delivery *dl, struct queue_msg *m)
 	dl_arm(dm);
 }
 
-int
-delivery_conn_get(struct delivery *dl, const char *host)
+/* The slot count of host, or NULL if it holds none. */
+static struct dl_host *
+dl_host_find(struct delivery *dl, const char *host)
 {
 	size_t i;
 
-	if (dl->nconn >= DELIVERY_CONN_MAX)
-		return -1;
 	for (i = 0; i < dl->nhosts; i++)
 		if (strcmp(dl->hosts[i].host, host) == 0)
-			break;
-	if (i < dl->nhosts) {
-		if (dl->hosts[i].n >= DELIVERY_CONN_PER_HOST_MAX)
-			return -1;
-		dl->hosts[i].n++;
+			return &dl->hosts[i];
+	return NULL;
+}
+
+static int
+dl_conn_free(struct delivery *dl, const char *host)
+{
+	struct dl_host *h;
+
+	if (dl->nconn >= DELIVERY_CONN_MAX)
+		return 0;
+	h = dl_host_find(dl, host);
+	return h == NULL || h->n < DELIVERY_CONN_PER_HOST_MAX;
+}
+
+int
+delivery_conn_get(struct delivery *dl, const char *host)
+{
+	struct dl_host *h;
+
+	if (!dl_conn_free(dl, host))
+		return -1;
+	if ((h = dl_host_find(dl, host)) != NULL) {
+		h->n++;
 	} else {
 		/* nhosts <= nconn < DELIVERY_CONN_MAX: there is room. */
-		str_copy(dl->hosts[i].host, host, sizeof(dl->hosts[i].host));
-		dl->hosts[i].n = 1;
-		dl->nhosts++;
+		h = &dl->hosts[dl->nhosts++];
+		str_copy(h->host, host, sizeof(h->host));
+		h->n = 1;
 	}
 	dl->nconn++;
 	return 0;
 }
 
+static void
+dl_wait_unlink(struct delivery *dl, struct delivery_waiter *w)
+{
+	struct delivery_waiter **pp;
+
+	for (pp = &dl->wait_head; *pp != NULL; pp = &(*pp)->next) {
+		if (*pp != w)
+			continue;
+		*pp = w->next;
+		if (dl->wait_tail == &w->next)
+			dl->wait_tail = pp;
+		w->next = NULL;
+		return;
+	}
+}
+
+static void
+dl_wait_fire(evutil_socket_t fd, short ev, void *arg)
+{
+	struct delivery_waiter *w = arg;
+
+	(void)fd;
+	(void)ev;
+	event_free(w->ev);
+	w->ev = NULL;
+	w->state = DELIVERY_WAIT_IDLE;
+	w->cb(w->arg);
+}
+
+/* Hands free slots to the waiters that may use them, in order. */
+static void
+dl_wait_grant(struct delivery *dl)
+{
+	struct delivery_waiter *w, *next;
+	struct timeval now = { 0, 0 };
+
+	for (w = dl->wait_head; w != NULL; w = next) {
+		next = w->next;
+		if (dl->nconn >= DELIVERY_CONN_MAX)
+			return;
+		if (delivery_conn_get(dl, w->host) == -1)
+			continue;
+		dl_wait_unlink(dl, w);
+		w->state = DELIVERY_WAIT_GRANTED;
+		if (evtimer_add(w->ev, &now) == -1)
+			fatalx("delivery: evtimer_add");
+	}
+}
+
 void
 delivery_conn_put(struct delivery *dl, const char *host)
 {
-	size_t i;
+	struct dl_host *h;
 
-	for (i = 0; i < dl->nhosts; i++) {
-		if (strcmp(dl->hosts[i].host, host) != 0)
-			continue;
-		if (--dl->hosts[i].n == 0)
-			dl->hosts[i] = dl->hosts[--dl->nhosts];
-		dl->nconn--;
+	if ((h = dl_host_find(dl, host)) == NULL)
+		return;
+	if (--h->n == 0)
+		*h = dl->hosts[--dl->nhosts];
+	dl->nconn--;
+	dl_wait_grant(dl);
+}
+
+int
+delivery_conn_wait(struct delivery *dl, struct delivery_waiter *w,
+    const char *host, void (*cb)(void *), void *arg)
+{
+	delivery_conn_cancel(w);
+	if ((w->ev = evtimer_new(dl->d->base, dl_wait_fire, w)) == NULL)
+		return -1;
+	w->dl = dl;
+	str_copy(w->host, host, sizeof(w->host));
+	w->cb = cb;
+	w->arg = arg;
+	w->state = DELIVERY_WAIT_QUEUED;
+	w->next = NULL;
+	*dl->wait_tail = w;
+	dl->wait_tail = &w->next;
+	/* A slot may have been freed since the caller asked. */
+	dl_wait_grant(dl);
+	return 0;
+}
+
+void
+delivery_conn_cancel(struct delivery_waiter *w)
+{
+	switch (w->state) {
+	case DELIVERY_WAIT_QUEUED:
+		dl_wait_unlink(w->dl, w);
+		break;
+	case DELIVERY_WAIT_GRANTED:
+		evtimer_del(w->ev);
+		w->state = DELIVERY_WAIT_IDLE;
+		delivery_conn_put(w->dl, w->host);
+		break;
+	default:
 		return;
 	}
+	w->state = DELIVERY_WAIT_IDLE;
+	event_free(w->ev);
+	w->ev = NULL;
 }
 
 void
@@ -565,7 +673,8 @@ dl_attempt(evutil_socket_t fd, short ev, void *arg)
 
 /* Queues the DSNs the attempt calls for (RFC 3461 §6.2): failure unless
  * NOTIFY excludes it, delay once past delay_warning, success for
- * delivered/expanded and for relayed to a hop without DSN. */
+ * delivered/expanded and "relayed" for relayed or transferred to a hop
+ * without DSN. */
 static void
 dl_dsns(struct dl_msg *dm)
 {
@@ -582,6 +691,7 @@ dl_dsns(struct dl_msg *dm)
 		STORE_ACTION_RELAYED,
 		STORE_ACTION_EXPANDED,
 	};
+	enum store_action a;
 
 	if (m->sender[0] == '\0')
 		return; /* no DSN about a DSN (RFC 3461 §6.1) */
@@ -591,7 +701,13 @@ dl_dsns(struct dl_msg *dm)
 		n = 0;
 		for (i = 0; i < dm->nchanged; i++) {
 			qr = &m->rcpts[dm->changed[i]];
-			if (qr->track.action != kinds[k] || qr->dsn_sent)
+			/* transferred to a hop without DSN: the relayed DSN
+			 * is still ours (RFC 3461 §5.2.2); a DSN hop took
+			 * it over (dsn_sent). */
+			a = qr->track.action == STORE_ACTION_TRANSFERRED
+			    ? STORE_ACTION_RELAYED
+			    : qr->track.action;
+			if (a != kinds[k] || qr->dsn_sent)
 				continue;
 			if (qr->notify & QUEUE_NOTIFY_NEVER)
 				continue;

@@ -18,6 +18,7 @@
 struct msgtrkd;
 struct delivery;
 struct queue_msg;
+struct event;
 
 /* Concurrency bounds (outbound connections overall and per next hop). */
 #define DELIVERY_CONN_MAX 100
@@ -105,7 +106,34 @@ void delivery_job_done(struct delivery_job *j);
 /* Connection slots: 0 and counted, or -1 (DELIVERY_CONN_MAX or
  * DELIVERY_CONN_PER_HOST_MAX reached for host). */
 int delivery_conn_get(struct delivery *dl, const char *host);
+/* Gives a slot back; the first waiter (FIFO) that may use it gets it. */
 void delivery_conn_put(struct delivery *dl, const char *host);
+
+/* A wait for a connection slot (the caller's storage, zeroed before its
+ * first use; idle again after its callback or delivery_conn_cancel()). */
+struct delivery_waiter {
+	struct delivery *dl;
+	char host[300];
+	void (*cb)(void *);
+	void *arg;
+	struct event *ev; /* delivers the grant from the loop */
+	int state; /* DELIVERY_WAIT_* */
+	struct delivery_waiter *next; /* delivery.c's FIFO */
+};
+#define DELIVERY_WAIT_IDLE 0
+#define DELIVERY_WAIT_QUEUED 1
+#define DELIVERY_WAIT_GRANTED 2 /* slot held, callback pending */
+
+/* After delivery_conn_get() failed: queues w until a slot for host is
+ * free.  cb(arg) then runs from the event loop (never from inside the
+ * caller) holding the slot, which the caller gives back with
+ * delivery_conn_put() as usual.  Returns 0, or -1 (out of memory:
+ * nothing queued). */
+int delivery_conn_wait(struct delivery *dl, struct delivery_waiter *w,
+    const char *host, void (*cb)(void *), void *arg);
+/* Withdraws w (queued, or granted and not yet called back: the slot
+ * goes back).  No-op on an idle waiter. */
+void delivery_conn_cancel(struct delivery_waiter *w);
 /* Sets r's reply from a code, status and text (printable, capped). */
 void delivery_rcpt_set(struct delivery_rcpt *r, int code, const char *status,
     const char *text, size_t n);

@@ -88,6 +88,7 @@ struct relay {
 	size_t nhops, hop, ai;
 	char slot[ROUTE_HOST_MAX + 1]; /* the host whose slot we hold */
 	int have_slot;
+	struct delivery_waiter wait; /* for a slot of hops[hop] */
 	struct bufferevent *bev;
 	struct smtp_reply_parser *p;
 	enum relay_state st;
@@ -106,6 +107,8 @@ struct relay {
 };
 
 static void relay_connect(struct relay *rl);
+static void relay_dial(struct relay *rl);
+static void relay_granted(void *arg);
 static void relay_read(struct bufferevent *bev, void *arg);
 static void relay_event(struct bufferevent *bev, short what, void *arg);
 
@@ -135,6 +138,7 @@ relay_end(struct relay *rl)
 		return;
 	}
 	route_cancel(rl->rq);
+	delivery_conn_cancel(&rl->wait);
 	for (i = 0; i < rl->ncmd; i++)
 		buf_reset(&rl->cmds[i]);
 	free(rl->cmds);
@@ -215,8 +219,6 @@ relay_connect(struct relay *rl)
 {
 	struct delivery_job *j = rl->j;
 	struct relay_hop *h;
-	struct sockaddr_storage ss;
-	socklen_t len;
 
 	for (;;) {
 		if (rl->hop >= rl->nhops) {
@@ -236,12 +238,36 @@ relay_connect(struct relay *rl)
 		break;
 	}
 	if (delivery_conn_get(j->dl, h->host) == -1) {
-		/* Over the bounds: wait for the next attempt. */
-		snprintf(j->error, sizeof(j->error),
-		    "%.200s: too many connections", h->host);
-		relay_end(rl);
+		/* Over the bounds: wait in line for a slot (the attempt
+		 * stays in flight; SIGTERM withdraws it). */
+		log_debug("%s delivery wait host=%s", j->m->qid, h->host);
+		if (delivery_conn_wait(
+		        j->dl, &rl->wait, h->host, relay_granted, rl) == -1) {
+			snprintf(j->error, sizeof(j->error),
+			    "%.200s: too many connections", h->host);
+			relay_end(rl);
+		}
 		return;
 	}
+	relay_dial(rl);
+}
+
+/* A slot for hops[hop] came free. */
+static void
+relay_granted(void *arg)
+{
+	relay_dial(arg);
+}
+
+/* Connects to address ai of hops[hop], whose slot the caller took. */
+static void
+relay_dial(struct relay *rl)
+{
+	struct delivery_job *j = rl->j;
+	struct relay_hop *h = &rl->hops[rl->hop];
+	struct sockaddr_storage ss;
+	socklen_t len;
+
 	str_copy(rl->slot, h->host, sizeof(rl->slot));
 	rl->have_slot = 1;
 	snprintf(j->remote_mta, sizeof(j->remote_mta), "dns; %s", h->host);
