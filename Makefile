@@ -6,6 +6,7 @@
 #   make run      build and start msgtrkd in the foreground on an example
 #                 configuration
 #   make fuzz     run each libFuzzer target for FUZZ_SECONDS (default 60)
+#   make soak     20 kill -9 crash rounds and make fuzz-long (10 min a target)
 #   make bench    msgtrkd against Postfix side by side; rewrites
 #                 bench/RESULTS.md (about an hour; not part of make test)
 #   make format   reformat the sources with .clang-format
@@ -13,8 +14,10 @@
 MESON ?= meson
 NINJA ?= ninja
 FUZZ_SECONDS ?= 60
+FUZZ_LONG_SECONDS ?= 600
+CRASH_ROUNDS ?= 20
 
-.PHONY: all deps deps-test build test run fuzz bench format clean
+.PHONY: all deps deps-test build test run fuzz fuzz-long soak bench format clean
 
 all: build
 
@@ -40,7 +43,8 @@ test: deps-test build build-asan/build.ninja build-fuzz/build.ninja
 	$(NINJA) -C build-asan
 	$(NINJA) -C build-fuzz
 	@FUZZ_SECONDS=$${FUZZ_SECONDS_SMOKE:-5} tests/run-tests.sh \
-	    build build-asan --fuzz build-fuzz --integration build-asan
+	    build build-asan --fuzz build-fuzz --integration build-asan \
+	    --crash build
 
 fuzz: deps-test build-fuzz/build.ninja
 	$(NINJA) -C build-fuzz
@@ -48,6 +52,17 @@ fuzz: deps-test build-fuzz/build.ninja
 
 run: build
 	@examples/run.sh
+
+# Every libFuzzer target for FUZZ_LONG_SECONDS (>= 10 minutes) under
+# ASan+UBSan.
+fuzz-long: deps-test build-fuzz/build.ninja
+	$(NINJA) -C build-fuzz
+	@FUZZ_SECONDS=$(FUZZ_LONG_SECONDS) tests/run-tests.sh --fuzz build-fuzz
+
+# 20 kill -9 rounds of 2,000 messages (every kill point 5 times), then
+# fuzz-long.  Not part of make test, which runs 2 short rounds.
+soak: deps-test build fuzz-long
+	tests/crash/run.sh build $(CRASH_ROUNDS) 2000
 
 bench: deps-test build
 	bench/run-all.sh build

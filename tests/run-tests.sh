@@ -2,13 +2,16 @@
 # Runs every test msgtrk has and ends with one line "N passed, N failed".
 #
 #   tests/run-tests.sh BUILDDIR... [--fuzz FUZZDIR] [--integration BUILDDIR]
+#                      [--crash BUILDDIR]
 #
 # Unit tests: each cmocka binary in each build directory (normal and
 # ASan+UBSan); cases are counted from cmocka's summary, and a binary that
 # dies without one (a sanitizer report, a crash) counts as one failure.
 # Fuzz smoke: each libFuzzer target runs FUZZ_SECONDS (default 5) from its
 # seed corpus.  Integration: each tests/integration/test_*.py runs against
-# the programs of BUILDDIR and prints its own "N passed, N failed".  Lint: cppcheck and clang-format on src/ are one case each.
+# the programs of BUILDDIR and prints its own "N passed, N failed".  Crash:
+# disk-full cases and 2 kill -9 rounds (tests/crash/run.sh).  Lint:
+# cppcheck and clang-format on src/ are one case each.
 set -u
 
 top=$(cd "$(dirname "$0")/.." && pwd)
@@ -17,12 +20,14 @@ failed=0
 failures=
 fuzzdir=
 itdir=
+crashdir=
 dirs=
 
 while [ $# -gt 0 ]; do
 	case "$1" in
 	--fuzz) fuzzdir=$2; shift 2 ;;
 	--integration) itdir=$2; shift 2 ;;
+	--crash) crashdir=$2; shift 2 ;;
 	*) dirs="$dirs $1"; shift ;;
 	esac
 done
@@ -122,6 +127,9 @@ if [ -n "$itdir" ]; then
 		    "integration/$(basename "$t" .py)" python3 "$t"
 	done
 	run_counted bench/smoke "$top/bench/smoke.sh" "$itdir"
+fi
+if [ -n "$crashdir" ]; then
+	run_counted crash "$top/tests/crash/run.sh" "$crashdir" 2 300
 fi
 
 # Lint: the engineering bar asks for no cppcheck warnings on src/ and the

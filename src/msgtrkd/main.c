@@ -221,6 +221,7 @@ main(int argc, char *argv[])
 	struct sockaddr_storage dns_servers[CONF_DNS_MAX];
 	struct route_opts ropts;
 	struct event *sigs[4];
+	sigset_t sigmask;
 	struct timeval purge_tv;
 	size_t recovered = 0, i;
 
@@ -270,6 +271,18 @@ main(int argc, char *argv[])
 	}
 	log_init("msgtrkd", foreground, verbose);
 	signal(SIGPIPE, SIG_IGN);
+	/* Over RLIMIT_FSIZE a write fails with EFBIG (answered 452) instead
+	 * of the signal killing the daemon. */
+	signal(SIGXFSZ, SIG_IGN);
+	/* SIGTERM, SIGINT and SIGHUP wait (blocked; threads started meanwhile
+	 * inherit the mask) until their handlers are in place: a signal
+	 * during startup is then handled as specified, not fatal. */
+	sigemptyset(&sigmask);
+	sigaddset(&sigmask, SIGTERM);
+	sigaddset(&sigmask, SIGINT);
+	sigaddset(&sigmask, SIGHUP);
+	if (sigprocmask(SIG_BLOCK, &sigmask, NULL) == -1)
+		fatal("sigprocmask");
 	if (evthread_use_pthreads() == -1)
 		fatalx("libevent without threads");
 	memset(&d, 0, sizeof(d));
@@ -343,6 +356,8 @@ main(int argc, char *argv[])
 	for (i = 0; i < 3; i++)
 		if (sigs[i] == NULL || evsignal_add(sigs[i], NULL) == -1)
 			fatalx("cannot handle signals");
+	if (sigprocmask(SIG_UNBLOCK, &sigmask, NULL) == -1)
+		fatal("sigprocmask");
 	purge_tv.tv_sec = conf.purge_interval;
 	purge_tv.tv_usec = 0;
 	if ((ev_purge = event_new(

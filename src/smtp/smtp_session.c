@@ -65,6 +65,9 @@
  * bufferevent under the filter has written the last reply (the filter's
  * own write callback only says it was encrypted), milliseconds. */
 #define SMTP_LINGER_MS 20
+/* Lingering close: how long a closing session keeps reading (and
+ * dropping) what the client still sends after our FIN. */
+#define SMTP_DRAIN_SECONDS 2
 /* Peer text in one log field (log_escape may triple it, then caps). */
 #define SMTP_LOG_FIELD 320
 
@@ -155,6 +158,7 @@ struct smtp_session {
 	int tls; /* TLS active */
 	int stopping; /* SIGTERM: close at the next command boundary */
 	int dead; /* the connection is gone; free after the commit */
+	int draining; /* CLOSING, FIN sent: reading and dropping input */
 	int in_cb; /* inside a callback: defer the free */
 	unsigned int ext; /* SMTP_EXT_* advertised */
 	unsigned int errors;
@@ -307,13 +311,41 @@ output_pending(struct smtp_session *s)
 }
 
 /* Frees s if it is done; the end of every entry point. */
+/* Closing a socket with unread input makes the kernel send an RST, which
+ * can destroy replies the client has not read yet (the 421 above all): a
+ * client that pipelined past our limits must still read why it was
+ * dropped.  So once the last reply is written: FIN (shutdown SHUT_WR),
+ * then read and drop what still comes until EOF or SMTP_DRAIN_SECONDS (a
+ * lingering close).  Under TLS the session closes as before.  Returns 1
+ * if draining started. */
+static int
+session_drain(struct smtp_session *s)
+{
+	evutil_socket_t fd;
+	struct evbuffer *in;
+
+	if (s->tls || s->bev == NULL || (fd = bufferevent_getfd(s->bev)) < 0 ||
+	    shutdown(fd, SHUT_WR) == -1)
+		return 0;
+	s->draining = 1;
+	in = bufferevent_get_input(s->bev);
+	evbuffer_drain(in, evbuffer_get_length(in));
+	set_timeout(s, SMTP_DRAIN_SECONDS);
+	bufferevent_enable(s->bev, EV_READ);
+	return 1;
+}
+
 static void
 session_after(struct smtp_session *s)
 {
 	if (s->in_cb > 0 || s->state == SMTP_S_COMMIT)
 		return;
-	if (s->dead || (s->state == SMTP_S_CLOSING && !output_pending(s)))
+	if (s->dead)
 		session_destroy(s);
+	else if (s->state == SMTP_S_CLOSING && !s->draining &&
+	    !output_pending(s) && !session_drain(s))
+		session_destroy(s);
+	/* draining: EOF, an error or the timeout ends it (session_lost) */
 }
 
 /* The connection is gone (EOF, error, timeout with nothing to say). */
@@ -951,7 +983,12 @@ session_readcb(struct bufferevent *bev, void *arg)
 {
 	struct smtp_session *s = arg;
 
-	(void)bev;
+	if (s->draining) {
+		struct evbuffer *in = bufferevent_get_input(bev);
+
+		evbuffer_drain(in, evbuffer_get_length(in));
+		return;
+	}
 	s->in_cb++;
 	session_pump(s);
 	s->in_cb--;
