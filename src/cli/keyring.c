@@ -14,6 +14,7 @@
 
 #include "cli/json.h"
 #include "cli/keyring.h"
+#include "common/file.h"
 #include "msgtrk/buf.h"
 #include "msgtrk/str.h"
 
@@ -310,23 +311,6 @@ keyring_mkdirs(const char *path, char *err, size_t errsize)
 	return 0;
 }
 
-static int
-keyring_write_all(int fd, const char *p, size_t n)
-{
-	while (n > 0) {
-		ssize_t w = write(fd, p, n);
-
-		if (w < 0) {
-			if (errno == EINTR)
-				continue;
-			return -1;
-		}
-		p += w;
-		n -= (size_t)w;
-	}
-	return 0;
-}
-
 int
 keyring_append(const char *path, const struct keyring_entry *e,
     const char *const *rcpts, size_t n, char *err, size_t errsize)
@@ -377,7 +361,7 @@ keyring_append(const char *path, const struct keyring_entry *e,
 		goto cleanup;
 	}
 	made = 1;
-	if (fchmod(fd, 0600) == -1 || keyring_write_all(fd, b.data, b.len) ||
+	if (fchmod(fd, 0600) == -1 || file_write_all(fd, b.data, b.len) ||
 	    fsync(fd) == -1) {
 		snprintf(err, errsize, "%s: %s", tmp, strerror(errno));
 		goto cleanup;

@@ -15,4 +15,8 @@
  * "larger than 1048576 bytes") in why. */
 int file_read(const char *path, struct buf *b, char *why, size_t whysize);
 
+/* Writes all n bytes at p to fd, retrying short writes and EINTR.
+ * Returns 0, or -1 with errno set. */
+int file_write_all(int fd, const void *p, size_t n);
+
 #endif /* MSGTRK_FILE_H */

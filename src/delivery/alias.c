@@ -12,7 +12,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "common/file.h"
 #include "delivery/alias.h"
+#include "msgtrk/buf.h"
 #include "msgtrk/str.h"
 
 struct alias_entry {
@@ -330,55 +332,15 @@ struct alias_table *
 alias_load(enum alias_kind kind, const char *path, char *err, size_t errsize)
 {
 	struct alias_table *t = NULL;
-	struct stat st;
-	char *text = NULL;
-	size_t len = 0;
-	ssize_t r;
-	int fd;
+	struct buf b;
+	char why[256];
 
-	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) == -1) {
-		snprintf(err, errsize, "%s: %s", path, strerror(errno));
-		return NULL;
-	}
-	if (fstat(fd, &st) == -1) {
-		snprintf(err, errsize, "%s: %s", path, strerror(errno));
-		goto done;
-	}
-	if (!S_ISREG(st.st_mode)) {
-		snprintf(err, errsize, "%s: not a regular file", path);
-		goto done;
-	}
-	if (st.st_size > ALIAS_FILE_MAX) {
-		snprintf(err, errsize, "%s: larger than %d bytes", path,
-		    ALIAS_FILE_MAX);
-		goto done;
-	}
-	/* One byte more than allowed, to see a file that grew meanwhile. */
-	if ((text = malloc(ALIAS_FILE_MAX + 1)) == NULL) {
-		snprintf(err, errsize, "%s: out of memory", path);
-		goto done;
-	}
-	while (len <= ALIAS_FILE_MAX) {
-		r = read(fd, text + len, ALIAS_FILE_MAX + 1 - len);
-		if (r == -1 && errno == EINTR)
-			continue;
-		if (r == -1) {
-			snprintf(err, errsize, "%s: %s", path, strerror(errno));
-			goto done;
-		}
-		if (r == 0)
-			break;
-		len += (size_t)r;
-	}
-	if (len > ALIAS_FILE_MAX) {
-		snprintf(err, errsize, "%s: larger than %d bytes", path,
-		    ALIAS_FILE_MAX);
-		goto done;
-	}
-	t = alias_parse(kind, path, text, len, err, errsize);
-done:
-	free(text);
-	close(fd);
+	buf_init(&b, ALIAS_FILE_MAX);
+	if (file_read(path, &b, why, sizeof(why)) == -1)
+		snprintf(err, errsize, "%s: %s", path, why);
+	else
+		t = alias_parse(kind, path, buf_cstr(&b), b.len, err, errsize);
+	buf_reset(&b);
 	return t;
 }
 

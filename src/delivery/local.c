@@ -22,6 +22,7 @@
 #include <unistd.h>
 
 #include "common/conf.h"
+#include "common/file.h"
 #include "common/log.h"
 #include "delivery/delivery.h"
 #include "msgtrk/buf.h"
@@ -60,23 +61,6 @@ local_fsync_dir(const char *path)
 	rc = fsync(fd);
 	close(fd);
 	return rc;
-}
-
-static int
-local_write_all(int fd, const char *p, size_t n)
-{
-	ssize_t w;
-
-	while (n > 0) {
-		if ((w = write(fd, p, n)) == -1) {
-			if (errno == EINTR)
-				continue;
-			return -1;
-		}
-		p += w;
-		n -= (size_t)w;
-	}
-	return 0;
 }
 
 /* Delivers one recipient; sets r's outcome. */
@@ -131,8 +115,8 @@ local_one(struct local_maildir *lm, struct delivery_rcpt *r, unsigned seq)
 	    "Return-Path: <%s>\r\nDelivered-To: %s\r\n", lm->sender, r->addr);
 	if (n < 0 || (size_t)n >= sizeof(hdr))
 		n = 0;
-	if (local_write_all(fd, hdr, (size_t)n) == -1 ||
-	    local_write_all(
+	if (file_write_all(fd, hdr, (size_t)n) == -1 ||
+	    file_write_all(
 	        fd, lm->body.data ? lm->body.data : "", lm->body.len) == -1 ||
 	    fsync(fd) == -1)
 		goto tempfail;

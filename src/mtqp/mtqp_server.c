@@ -29,6 +29,7 @@
 
 #include "common/conf.h"
 #include "common/log.h"
+#include "common/net.h"
 #include "msgtrk/buf.h"
 #include "msgtrk/date.h"
 #include "msgtrk/mtqp.h"
@@ -103,40 +104,6 @@ static void on_write(struct bufferevent *, void *);
 static void on_event(struct bufferevent *, short, void *);
 static void session_free(struct mtqp_session *);
 
-static int
-same_addr(const struct sockaddr_storage *a, const struct sockaddr_storage *b)
-{
-	if (a->ss_family != b->ss_family)
-		return 0;
-	if (a->ss_family == AF_INET)
-		return memcmp(&((const struct sockaddr_in *)(const void *)a)
-		                   ->sin_addr,
-		           &((const struct sockaddr_in *)(const void *)b)
-		                ->sin_addr,
-		           sizeof(struct in_addr)) == 0;
-	if (a->ss_family == AF_INET6)
-		return memcmp(&((const struct sockaddr_in6 *)(const void *)a)
-		                   ->sin6_addr,
-		           &((const struct sockaddr_in6 *)(const void *)b)
-		                ->sin6_addr,
-		           sizeof(struct in6_addr)) == 0;
-	return 0;
-}
-
-static void
-addr_text(const struct sockaddr_storage *ss, char *out, size_t outsize)
-{
-	const void *a = NULL;
-
-	if (ss->ss_family == AF_INET)
-		a = &((const struct sockaddr_in *)(const void *)ss)->sin_addr;
-	else if (ss->ss_family == AF_INET6)
-		a = &((const struct sockaddr_in6 *)(const void *)ss)->sin6_addr;
-	if (a == NULL ||
-	    evutil_inet_ntop(ss->ss_family, a, out, outsize) == NULL)
-		str_copy(out, "?", outsize);
-}
-
 /*
  * Rate limit of failed TRACKs: a token bucket per client address.
  */
@@ -179,7 +146,9 @@ rate_fail(struct mtqp_server *s, const struct sockaddr_storage *addr)
 
 	for (i = 0; i < MTQP_RATE_ENTRIES; i++) {
 		r = &s->rate[i];
-		if (r->used && same_addr(&r->addr, addr))
+		if (r->used &&
+		    net_same_host((const struct sockaddr *)&r->addr,
+		        (const struct sockaddr *)addr))
 			break;
 		if (victim == NULL || !r->used ||
 		    (victim->used && r->b.stamp < victim->b.stamp))
@@ -1362,7 +1331,8 @@ count_from(const struct mtqp_server *s, const struct sockaddr_storage *a)
 	size_t n = 0;
 
 	for (p = s->head; p != NULL; p = p->next)
-		if (same_addr(&p->addr, a))
+		if (net_same_host((const struct sockaddr *)&p->addr,
+		        (const struct sockaddr *)a))
 			n++;
 	return n;
 }
@@ -1405,7 +1375,8 @@ on_accept(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa,
 	}
 	ss->srv = s;
 	ss->addr = ssa;
-	addr_text(&ssa, ss->addrtext, sizeof(ss->addrtext));
+	net_host_text(
+	    (const struct sockaddr *)&ssa, ss->addrtext, sizeof(ss->addrtext));
 	if (RAND_bytes((unsigned char *)&ss->id, sizeof(ss->id)) != 1)
 		ss->id = (uint64_t)time(NULL) ^ (uint64_t)(uintptr_t)ss;
 	buf_init(&ss->pending, MTQP_ANSWER_MAX);
@@ -1473,7 +1444,8 @@ mtqp_server_new(struct msgtrkd *d, char *err, size_t errsize)
 		if (l == NULL) {
 			char host[INET6_ADDRSTRLEN];
 
-			addr_text(&a->ss, host, sizeof(host));
+			net_host_text((const struct sockaddr *)&a->ss, host,
+			    sizeof(host));
 			snprintf(err, errsize, "mtqp_listen %s: %s", host,
 			    strerror(errno));
 			mtqp_server_free(s);

@@ -15,6 +15,7 @@
 
 #include "common/conf.h"
 #include "common/log.h"
+#include "common/net.h"
 #include "msgtrkd/msgtrkd.h"
 #include "smtp/smtp.h"
 #include "smtp/smtp_session.h"
@@ -31,26 +32,6 @@ struct smtp_server {
 	int stopping;
 };
 
-static int
-same_addr(const struct sockaddr *a, const struct sockaddr *b)
-{
-	if (a->sa_family != b->sa_family)
-		return 0;
-	if (a->sa_family == AF_INET)
-		return memcmp(&((const struct sockaddr_in *)(const void *)a)
-		                   ->sin_addr,
-		           &((const struct sockaddr_in *)(const void *)b)
-		                ->sin_addr,
-		           sizeof(struct in_addr)) == 0;
-	if (a->sa_family == AF_INET6)
-		return memcmp(&((const struct sockaddr_in6 *)(const void *)a)
-		                   ->sin6_addr,
-		           &((const struct sockaddr_in6 *)(const void *)b)
-		                ->sin6_addr,
-		           sizeof(struct in6_addr)) == 0;
-	return 0;
-}
-
 /* Sessions open from the address of sa.  A linear walk: at most
  * SMTP_SESSIONS_MAX sessions, compared only at accept. */
 static size_t
@@ -60,7 +41,7 @@ count_from(const struct smtp_server *s, const struct sockaddr *sa)
 	size_t n = 0;
 
 	for (p = s->head; p != NULL; p = smtp_session_link(p)->next)
-		if (same_addr(smtp_session_addr(p), sa))
+		if (net_same_host(smtp_session_addr(p), sa))
 			n++;
 	return n;
 }
@@ -171,22 +152,9 @@ smtp_server_new(struct msgtrkd *d, char *err, size_t errsize)
 		if (s->listeners[i] == NULL) {
 			int e = errno;
 
-			host[0] = '\0';
-			if (a->ss.ss_family == AF_INET) {
-				const struct sockaddr_in *in =
-				    (const void *)&a->ss;
-
-				evutil_inet_ntop(
-				    AF_INET, &in->sin_addr, host, sizeof(host));
-				port = ntohs(in->sin_port);
-			} else if (a->ss.ss_family == AF_INET6) {
-				const struct sockaddr_in6 *in6 =
-				    (const void *)&a->ss;
-
-				evutil_inet_ntop(AF_INET6, &in6->sin6_addr,
-				    host, sizeof(host));
-				port = ntohs(in6->sin6_port);
-			}
+			net_host_text((const struct sockaddr *)&a->ss, host,
+			    sizeof(host));
+			port = net_port((const struct sockaddr *)&a->ss);
 			snprintf(err, errsize, "smtp_listen %s port %d: %s",
 			    host, port, e != 0 ? strerror(e) : "cannot listen");
 			smtp_server_free(s);

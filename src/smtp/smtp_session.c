@@ -37,6 +37,7 @@
 
 #include "common/conf.h"
 #include "common/log.h"
+#include "common/net.h"
 #include "common/tls.h"
 #include "delivery/delivery.h"
 #include "msgtrk/buf.h"
@@ -1068,16 +1069,7 @@ smtp_session_new(struct smtp_server *srv, struct msgtrkd *d, evutil_socket_t fd,
 	if (salen > sizeof(s->addr))
 		salen = sizeof(s->addr);
 	memcpy(&s->addr, sa, salen);
-	if (sa->sa_family == AF_INET)
-		inet_ntop(AF_INET,
-		    &((const struct sockaddr_in *)(const void *)sa)->sin_addr,
-		    s->addrstr, sizeof(s->addrstr));
-	else if (sa->sa_family == AF_INET6)
-		inet_ntop(AF_INET6,
-		    &((const struct sockaddr_in6 *)(const void *)sa)->sin6_addr,
-		    s->addrstr, sizeof(s->addrstr));
-	else
-		(void)str_copy(s->addrstr, "unknown", sizeof(s->addrstr));
+	net_host_text(sa, s->addrstr, sizeof(s->addrstr));
 	snprintf(s->id, sizeof(s->id), "%08" PRIx32 "%08" PRIx32,
 	    (uint32_t)time(NULL), ++counter);
 	buf_init(&s->body, 0);
