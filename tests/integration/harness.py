@@ -101,18 +101,33 @@ class Case:
     def dnsmasq(self, records):
         """Starts dnsmasq on a free UDP/TCP port with dnsmasq option
         strings such as "--host-record=hop2.test,127.0.0.2" or
-        "--mx-host=dest.test,hop3.test,10".  Returns "127.0.0.1:PORT"."""
-        port = free_udp_port()
-        args = ["dnsmasq", "--keep-in-foreground", "--conf-file=/dev/null",
-                "--no-resolv", "--no-hosts", "--no-poll", "--no-negcache",
-                "--port=%d" % port, "--listen-address=127.0.0.1",
-                "--bind-interfaces", "--pid-file=", "--address=/#/"]
-        args += list(records)
-        p = subprocess.Popen(args, stdout=subprocess.DEVNULL,
-                             stderr=subprocess.PIPE)
-        self.on_cleanup(lambda: _stop(p))
-        wait_for(lambda: _udp_answers(port), what="dnsmasq")
-        return "127.0.0.1:%d" % port
+        "--mx-host=dest.test,hop3.test,10".  Returns "127.0.0.1:PORT".
+        dnsmasq binds the port for both UDP and TCP: a port taken on
+        either makes it exit, so that is noticed at once and another port
+        tried."""
+        errors = []
+        for _ in range(5):
+            port = free_udp_port()
+            args = ["dnsmasq", "--keep-in-foreground",
+                    "--conf-file=/dev/null", "--no-resolv", "--no-hosts",
+                    "--no-poll", "--no-negcache", "--port=%d" % port,
+                    "--listen-address=127.0.0.1", "--bind-interfaces",
+                    "--pid-file=", "--address=/#/"]
+            args += list(records)
+            p = subprocess.Popen(args, stdout=subprocess.DEVNULL,
+                                 stderr=subprocess.PIPE)
+            self.on_cleanup(lambda p=p: _stop(p))
+            try:
+                wait_for(lambda: p.poll() is not None or _udp_answers(port),
+                         what="dnsmasq")
+            except AssertionError:
+                errors.append("port %d: no answer" % port)
+                continue
+            if p.poll() is None:
+                return "127.0.0.1:%d" % port
+            errors.append("port %d: %s" % (
+                port, p.stderr.read().decode(errors="replace").strip()))
+        raise AssertionError("dnsmasq did not start: " + "; ".join(errors))
 
     def msgtrkd(self, **conf):
         d = Msgtrkd(self, conf)
