@@ -375,8 +375,10 @@ relay_transaction(struct relay *rl)
 	b = &rl->cmds[0];
 	buf_addf(b, "MAIL FROM:<%s>", m->sender);
 	if (m->mtrk && rl->mtrk_adv) {
-		left = (long)(m->mtrk_timeout ? (time_t)m->mtrk_timeout
-		                              : c->mtrk_default_timeout) -
+		/* An explicit ":0" is a timeout (already over), not
+		 * "none": MTRK is then dropped (RFC 3885 §3.3). */
+		left = (long)(m->mtrk_has_timeout ? (time_t)m->mtrk_timeout
+		                                  : c->mtrk_default_timeout) -
 		    (long)(time(NULL) - m->arrival);
 		if (left > (long)MTRK_TIMEOUT_MAX)
 			left = (long)MTRK_TIMEOUT_MAX;

@@ -57,6 +57,7 @@ enum {
 	T_ATTEMPTS,
 	T_DELAY_WARNED,
 	T_NRCPT,
+	T_MTRK_HAS_TIMEOUT,
 	/* per recipient, after T_RCPT */
 	T_RCPT = 32,
 	T_R_ADDR,
@@ -225,6 +226,7 @@ queue_msg_encode(const struct queue_msg *m, struct buf *b)
 	    tlv_u64(b, T_MTRK, m->mtrk) == -1 ||
 	    tlv_str(b, T_CERTIFIER, m->certifier) == -1 ||
 	    tlv_u64(b, T_MTRK_TIMEOUT, m->mtrk_timeout) == -1 ||
+	    tlv_u64(b, T_MTRK_HAS_TIMEOUT, m->mtrk_has_timeout) == -1 ||
 	    tlv_u64(b, T_ARRIVAL, (uint64_t)m->arrival) == -1 ||
 	    tlv_u64(b, T_EXPIRES, (uint64_t)m->expires) == -1 ||
 	    tlv_str(b, T_REPORTING_MTA, m->reporting_mta) == -1 ||
@@ -469,6 +471,8 @@ queue_msg_decode(const void *p, size_t n, struct queue_msg *m)
 				m->mtrk = v != 0;
 			else if (in.tag == T_MTRK_TIMEOUT && v <= UINT32_MAX)
 				m->mtrk_timeout = (uint32_t)v;
+			else if (in.tag == T_MTRK_HAS_TIMEOUT)
+				m->mtrk_has_timeout = v != 0;
 			else if (in.tag == T_ARRIVAL)
 				m->arrival = (time_t)v;
 			else if (in.tag == T_EXPIRES)

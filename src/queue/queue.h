@@ -68,6 +68,7 @@ struct queue_msg {
 	uint8_t delay_warned; /* the delay DSN went out */
 	char certifier[STORE_CERTIFIER_LEN + 1];
 	uint32_t mtrk_timeout; /* MTRK :timeout as received, 0 if none */
+	uint8_t mtrk_has_timeout; /* MTRK carried ":timeout" (0 is one) */
 	time_t arrival;
 	time_t expires; /* end of tracking retention */
 	char *reporting_mta; /* our hostname at arrival */

@@ -494,6 +494,7 @@ cmd_mail(struct smtp_session *s, const struct smtp_cmd *c)
 		 * keeps which, for the retention). */
 		m->mtrk_timeout =
 		    c->mtrk.has_timeout ? (uint32_t)c->mtrk.timeout : 0;
+		m->mtrk_has_timeout = c->mtrk.has_timeout != 0;
 	}
 	s->msg = m;
 	s->rcpt_cap = 0;

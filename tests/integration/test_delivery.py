@@ -83,6 +83,25 @@ def relay_mtrk_peer(c):
 
 
 @suite.case
+def relay_mtrk_timeout_over(c):
+    """MTRK=...:0 is a timeout already over, not "no timeout": the next
+    hop gets no MTRK (RFC 3885 §3.3), while one without a timeout gets
+    mtrk_default_timeout minus the time spent here."""
+    p = c.peer(ehlo=["PIPELINING", "DSN", "MTRK", "8BITMIME"])
+    d = _daemon(c, routes=routes(c, p.port), mtrk_default_timeout="2d")
+    send(d, ["bob@dest.test"], mail_opts=["ENVID=env9x8f3kq2@client.test",
+                                          "MTRK=%s:0" % CERT])
+    send(d, ["bob@dest.test"], mail_opts=["ENVID=envAx8f3kq2@client.test",
+                                          "MTRK=%s" % CERT])
+    msgs = p.wait_messages(2)
+    by_envid = {("env9" if "env9" in m["mail"] else "envA"): m for m in msgs}
+    assert "MTRK=" not in by_envid["env9"]["mail"], by_envid["env9"]
+    mt = [w for w in by_envid["envA"]["mail"].split()
+          if w.startswith("MTRK=")]
+    assert mt and 2 * 86400 - 10 <= int(mt[0].split(":")[1]) <= 2 * 86400, mt
+
+
+@suite.case
 def relay_plain_peer(c):
     p = c.peer(ehlo=["PIPELINING"])
     d = _daemon(c, routes=routes(c, p.port), local_domains="src.test")

@@ -68,6 +68,7 @@ msg_new(int i, size_t nrcpt)
 	m->mtrk = 1;
 	memcpy(m->certifier, "qZk+NkcGgWq6PiVxeFDCbJzQ2J0", 28);
 	m->mtrk_timeout = 86400;
+	m->mtrk_has_timeout = 1;
 	m->ret = QUEUE_RET_HDRS;
 	m->arrival = 1795326580 + i;
 	m->expires = m->arrival + 9 * 86400;
@@ -119,6 +120,7 @@ assert_msg_equal(const struct queue_msg *a, const struct queue_msg *b)
 	assert_int_equal(a->ret, b->ret);
 	assert_int_equal(a->mtrk, b->mtrk);
 	assert_int_equal(a->mtrk_timeout, b->mtrk_timeout);
+	assert_int_equal(a->mtrk_has_timeout, b->mtrk_has_timeout);
 	assert_int_equal(a->arrival, b->arrival);
 	assert_int_equal(a->expires, b->expires);
 	assert_int_equal(a->next_attempt, b->next_attempt);
