@@ -19,6 +19,7 @@
 
 #include "dns/dns.h"
 #include "table.h"
+#include "testdns.h"
 
 static pid_t dnsmasq_pid = -1;
 static char dnsmasq_server[64]; /* "127.0.0.1:PORT" */
@@ -54,138 +55,27 @@ static const char *const dnsmasq_records[] = {
 	"--dns-rr=broken.test,15,000a3f61",
 };
 
-/* Returns a free port on 127.0.0.1 for both UDP and TCP (dnsmasq binds
- * both), or 0. */
-static int
-free_port(void)
-{
-	struct sockaddr_in sin;
-	socklen_t len = sizeof(sin);
-	int u, t, port = 0;
-
-	u = socket(AF_INET, SOCK_DGRAM, 0);
-	t = socket(AF_INET, SOCK_STREAM, 0);
-	memset(&sin, 0, sizeof(sin));
-	sin.sin_family = AF_INET;
-	sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	if (u >= 0 && t >= 0 &&
-	    bind(u, (struct sockaddr *)&sin, sizeof(sin)) == 0 &&
-	    getsockname(u, (struct sockaddr *)&sin, &len) == 0 &&
-	    bind(t, (struct sockaddr *)&sin, sizeof(sin)) == 0)
-		port = ntohs(sin.sin_port);
-	if (u >= 0)
-		close(u);
-	if (t >= 0)
-		close(t);
-	return port;
-}
-
-static int
-dnsmasq_ready(int port)
-{
-	struct sockaddr_in sin;
-	int fd, ok;
-
-	memset(&sin, 0, sizeof(sin));
-	sin.sin_family = AF_INET;
-	sin.sin_port = htons(port);
-	sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	if ((fd = socket(AF_INET, SOCK_STREAM, 0)) < 0)
-		return 0;
-	ok = connect(fd, (struct sockaddr *)&sin, sizeof(sin)) == 0;
-	close(fd);
-	return ok;
-}
-
 static int
 dnsmasq_start(void)
 {
-	char portarg[32];
-	const char *argv[128];
-	size_t n = 0, i;
-	int port, tries;
-	struct timespec ts = { 0, 50 * 1000 * 1000 };
-
-	for (tries = 0; tries < 5; tries++) {
-		if ((port = free_port()) == 0)
-			continue;
-		snprintf(portarg, sizeof(portarg), "--port=%d", port);
-		n = 0;
-		argv[n++] = "dnsmasq";
-		argv[n++] = "--keep-in-foreground";
-		argv[n++] = "--conf-file=/dev/null";
-		argv[n++] = "--no-resolv";
-		argv[n++] = "--no-hosts";
-		argv[n++] = "--no-poll";
-		argv[n++] = "--no-negcache";
-		argv[n++] = portarg;
-		argv[n++] = "--listen-address=127.0.0.1";
-		argv[n++] = "--bind-interfaces";
-		argv[n++] = "--pid-file=";
-		argv[n++] = "--address=/#/";
-		argv[n++] = "--log-facility=/dev/null";
-		for (i = 0;
-		     i < sizeof(dnsmasq_records) / sizeof(dnsmasq_records[0]);
-		     i++)
-			argv[n++] = dnsmasq_records[i];
-		argv[n] = NULL;
-		if ((dnsmasq_pid = fork()) == -1)
-			return -1;
-		if (dnsmasq_pid == 0) {
-			execvp("dnsmasq", (char *const *)argv);
-			execv("/usr/sbin/dnsmasq", (char *const *)argv);
-			_exit(127);
-		}
-		/* bounded wait: 100 * 50 ms */
-		for (i = 0; i < 100; i++) {
-			if (dnsmasq_ready(port)) {
-				snprintf(dnsmasq_server, sizeof(dnsmasq_server),
-				    "127.0.0.1:%d", port);
-				return 0;
-			}
-			if (waitpid(dnsmasq_pid, NULL, WNOHANG) == dnsmasq_pid)
-				break;
-			nanosleep(&ts, NULL);
-		}
-		kill(dnsmasq_pid, SIGTERM);
-		waitpid(dnsmasq_pid, NULL, 0);
-		dnsmasq_pid = -1;
-	}
-	return -1;
+	dnsmasq_pid = testdns_start(dnsmasq_records,
+	    sizeof(dnsmasq_records) / sizeof(dnsmasq_records[0]),
+	    dnsmasq_server, sizeof(dnsmasq_server));
+	return dnsmasq_pid > 0 ? 0 : -1;
 }
 
 static void
 dnsmasq_stop(void)
 {
-	if (dnsmasq_pid > 0) {
-		kill(dnsmasq_pid, SIGTERM);
-		waitpid(dnsmasq_pid, NULL, 0);
-		dnsmasq_pid = -1;
-	}
+	testdns_stop(dnsmasq_pid);
+	dnsmasq_pid = -1;
 }
 
-/* A bound UDP socket nobody reads: queries to it just time out. */
 static int
 silent_start(void)
 {
-	struct sockaddr_in sin;
-	socklen_t len = sizeof(sin);
-	int port;
-
-	if ((silent_fd = socket(AF_INET, SOCK_DGRAM, 0)) < 0)
-		return -1;
-	memset(&sin, 0, sizeof(sin));
-	sin.sin_family = AF_INET;
-	sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	if (bind(silent_fd, (struct sockaddr *)&sin, sizeof(sin)) != 0 ||
-	    getsockname(silent_fd, (struct sockaddr *)&sin, &len) != 0)
-		return -1;
-	snprintf(silent_server, sizeof(silent_server), "127.0.0.1:%d",
-	    ntohs(sin.sin_port));
-	if ((port = free_port()) == 0)
-		return -1;
-	snprintf(refused_server, sizeof(refused_server), "127.0.0.1:%d", port);
-	return 0;
+	return testdns_silent(&silent_fd, silent_server, sizeof(silent_server),
+	    refused_server, sizeof(refused_server));
 }
 
 /* --- running lookups ---------------------------------------------------- */
