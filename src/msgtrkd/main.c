@@ -310,8 +310,10 @@ main(int argc, char *argv[])
 	drop_privileges(conf.user, conf.data_dir);
 
 	/* The store: one handle for the queue's writer, one for reads. */
+	/* The value may be a URI with a password: name only its scheme. */
 	if ((d.store_be = store_backend_find(conf.store)) == NULL)
-		fatalx("store %s: no such backend", conf.store);
+		fatalx("store %.*s: no such backend (this build has sqlite)",
+		    (int)strcspn(conf.store, ":"), conf.store);
 	if ((d.wstore = d.store_be->open(
 	         conf.store, conf.data_dir, err, sizeof(err))) == NULL ||
 	    (d.rstore = d.store_be->open(
