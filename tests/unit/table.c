@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "msgtrk/buf.h"
 #include "table.h"
 
 int
@@ -125,4 +126,40 @@ golden_check(const char *rel, const void *data, size_t len)
 		    rel, i, len, rlen);
 	}
 	free(ref);
+}
+
+void
+table_check_splits(table_feed_fn feed, const void *ctx, const char *in,
+    size_t n, const char *want)
+{
+	struct buf t;
+	size_t *cuts, i, j;
+
+	buf_init(&t, 1 << 24);
+	feed(ctx, in, n, NULL, 0, &t);
+	if (strcmp(buf_cstr(&t), want) != 0)
+		fail_msg("whole:\n got: %s\nwant: %s", buf_cstr(&t), want);
+	cuts = calloc(n + 2, sizeof(*cuts));
+	assert_non_null(cuts);
+	for (i = 0; i + 1 < n; i++)
+		cuts[i] = i + 1;
+	feed(ctx, in, n, cuts, n > 0 ? n - 1 : 0, &t);
+	if (strcmp(buf_cstr(&t), want) != 0)
+		fail_msg("bytewise:\n got: %s\nwant: %s", buf_cstr(&t), want);
+	for (i = 0; i <= n; i++) {
+		cuts[0] = i;
+		feed(ctx, in, n, cuts, 1, &t);
+		if (strcmp(buf_cstr(&t), want) != 0)
+			fail_msg("split %zu:\n got: %s\nwant: %s", i,
+			    buf_cstr(&t), want);
+		for (j = i; n <= 80 && j <= n; j++) {
+			cuts[1] = j;
+			feed(ctx, in, n, cuts, 2, &t);
+			if (strcmp(buf_cstr(&t), want) != 0)
+				fail_msg("split %zu,%zu:\n got: %s\nwant: %s",
+				    i, j, buf_cstr(&t), want);
+		}
+	}
+	free(cuts);
+	buf_reset(&t);
 }

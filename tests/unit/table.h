@@ -24,6 +24,23 @@ int table_run(const char *group, CMUnitTestFunction fn, const void *rows,
 	table_run((group), (fn), (rows), sizeof((rows)[0]), \
 	    sizeof(rows) / sizeof((rows)[0]), (name))
 
+struct buf;
+
+/* Runs a parser over the n bytes at in, pushed in pieces cut at the
+ * offsets cuts[0..ncuts-1] (ascending; none: whole), and writes a
+ * transcript of everything it produced to out (cleared first).  ctx is
+ * the caller's (a table row). */
+typedef void (*table_feed_fn)(const void *ctx, const char *in, size_t n,
+    const size_t *cuts, size_t ncuts, struct buf *out);
+
+/* The incremental-parser check of STYLE.md ("whole buffer and one byte at
+ * a time"): feeds in whole, one byte at a time, split in two at every
+ * offset and, for inputs of at most 80 bytes, in three at every pair of
+ * offsets; every transcript must equal want.  Fails the current test
+ * naming the first split that differs. */
+void table_check_splits(table_feed_fn feed, const void *ctx, const char *in,
+    size_t n, const char *want);
+
 /* Compares the len bytes at data with the golden file $GOLDEN_DIR/<rel>.
  * With UPDATE_GOLDEN=1 in the environment the file is (re)written instead,
  * to create or refresh a reference; review the diff before committing.

@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "msgtrk/buf.h"
 #include "msgtrk/mtqp.h"
 #include "table.h"
 
@@ -30,51 +31,44 @@ static const char *const errnames[] = {
 	[MTQP_CMD_E_INPUT_FULL] = "E_INPUT_FULL",
 };
 
-/* Feeds len bytes in chunks of chunk (0: whole; SIZE_MAX-like: split at
- * split) and renders every result into out. */
+/* Feeds the len bytes at in, cut at the ncuts offsets, and renders every
+ * result into out as "TRACK envid secret|!E_ARGS|...". */
 static void
-render(const char *in, size_t len, size_t chunk, size_t split, char *out,
-    size_t outsize)
+render(const void *ctx, const char *in, size_t len, const size_t *cuts,
+    size_t ncuts, struct buf *out)
 {
 	struct mtqp_cmd_parser *p = mtqp_cmd_parser_new();
 	struct mtqp_cmd cmd;
-	size_t off = 0, n, o = 0;
+	size_t off = 0, i, end;
 	int r;
 
+	(void)ctx;
 	assert_non_null(p);
-	out[0] = '\0';
-	while (off < len) {
-		if (split != 0)
-			n = off == 0 ? split : len - off;
-		else
-			n = chunk == 0 ? len : chunk;
-		if (n > len - off)
-			n = len - off;
-		assert_int_equal(mtqp_cmd_push(p, in + off, n), 0);
-		off += n;
+	buf_clear(out);
+	for (i = 0; i <= ncuts; i++) {
+		end = i < ncuts ? cuts[i] : len;
+		if (end < off)
+			end = off;
+		assert_int_equal(mtqp_cmd_push(p, in + off, end - off), 0);
+		off = end;
 		while ((r = mtqp_cmd_next(p, &cmd)) != 0) {
-			char item[2200];
-
+			if (out->len > 0)
+				buf_addc(out, '|');
 			if (r == -1)
-				snprintf(item, sizeof(item), "!%s",
+				buf_addf(out, "!%s",
 				    errnames[mtqp_cmd_parser_error(p)]);
 			else if (cmd.verb == MTQP_CMD_TRACK)
-				snprintf(item, sizeof(item), "TRACK %s %s%s",
-				    cmd.envid, cmd.secret,
+				buf_addf(out, "TRACK %s %s%s", cmd.envid,
+				    cmd.secret,
 				    cmd.envid_bracketed ? " <>" : "");
 			else if (cmd.verb == MTQP_CMD_COMMENT)
-				snprintf(item, sizeof(item), "COMMENT [%s]",
-				    cmd.text);
+				buf_addf(out, "COMMENT [%s]", cmd.text);
 			else if (cmd.verb == MTQP_CMD_STARTTLS)
-				snprintf(item, sizeof(item), "STARTTLS %s",
-				    cmd.domain);
+				buf_addf(out, "STARTTLS %s", cmd.domain);
 			else if (cmd.verb == MTQP_CMD_QUIT)
-				snprintf(item, sizeof(item), "QUIT");
+				buf_adds(out, "QUIT");
 			else
 				fail_msg("bad verb");
-			o += (size_t)snprintf(out + o, outsize - o, "%s%s",
-			    o > 0 ? "|" : "", item);
-			assert_true(o < outsize);
 		}
 	}
 	assert_int_equal(mtqp_cmd_parser_pending(p), 0);
@@ -227,17 +221,9 @@ static void
 test_cmd_row(void **state)
 {
 	const struct cmd_row *row = *state;
-	size_t len = row->len ? row->len : strlen(row->in), i;
-	static char whole[8192], piece[8192];
 
-	render(row->in, len, 0, 0, whole, sizeof(whole));
-	assert_string_equal(whole, row->want);
-	render(row->in, len, 1, 0, piece, sizeof(piece));
-	assert_string_equal(piece, row->want);
-	for (i = 1; i < len; i++) {
-		render(row->in, len, 0, i, piece, sizeof(piece));
-		assert_string_equal(piece, row->want);
-	}
+	table_check_splits(render, NULL, row->in,
+	    row->len ? row->len : strlen(row->in), row->want);
 }
 
 /* Lines of exactly 998 octets, 999, and longer, with every error found
@@ -528,14 +514,10 @@ static void
 test_fixture_row(void **state)
 {
 	const struct fixture_row *row = *state;
-	static char out[8192];
 	size_t len;
 	char *in = golden_read(row->file, &len);
 
-	render(in, len, 0, 0, out, sizeof(out));
-	assert_string_equal(out, row->want);
-	render(in, len, 1, 0, out, sizeof(out));
-	assert_string_equal(out, row->want);
+	table_check_splits(render, NULL, in, len, row->want);
 	free(in);
 }
 

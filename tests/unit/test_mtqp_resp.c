@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "msgtrk/buf.h"
 #include "msgtrk/mtqp.h"
 #include "table.h"
 
@@ -263,62 +264,65 @@ test_golden(void **state)
  * Reader
  */
 
-/* Reads len bytes in chunks (0: whole) and renders every response as
+/* Reads the len bytes at in, cut at the ncuts offsets, with the limits
+ * ctx (NULL: defaults), and renders every response into out as
  * "STATUS[r1,r2](text){body}" with CRLF shown as "~", "!E_..." on error. */
 static void
-render(const char *in, size_t len, size_t chunk, size_t split,
-    const struct mtqp_resp_limits *lim, char *out, size_t outsize)
+render(const void *ctx, const char *in, size_t len, const size_t *cuts,
+    size_t ncuts, struct buf *out)
 {
-	struct mtqp_resp_reader *r = mtqp_resp_reader_new(lim);
+	struct mtqp_resp_reader *r = mtqp_resp_reader_new(ctx);
 	struct mtqp_resp resp;
-	size_t off = 0, n, o = 0, i;
+	size_t off = 0, end, c, i;
 	int rc = 0;
 
 	assert_non_null(r);
-	out[0] = '\0';
-	while (off < len && rc != -1) {
-		if (split != 0)
-			n = off == 0 ? split : len - off;
-		else
-			n = chunk == 0 ? len : chunk;
-		if (n > len - off)
-			n = len - off;
-		assert_int_equal(mtqp_resp_reader_push(r, in + off, n), 0);
-		off += n;
+	buf_clear(out);
+	for (c = 0; c <= ncuts && rc != -1; c++) {
+		end = c < ncuts ? cuts[c] : len;
+		if (end < off)
+			end = off;
+		assert_int_equal(
+		    mtqp_resp_reader_push(r, in + off, end - off), 0);
+		off = end;
 		while ((rc = mtqp_resp_reader_next(r, &resp)) == 1) {
-			o += (size_t)snprintf(out + o, outsize - o, "%s%s[",
-			    o ? "|" : "", statnames[resp.status]);
+			buf_addf(out, "%s%s[", out->len ? "|" : "",
+			    statnames[resp.status]);
 			for (i = 0; i < resp.nreasons; i++)
-				o += (size_t)snprintf(out + o, outsize - o,
-				    "%s%s", i ? "," : "", resp.reasons[i]);
-			o += (size_t)snprintf(
-			    out + o, outsize - o, "](%s)", resp.text);
+				buf_addf(
+				    out, "%s%s", i ? "," : "", resp.reasons[i]);
+			buf_addf(out, "](%s)", resp.text);
 			if (resp.status == MTQP_OK_MULTI) {
-				o +=
-				    (size_t)snprintf(out + o, outsize - o, "{");
+				buf_addc(out, '{');
 				for (i = 0; i < resp.body_len; i++) {
 					if (resp.body[i] == '\r' &&
 					    resp.body[i + 1] == '\n') {
-						out[o++] = '~';
+						buf_addc(out, '~');
 						i++;
 					} else
-						out[o++] = resp.body[i];
-					assert_true(o + 2 < outsize);
+						buf_addc(out, resp.body[i]);
 				}
-				out[o++] = '}';
-				out[o] = '\0';
+				buf_addc(out, '}');
 			} else
 				assert_int_equal(resp.body_len, 0);
-			assert_true(o < outsize);
 		}
 		if (rc == -1) {
-			o += (size_t)snprintf(out + o, outsize - o, "%s!%s",
-			    o ? "|" : "", errnames[mtqp_resp_reader_error(r)]);
+			buf_addf(out, "%s!%s", out->len ? "|" : "",
+			    errnames[mtqp_resp_reader_error(r)]);
 			/* Errors are final. */
 			assert_int_equal(mtqp_resp_reader_next(r, &resp), -1);
 		}
 	}
 	mtqp_resp_reader_free(r);
+}
+
+/* render() of the whole input at once, into out. */
+static const char *
+render_whole(const struct mtqp_resp_limits *lim, const char *in, size_t len,
+    struct buf *out)
+{
+	render(lim, in, len, NULL, 0, out);
+	return buf_cstr(out);
 }
 
 struct read_row {
@@ -392,17 +396,9 @@ static void
 test_read_row(void **state)
 {
 	const struct read_row *row = *state;
-	size_t len = row->len ? row->len : strlen(row->in), i;
-	static char whole[8192], piece[8192];
 
-	render(row->in, len, 0, 0, NULL, whole, sizeof(whole));
-	assert_string_equal(whole, row->want);
-	render(row->in, len, 1, 0, NULL, piece, sizeof(piece));
-	assert_string_equal(piece, row->want);
-	for (i = 1; i < len; i++) {
-		render(row->in, len, 0, i, NULL, piece, sizeof(piece));
-		assert_string_equal(piece, row->want);
-	}
+	table_check_splits(render, NULL, row->in,
+	    row->len ? row->len : strlen(row->in), row->want);
 }
 
 /* Line and body limits, checked before the line ends. */
@@ -412,15 +408,17 @@ test_read_limits(void **state)
 	struct mtqp_resp_limits lim = { .body_max = 11, .input_max = 0 };
 	struct mtqp_resp_reader *r;
 	struct mtqp_resp resp;
-	char line[1200], out[4096];
+	char line[1200];
+	struct buf out;
 
 	(void)state;
+	buf_init(&out, 1 << 20);
 	/* 998 octets of status line: fine. */
 	memcpy(line, "+OK ", 4);
 	memset(line + 4, 'a', 994);
 	memcpy(line + 998, "\r\n", 2);
-	render(line, 1000, 0, 0, NULL, out, sizeof(out));
-	assert_int_equal(strncmp(out, "+OK[](aaa", 9), 0);
+	assert_int_equal(
+	    strncmp(render_whole(NULL, line, 1000, &out), "+OK[](aaa", 9), 0);
 	/* 999 octets: the error comes before the CRLF. */
 	r = mtqp_resp_reader_new(NULL);
 	memset(line + 4, 'a', 995);
@@ -443,15 +441,15 @@ test_read_limits(void **state)
 	memcpy(line, "+OK+\r\n", 6);
 	memset(line + 6, 'b', 999);
 	memcpy(line + 1005, "\r\n.\r\n", 5);
-	render(line, 1010, 0, 0, NULL, out, sizeof(out));
-	assert_string_equal(out, "!E_LINE_TOO_LONG");
+	assert_string_equal(
+	    render_whole(NULL, line, 1010, &out), "!E_LINE_TOO_LONG");
 	/* Body limit: 11 octets after un-stuffing, CRLFs included. */
-	render(
-	    "+OK+\r\nabc\r\n..def\r\n.\r\n", 21, 0, 0, &lim, out, sizeof(out));
-	assert_string_equal(out, "+OK+[](){abc~.def~}");
-	render(
-	    "+OK+\r\nabc\r\ndefgh\r\n.\r\n", 21, 0, 0, &lim, out, sizeof(out));
-	assert_string_equal(out, "!E_BODY_TOO_LARGE");
+	assert_string_equal(
+	    render_whole(&lim, "+OK+\r\nabc\r\n..def\r\n.\r\n", 21, &out),
+	    "+OK+[](){abc~.def~}");
+	assert_string_equal(
+	    render_whole(&lim, "+OK+\r\nabc\r\ndefgh\r\n.\r\n", 21, &out),
+	    "!E_BODY_TOO_LARGE");
 	/* Input limit. */
 	lim.input_max = 4;
 	r = mtqp_resp_reader_new(&lim);
@@ -466,6 +464,7 @@ test_read_limits(void **state)
 	assert_int_equal(mtqp_resp_reader_pending(r), 3);
 	mtqp_resp_reader_free(r);
 	mtqp_resp_reader_free(NULL);
+	buf_reset(&out);
 }
 
 /* Writer output read back gives the same data (round trip). */

@@ -155,9 +155,10 @@ drain(struct sess *s, struct buf *t)
 
 /* Runs the session over in, cut at the ncuts offsets (ascending). */
 static void
-run(const struct sess_row *row, const char *in, size_t n, const size_t *cuts,
-    size_t ncuts, struct buf *t)
+run(const void *ctx, const char *in, size_t n, const size_t *cuts, size_t ncuts,
+    struct buf *t)
 {
+	const struct sess_row *row = ctx;
 	struct sess s;
 	size_t off = 0, i, end;
 
@@ -186,49 +187,11 @@ run(const struct sess_row *row, const char *in, size_t n, const size_t *cuts,
 }
 
 static void
-check_splits(
-    const struct sess_row *row, const char *in, size_t n, const char *want)
-{
-	struct buf t;
-	size_t *cuts, i, j;
-
-	buf_init(&t, 1 << 24);
-	run(row, in, n, NULL, 0, &t);
-	if (strcmp(buf_cstr(&t), want) != 0)
-		fail_msg("whole:\n got: %s\nwant: %s", buf_cstr(&t), want);
-	/* one octet at a time */
-	cuts = calloc(n + 2, sizeof(*cuts));
-	assert_non_null(cuts);
-	for (i = 0; i + 1 < n; i++)
-		cuts[i] = i + 1;
-	run(row, in, n, cuts, n > 0 ? n - 1 : 0, &t);
-	if (strcmp(buf_cstr(&t), want) != 0)
-		fail_msg("bytewise:\n got: %s\nwant: %s", buf_cstr(&t), want);
-	/* every split in two (and three, for short inputs) */
-	for (i = 0; i <= n; i++) {
-		cuts[0] = i;
-		run(row, in, n, cuts, 1, &t);
-		if (strcmp(buf_cstr(&t), want) != 0)
-			fail_msg("split %zu:\n got: %s\nwant: %s", i,
-			    buf_cstr(&t), want);
-		for (j = i; n <= 80 && j <= n; j++) {
-			cuts[1] = j;
-			run(row, in, n, cuts, 2, &t);
-			if (strcmp(buf_cstr(&t), want) != 0)
-				fail_msg("split %zu,%zu:\n got: %s\nwant: %s",
-				    i, j, buf_cstr(&t), want);
-		}
-	}
-	free(cuts);
-	buf_reset(&t);
-}
-
-static void
 test_sess(void **state)
 {
 	const struct sess_row *row = *state;
 
-	check_splits(row, row->in, row->n, row->want);
+	table_check_splits(run, row, row->in, row->n, row->want);
 }
 
 static const char *
@@ -471,15 +434,15 @@ test_default_limit(void **state)
 	buf_adds(&want, "L:");
 	buf_add(&want, in, 2046);
 	buf_adds(&want, "\nP:0\n");
-	check_splits(&row, in, n, buf_cstr(&want));
+	table_check_splits(run, &row, in, n, buf_cstr(&want));
 	/* 2047 + CRLF = 2049: refused, then the next line is read */
 	memset(in, 'a', 2047);
 	memcpy(in + 2047, "\r\nQUIT\r\n", 8);
 	n = 2055;
-	check_splits(&row, in, n, "E:too-long\nL:QUIT\nP:0\n");
+	table_check_splits(run, &row, in, n, "E:too-long\nL:QUIT\nP:0\n");
 	/* 4000 octets, no CRLF: refused once, nothing kept */
 	memset(in, 'a', 4000);
-	check_splits(&row, in, 4000, "E:too-long\nP:0\n");
+	table_check_splits(run, &row, in, 4000, "E:too-long\nP:0\n");
 	buf_reset(&want);
 }
 
@@ -500,7 +463,7 @@ test_long_line(void **state)
 	snprintf(want, sizeof(want),
 	    "L:DATA\nD:%.998s\\r\\n f=- s=1000 l=1 h=0/0 8=0 0=0\nP:0\n",
 	    in + 6);
-	check_splits(&row, in, n, want);
+	table_check_splits(run, &row, in, n, want);
 	memset(in + 6, 'x', 999);
 	memcpy(in + 6 + 999, "\r\n.\r\n", 5);
 	n = 6 + 999 + 5;
@@ -508,7 +471,7 @@ test_long_line(void **state)
 	    "L:DATA\nD:%.999s\\r\\n f=long-line s=1001 l=1 h=0/0 8=0 0=0\n"
 	    "P:0\n",
 	    in + 6);
-	check_splits(&row, in, n, want);
+	table_check_splits(run, &row, in, n, want);
 }
 
 /* CVE-2011-0411: whatever follows STARTTLS in the same read is visible. */

@@ -100,9 +100,10 @@ drain(struct smtp_reply_parser *p, struct buf *t)
 }
 
 static void
-run(const struct rep_row *row, const char *in, size_t n, const size_t *cuts,
-    size_t ncuts, struct buf *t)
+run(const void *ctx, const char *in, size_t n, const size_t *cuts, size_t ncuts,
+    struct buf *t)
 {
+	const struct rep_row *row = ctx;
 	struct smtp_reply_parser *p;
 	size_t off = 0, i, end;
 	int failed = 0;
@@ -122,47 +123,11 @@ run(const struct rep_row *row, const char *in, size_t n, const size_t *cuts,
 }
 
 static void
-check_splits(
-    const struct rep_row *row, const char *in, size_t n, const char *want)
-{
-	struct buf t;
-	size_t *cuts, i, j;
-
-	buf_init(&t, 1 << 24);
-	run(row, in, n, NULL, 0, &t);
-	if (strcmp(buf_cstr(&t), want) != 0)
-		fail_msg("whole:\n got: %s\nwant: %s", buf_cstr(&t), want);
-	cuts = calloc(n + 2, sizeof(*cuts));
-	assert_non_null(cuts);
-	for (i = 0; i + 1 < n; i++)
-		cuts[i] = i + 1;
-	run(row, in, n, cuts, n > 0 ? n - 1 : 0, &t);
-	if (strcmp(buf_cstr(&t), want) != 0)
-		fail_msg("bytewise:\n got: %s\nwant: %s", buf_cstr(&t), want);
-	for (i = 0; i <= n; i++) {
-		cuts[0] = i;
-		run(row, in, n, cuts, 1, &t);
-		if (strcmp(buf_cstr(&t), want) != 0)
-			fail_msg("split %zu:\n got: %s\nwant: %s", i,
-			    buf_cstr(&t), want);
-		for (j = i; n <= 80 && j <= n; j++) {
-			cuts[1] = j;
-			run(row, in, n, cuts, 2, &t);
-			if (strcmp(buf_cstr(&t), want) != 0)
-				fail_msg("split %zu,%zu:\n got: %s\nwant: %s",
-				    i, j, buf_cstr(&t), want);
-		}
-	}
-	free(cuts);
-	buf_reset(&t);
-}
-
-static void
 test_rep(void **state)
 {
 	const struct rep_row *row = *state;
 
-	check_splits(row, row->in, row->n, row->want);
+	table_check_splits(run, row, row->in, row->n, row->want);
 }
 
 static const char *
@@ -299,24 +264,24 @@ test_limits(void **state)
 	assert_int_equal(in.len, SMTP_REPLY_LINE_MAX);
 	buf_addf(&want, "R:250 s= n=1 t=%.*s\nP:0\n", SMTP_REPLY_LINE_MAX - 6,
 	    in.data + 4);
-	check_splits(&row, in.data, in.len, buf_cstr(&want));
+	table_check_splits(run, &row, in.data, in.len, buf_cstr(&want));
 	/* one more octet */
 	buf_truncate(&in, in.len - 2);
 	buf_adds(&in, "y\r\n");
-	check_splits(&row, in.data, in.len, "E:line-too-long\n");
+	table_check_splits(run, &row, in.data, in.len, "E:line-too-long\n");
 	/* and without any line end: refused before it completes */
 	buf_truncate(&in, in.len - 2);
-	check_splits(&row, in.data, in.len, "E:line-too-long\n");
+	table_check_splits(run, &row, in.data, in.len, "E:line-too-long\n");
 	/* the limit holds for bare-LF lines too */
 	buf_truncate(&in, SMTP_REPLY_LINE_MAX - 2);
 	buf_adds(&in, "\n");
 	buf_clear(&want);
 	buf_addf(&want, "R:250 s= n=1 t=%.*s\nP:0\n", SMTP_REPLY_LINE_MAX - 6,
 	    in.data + 4);
-	check_splits(&row, in.data, in.len, buf_cstr(&want));
+	table_check_splits(run, &row, in.data, in.len, buf_cstr(&want));
 	buf_truncate(&in, in.len - 1);
 	buf_adds(&in, "z\n");
-	check_splits(&row, in.data, in.len, "E:line-too-long\n");
+	table_check_splits(run, &row, in.data, in.len, "E:line-too-long\n");
 
 	/* SMTP_REPLY_LINES_MAX lines: accepted; one more: refused */
 	buf_clear(&in);
@@ -328,11 +293,11 @@ test_limits(void **state)
 		buf_addf(&want, "%s%zu", i > 0 ? "\\n" : "", i);
 	}
 	buf_adds(&want, "\nP:0\n");
-	check_splits(&row, in.data, in.len, buf_cstr(&want));
+	table_check_splits(run, &row, in.data, in.len, buf_cstr(&want));
 	buf_clear(&in);
 	for (i = 0; i < SMTP_REPLY_LINES_MAX; i++)
 		buf_addf(&in, "250-%zu\r\n", i);
-	check_splits(&row, in.data, in.len, "E:too-many-lines\n");
+	table_check_splits(run, &row, in.data, in.len, "E:too-many-lines\n");
 
 	/* SMTP_REPLY_TOTAL_MAX octets in all: 32 lines of 2048 */
 	buf_clear(&in);
