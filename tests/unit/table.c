@@ -83,9 +83,11 @@ golden_read(const char *rel, size_t *len_out)
 	FILE *f;
 	long sz = 0;
 
-	if ((f = fopen(path, "rb")) == NULL)
+	if ((f = fopen(path, "rb")) == NULL) {
 		fail_msg("golden %s: %s (UPDATE_GOLDEN=1 creates it)", path,
 		    strerror(errno));
+		return NULL; /* not reached: fail_msg ends the test */
+	}
 	if (fseek(f, 0, SEEK_END) != 0 || (sz = ftell(f)) < 0 ||
 	    fseek(f, 0, SEEK_SET) != 0 ||
 	    (data = malloc((size_t)sz + 1)) == NULL ||

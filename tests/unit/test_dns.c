@@ -21,11 +21,7 @@
 #include "table.h"
 #include "testdns.h"
 
-static pid_t dnsmasq_pid = -1;
-static char dnsmasq_server[64]; /* "127.0.0.1:PORT" */
-static char silent_server[64]; /* a UDP port that never answers */
-static char refused_server[64]; /* a closed UDP port */
-static int silent_fd = -1;
+static struct testdns dns; /* dnsmasq, a silent and a refused port */
 
 /* The zone every test sees. */
 static const char *const dnsmasq_records[] = {
@@ -54,29 +50,6 @@ static const char *const dnsmasq_records[] = {
 	/* garbage: a label length pointing past the end */
 	"--dns-rr=broken.test,15,000a3f61",
 };
-
-static int
-dnsmasq_start(void)
-{
-	dnsmasq_pid = testdns_start(dnsmasq_records,
-	    sizeof(dnsmasq_records) / sizeof(dnsmasq_records[0]),
-	    dnsmasq_server, sizeof(dnsmasq_server));
-	return dnsmasq_pid > 0 ? 0 : -1;
-}
-
-static void
-dnsmasq_stop(void)
-{
-	testdns_stop(dnsmasq_pid);
-	dnsmasq_pid = -1;
-}
-
-static int
-silent_start(void)
-{
-	return testdns_silent(&silent_fd, silent_server, sizeof(silent_server),
-	    refused_server, sizeof(refused_server));
-}
 
 /* --- running lookups ---------------------------------------------------- */
 
@@ -377,7 +350,7 @@ test_new_addrs(void **state)
 
 	(void)state;
 	memset(ss, 0, sizeof(ss));
-	port = atoi(strchr(dnsmasq_server, ':') + 1);
+	port = atoi(strchr(dns.server, ':') + 1);
 	sin->sin_family = AF_INET;
 	sin->sin_port = htons(port);
 	sin->sin_addr.s_addr = htonl(INADDR_LOOPBACK);
@@ -656,7 +629,7 @@ test_live(void **state)
 	struct dns *d;
 	struct got g = { 0 };
 
-	d = new_resolver(base, dnsmasq_server, 0, 0,
+	d = new_resolver(base, dns.server, 0, 0,
 	    c->random_last ? rand_max : rand_zero, NULL);
 	assert_non_null(lookup_of(c->type)(d, c->qname, got_cb, &g));
 	/* never synchronously, even for a name refused up front */
@@ -689,7 +662,7 @@ test_mx_shuffle(void **state)
 	const char *p;
 
 	(void)state;
-	d = new_resolver(base, dnsmasq_server, 0, 0, NULL, NULL);
+	d = new_resolver(base, dns.server, 0, 0, NULL, NULL);
 	for (i = 0; i < 300; i++) {
 		assert_non_null(dns_mx(d, "eq.test", got_cb, &g));
 		run_until(base, &g.called, i + 1, 10);
@@ -717,7 +690,7 @@ test_parallel(void **state)
 
 	(void)state;
 	memset(g, 0, sizeof(g));
-	d = new_resolver(base, dnsmasq_server, 0, 0, NULL, NULL);
+	d = new_resolver(base, dns.server, 0, 0, NULL, NULL);
 	for (i = 0; i < 6; i++)
 		assert_non_null(dns_mx(d, names[i], got_cb, &g[i]));
 	assert_int_equal(dns_pending(d), 6);
@@ -750,8 +723,8 @@ struct fail_case {
 	int tries;
 };
 
-static const char *silent_ptr = silent_server;
-static const char *refused_ptr = refused_server;
+static const char *silent_ptr = dns.silent;
+static const char *refused_ptr = dns.refused;
 
 static const struct fail_case fail_cases[] = {
 	{ "silent mx", &silent_ptr, DNS_MX, 100, 1 },
@@ -798,8 +771,7 @@ test_failover(void **state)
 	struct got g = { 0 };
 
 	(void)state;
-	snprintf(
-	    servers, sizeof(servers), "%s,%s", silent_server, dnsmasq_server);
+	snprintf(servers, sizeof(servers), "%s,%s", dns.silent, dns.server);
 	d = new_resolver(base, servers, 100, 2, NULL, NULL);
 	assert_non_null(dns_mx(d, "dest.test", got_cb, &g));
 	run_until(base, &g.called, 1, 20);
@@ -820,7 +792,7 @@ test_cancel(void **state)
 	struct got g1 = { 0 }, g2 = { 0 }, g3 = { 0 };
 
 	(void)state;
-	d = new_resolver(base, dnsmasq_server, 0, 0, NULL, NULL);
+	d = new_resolver(base, dns.server, 0, 0, NULL, NULL);
 	q1 = dns_mx(d, "dest.test", got_cb, &g1);
 	q2 = dns_addr(d, "hop2.test", got_cb, &g2);
 	q3 = dns_mx(d, "bad..name", got_cb, &g3); /* fails at once */
@@ -851,7 +823,7 @@ test_free_pending(void **state)
 	struct got g = { 0 };
 
 	(void)state;
-	d = new_resolver(base, silent_server, 1000, 2, NULL, NULL);
+	d = new_resolver(base, dns.silent, 1000, 2, NULL, NULL);
 	assert_non_null(dns_mx(d, "dest.test", got_cb, &g));
 	assert_non_null(dns_addr(d, "dest.test", got_cb, &g));
 	assert_non_null(dns_srv(d, "_x._tcp.dest.test", got_cb, &g));
@@ -874,7 +846,7 @@ test_free_in_callback(void **state)
 	struct got g1 = { 0 }, g2 = { 0 };
 
 	(void)state;
-	d = new_resolver(base, dnsmasq_server, 0, 0, NULL, NULL);
+	d = new_resolver(base, dns.server, 0, 0, NULL, NULL);
 	g1.free_me = d;
 	/* both fail before any packet: one delivery round */
 	assert_non_null(dns_mx(d, "bad..one", got_cb, &g1));
@@ -910,7 +882,7 @@ test_chain(void **state)
 	struct chain c = { 0 };
 
 	(void)state;
-	c.d = new_resolver(base, dnsmasq_server, 0, 0, NULL, NULL);
+	c.d = new_resolver(base, dns.server, 0, 0, NULL, NULL);
 	assert_non_null(dns_mx(c.d, "dest.test", chain_cb, &c));
 	run_until(base, &c.step, 3, 10);
 	assert_int_equal(c.last, DNS_OK);
@@ -928,7 +900,7 @@ test_limit(void **state)
 	int i;
 
 	(void)state;
-	d = new_resolver(base, silent_server, 0, 0, NULL, NULL);
+	d = new_resolver(base, dns.silent, 0, 0, NULL, NULL);
 	for (i = 0; i < DNS_QUERIES_MAX; i++)
 		assert_non_null(dns_mx(d, "-bad", got_cb, &g));
 	errno = 0;
@@ -981,10 +953,10 @@ main(void)
 	int failed = 0;
 
 	signal(SIGPIPE, SIG_IGN);
-	if (dnsmasq_start() == -1 || silent_start() == -1) {
+	if (testdns_up(&dns, dnsmasq_records,
+	        sizeof(dnsmasq_records) / sizeof(dnsmasq_records[0])) == -1) {
 		fprintf(
 		    stderr, "test_dns: cannot start dnsmasq on 127.0.0.1\n");
-		dnsmasq_stop();
 		return 1;
 	}
 	failed += TABLE_RUN("dns_name_valid", test_name, name_cases, name_name);
@@ -996,7 +968,6 @@ main(void)
 	failed += TABLE_RUN("dns live", test_live, live_cases, live_name);
 	failed += TABLE_RUN("dns failure", test_fail, fail_cases, fail_name);
 	failed += cmocka_run_group_tests_name("dns", once, NULL, NULL);
-	dnsmasq_stop();
-	close(silent_fd);
+	testdns_down(&dns);
 	return failed;
 }

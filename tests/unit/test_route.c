@@ -24,11 +24,7 @@
 #include "table.h"
 #include "testdns.h"
 
-static pid_t dnsmasq_pid = -1;
-static char dnsmasq_server[64]; /* "127.0.0.1:PORT" */
-static char silent_server[64]; /* a UDP port that never answers */
-static char refused_server[64]; /* a closed UDP port */
-static int silent_fd = -1;
+static struct testdns dns; /* dnsmasq, a silent and a refused port */
 
 /* The zone every test sees. */
 static const char *const dnsmasq_records[] = {
@@ -74,29 +70,6 @@ static const char *const dnsmasq_records[] = {
 	"--host-record=m11.test,127.0.2.11",
 	"--host-record=m12.test,127.0.2.12",
 };
-
-static int
-dnsmasq_start(void)
-{
-	dnsmasq_pid = testdns_start(dnsmasq_records,
-	    sizeof(dnsmasq_records) / sizeof(dnsmasq_records[0]),
-	    dnsmasq_server, sizeof(dnsmasq_server));
-	return dnsmasq_pid > 0 ? 0 : -1;
-}
-
-static void
-dnsmasq_stop(void)
-{
-	testdns_stop(dnsmasq_pid);
-	dnsmasq_pid = -1;
-}
-
-static int
-silent_start(void)
-{
-	return testdns_silent(&silent_fd, silent_server, sizeof(silent_server),
-	    refused_server, sizeof(refused_server));
-}
 
 /* --- the routes file ------------------------------------------------------ */
 
@@ -698,7 +671,7 @@ test_decide(void **state)
 	struct got g = { 0 };
 	char err[256];
 
-	d = new_resolver(base, c->silent_dns ? silent_server : dnsmasq_server);
+	d = new_resolver(base, c->silent_dns ? dns.silent : dns.server);
 	memset(&o, 0, sizeof(o));
 	o.myhostname = c->myhostname;
 	o.port = (uint16_t)c->port;
@@ -736,7 +709,7 @@ static void
 test_cancel(void **state)
 {
 	struct event_base *base = event_base_new();
-	struct dns *d = new_resolver(base, dnsmasq_server);
+	struct dns *d = new_resolver(base, dns.server);
 	struct route *r = route_new(base, d, NULL);
 	struct route_query *q1, *q2, *q3;
 	struct got g1 = { 0 }, g2 = { 0 }, g3 = { 0 };
@@ -768,7 +741,7 @@ static void
 test_free_pending(void **state)
 {
 	struct event_base *base = event_base_new();
-	struct dns *d = new_resolver(base, dnsmasq_server);
+	struct dns *d = new_resolver(base, dns.server);
 	struct route *r = route_new(base, d, NULL);
 	struct got g = { 0 }, g2 = { 0 };
 	int i;
@@ -794,7 +767,7 @@ static void
 test_free_in_callback(void **state)
 {
 	struct event_base *base = event_base_new();
-	struct dns *d = new_resolver(base, dnsmasq_server);
+	struct dns *d = new_resolver(base, dns.server);
 	struct route *r = route_new(base, d, NULL);
 	struct got g1 = { 0 }, g2 = { 0 };
 
@@ -816,7 +789,7 @@ static void
 test_reload(void **state)
 {
 	struct event_base *base = event_base_new();
-	struct dns *d = new_resolver(base, dnsmasq_server);
+	struct dns *d = new_resolver(base, dns.server);
 	struct route *r = route_new(base, d, NULL);
 	struct got g1 = { 0 }, g2 = { 0 };
 	char err[256];
@@ -866,7 +839,7 @@ test_dns_free_in_callback(void **state)
 	struct got g = { 0 };
 
 	(void)state;
-	f.d = new_resolver(base, dnsmasq_server);
+	f.d = new_resolver(base, dns.server);
 	f.r = route_new(base, f.d, NULL);
 	assert_non_null(route_lookup(f.r, "hop2.test", dnsfree_cb, &f));
 	assert_non_null(route_lookup(f.r, "dest.test", got_cb, &g));
@@ -899,10 +872,10 @@ main(void)
 		perror("mkdtemp");
 		return 1;
 	}
-	if (dnsmasq_start() == -1 || silent_start() == -1) {
+	if (testdns_up(&dns, dnsmasq_records,
+	        sizeof(dnsmasq_records) / sizeof(dnsmasq_records[0])) == -1) {
 		fprintf(
 		    stderr, "test_route: cannot start dnsmasq on 127.0.0.1\n");
-		dnsmasq_stop();
 		return 1;
 	}
 	failed +=
@@ -914,8 +887,7 @@ main(void)
 	failed +=
 	    TABLE_RUN("route decision", test_decide, decide_cases, decide_name);
 	failed += cmocka_run_group_tests_name("route", once, NULL, NULL);
-	dnsmasq_stop();
-	close(silent_fd);
+	testdns_down(&dns);
 	{
 		char path[128];
 

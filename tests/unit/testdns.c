@@ -16,7 +16,7 @@
 
 /* Returns a free port on 127.0.0.1 for both UDP and TCP (dnsmasq binds
  * both), or 0. */
-int
+static int
 testdns_free_port(void)
 {
 	struct sockaddr_in sin;
@@ -57,7 +57,7 @@ dnsmasq_ready(int port)
 	return ok;
 }
 
-pid_t
+static pid_t
 testdns_start(const char *const *records, size_t nrecords, char *server,
     size_t serversize)
 {
@@ -113,7 +113,7 @@ testdns_start(const char *const *records, size_t nrecords, char *server,
 	return -1;
 }
 
-void
+static void
 testdns_stop(pid_t pid)
 {
 	if (pid > 0) {
@@ -123,7 +123,7 @@ testdns_stop(pid_t pid)
 }
 
 /* A bound UDP socket nobody reads: queries to it just time out. */
-int
+static int
 testdns_silent(int *fd_out, char *silent, size_t silentsize, char *refused,
     size_t refusedsize)
 {
@@ -144,4 +144,29 @@ testdns_silent(int *fd_out, char *silent, size_t silentsize, char *refused,
 		return -1;
 	snprintf(refused, refusedsize, "127.0.0.1:%d", port);
 	return 0;
+}
+
+int
+testdns_up(struct testdns *t, const char *const *records, size_t n)
+{
+	memset(t, 0, sizeof(*t));
+	t->silent_fd = -1;
+	if ((t->pid = testdns_start(
+	         records, n, t->server, sizeof(t->server))) == -1 ||
+	    testdns_silent(&t->silent_fd, t->silent, sizeof(t->silent),
+	        t->refused, sizeof(t->refused)) == -1) {
+		testdns_down(t);
+		return -1;
+	}
+	return 0;
+}
+
+void
+testdns_down(struct testdns *t)
+{
+	testdns_stop(t->pid);
+	t->pid = -1;
+	if (t->silent_fd != -1)
+		close(t->silent_fd);
+	t->silent_fd = -1;
 }

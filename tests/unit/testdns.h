@@ -9,23 +9,24 @@
 #include <stddef.h>
 #include <sys/types.h>
 
-/* A port of 127.0.0.1 free for both UDP and TCP a moment ago, or 0. */
-int testdns_free_port(void);
+/* The DNS a test suite talks to: a dnsmasq answering its records, a UDP
+ * port that never answers (timeouts) and a closed one (refusals), each as
+ * "127.0.0.1:PORT". */
+struct testdns {
+	pid_t pid;
+	int silent_fd;
+	char server[64];
+	char silent[64];
+	char refused[64];
+};
 
-/* Starts dnsmasq answering the records (dnsmasq options such as
- * "--host-record=a.test,127.0.0.2"), trying up to 5 free ports, and
- * waits (bounded) until it answers.  Writes "127.0.0.1:PORT" to server.
- * Returns its pid, or -1. */
-pid_t testdns_start(const char *const *records, size_t nrecords, char *server,
-    size_t serversize);
+/* Starts dnsmasq answering records (dnsmasq options such as
+ * "--host-record=a.test,127.0.0.2"), trying up to 5 free ports and waiting
+ * (bounded) until it answers, and sets up the silent and refused ports.
+ * Returns 0, or -1 with nothing left running. */
+int testdns_up(struct testdns *t, const char *const *records, size_t n);
 
-/* Stops the dnsmasq of testdns_start (pid <= 0: nothing). */
-void testdns_stop(pid_t pid);
-
-/* Binds a UDP socket nobody reads (*fd_out; queries to it time out) and
- * finds a closed port (queries to it are refused); writes both as
- * "127.0.0.1:PORT".  Returns 0 or -1. */
-int testdns_silent(int *fd_out, char *silent, size_t silentsize, char *refused,
-    size_t refusedsize);
+/* Stops what testdns_up started. */
+void testdns_down(struct testdns *t);
 
 #endif /* MSGTRK_TESTDNS_H */
