@@ -492,16 +492,10 @@ journal_replay(struct journal *j,
 int
 journal_rotate(struct journal *j)
 {
-	if (j->broken) {
-		errno = EIO;
-		return -1;
-	}
 	/* The old segment's appends must be durable before the new one
 	 * can hold records that depend on them. */
-	if (fdatasync(j->fd) == -1) {
-		j->broken = 1;
+	if (journal_sync(j) == -1)
 		return -1;
-	}
 	return seg_create(j, j->segs[j->nsegs - 1] + 1);
 }
 
