@@ -42,6 +42,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <sqlite3.h>
@@ -1131,7 +1132,7 @@ sq_open(const char *uri, const char *data_dir, char *err, size_t errsize)
 	struct store *st = NULL;
 	struct stat sb;
 	size_t i;
-	int n;
+	int n, rc;
 
 	if (uri == NULL || strcmp(uri, "sqlite") != 0) {
 		snprintf(err, errsize, "sqlite: unsupported store \"%.100s\"",
@@ -1183,9 +1184,20 @@ sq_open(const char *uri, const char *data_dir, char *err, size_t errsize)
 	sqlite3_extended_result_codes(st->db, 1);
 	sqlite3_busy_timeout(st->db, STORE_SQLITE_BUSY_MS);
 	/* journal_mode is the first statement to read the file: a garbage
-	 * file fails here with "file is not a database". */
-	if (sq_pragma(st, "PRAGMA journal_mode = WAL", NULL, mode,
-	        sizeof(mode)) == -1) {
+	 * file fails here with "file is not a database".  Two handles
+	 * turning a new file to WAL at once can get SQLITE_BUSY without the
+	 * busy handler being called (SQLite avoids a deadlock that way):
+	 * retry, bounded by STORE_SQLITE_BUSY_MS (only at open). */
+	for (i = 0; (rc = sq_pragma(st, "PRAGMA journal_mode = WAL", NULL, mode,
+	                 sizeof(mode))) == -1 &&
+	     (sqlite3_errcode(st->db) & 0xff) == SQLITE_BUSY &&
+	     i < STORE_SQLITE_BUSY_MS / 10;
+	     i++) {
+		struct timespec ts = { 0, 10 * 1000 * 1000 };
+
+		nanosleep(&ts, NULL);
+	}
+	if (rc == -1) {
 		int e = sqlite3_system_errno(st->db);
 
 		snprintf(err, errsize, "%s: %s%s%s%s", path,
