@@ -54,10 +54,11 @@ run: build
 	@examples/run.sh
 
 # Every libFuzzer target for FUZZ_LONG_SECONDS (>= 10 minutes) under
-# ASan+UBSan.
+# ASan+UBSan; crashing inputs are kept under fuzz-artifacts/.
 fuzz-long: deps-test build-fuzz/build.ninja
 	$(NINJA) -C build-fuzz
-	@FUZZ_SECONDS=$(FUZZ_LONG_SECONDS) tests/run-tests.sh --fuzz build-fuzz
+	@FUZZ_ARTIFACTS=$(CURDIR)/fuzz-artifacts FUZZ_SECONDS=$(FUZZ_LONG_SECONDS) \
+	    tests/run-tests.sh --fuzz build-fuzz
 
 # 20 kill -9 rounds of 2,000 messages (every kill point 5 times), then
 # fuzz-long.  Not part of make test, which runs 2 short rounds.

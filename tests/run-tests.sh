@@ -72,6 +72,9 @@ done
 
 if [ -n "$fuzzdir" ]; then
 	secs=${FUZZ_SECONDS:-5}
+	# Crash inputs outlive the run when FUZZ_ARTIFACTS names a directory.
+	art=${FUZZ_ARTIFACTS:-$log}
+	mkdir -p "$art"
 	for t in "$fuzzdir"/fuzz_*; do
 		[ -f "$t" ] && [ -x "$t" ] || continue
 		name=$(basename "$t")
@@ -81,14 +84,14 @@ if [ -n "$fuzzdir" ]; then
 		# New inputs go to $work; the committed seeds are only read.
 		if timeout $((secs + 60)) "$t" -max_total_time="$secs" \
 		    -timeout=10 -rss_limit_mb=2048 -print_final_stats=1 \
-		    -artifact_prefix="$log/$name-" "$work" "$seeds" \
+		    -artifact_prefix="$art/$name-" "$work" "$seeds" \
 		    >"$log/$name.log" 2>&1; then
 			runs=$(sed -n 's/^stat::number_of_executed_units: *//p' \
 			    "$log/$name.log")
 			echo "fuzz/$name: passed (${runs:-?} runs in ${secs}s)"
 			record "fuzz/$name" 1 0
 		else
-			echo "fuzz/$name: FAILED"
+			echo "fuzz/$name: FAILED (inputs under $art/$name-*)"
 			grep -E 'ERROR|SUMMARY|runtime error|Test unit written' \
 			    "$log/$name.log" | head -20
 			record "fuzz/$name" 0 1
