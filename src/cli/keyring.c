@@ -280,8 +280,7 @@ done:
 	return rc;
 }
 
-/* Creates the missing directories of path's parent, mode 0700. */
-static int
+int
 keyring_mkdirs(const char *path, char *err, size_t errsize)
 {
 	char dir[PATH_MAX];

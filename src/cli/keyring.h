@@ -40,6 +40,10 @@ struct keyring_entry {
  * Returns 0, or -1 with err set (HOME unset or relative, too long). */
 int keyring_default_path(char *out, size_t outsize, char *err, size_t errsize);
 
+/* Creates the missing directories of path's parent (the file itself is
+ * not touched), mode 0700.  Returns 0, or -1 with err set ("dir: what"). */
+int keyring_mkdirs(const char *path, char *err, size_t errsize);
+
 /* Appends e with the n recipients rcpts to the keyring at path, creating
  * missing directories (0700) and the file (0600).  The existing lines are
  * kept as they are.  Returns 0, or -1 with err set ("path: what"); the

@@ -7,7 +7,16 @@
  * entry's "mtqp"; the secret from the URI, else --secret, else the
  * keyring.  Exit status: 0 when every server queried answered (whatever
  * the news, "failed" included), 1 when one answered -ERR/-TEMP (noinfo
- * included), could not be reached or did not answer in time, 2 usage.
+ * included), could not be reached, did not answer in time or was refused
+ * as a STARTTLS downgrade, 2 usage (or an unreadable TLS memory).
+ *
+ * TLS memory (RFC 3887 §11, src/cli/tlsmemory.h): the servers with which
+ * TLS succeeded (certificate verified for the name) are remembered with
+ * their key in --tls-memory FILE (default ~/.local/share/msgtrk/mtqp-tls).
+ * A later session to one of them must do TLS: a greeting without
+ * STARTTLS fails that hop as a possible downgrade.  Another key with a
+ * valid certificate is a warning and is remembered (keys are rotated);
+ * a certificate that does not verify already fails the hop.
  */
 #include <errno.h>
 #include <getopt.h>
@@ -21,6 +30,7 @@
 #include "cli/cli.h"
 #include "cli/json.h"
 #include "cli/keyring.h"
+#include "cli/tlsmemory.h"
 #include "common/tls.h"
 #include "dns/dns.h"
 #include "msgtrk/buf.h"
@@ -43,6 +53,9 @@ struct track_run {
 	int done;
 	int rc;
 	struct event_base *base;
+	/* The trail's TLS outcomes (valid until trail_free()). */
+	size_t ntls;
+	const struct trail_tls_outcome *tls;
 };
 
 static void
@@ -215,6 +228,8 @@ track_done(const struct trail_result *res, void *arg)
 
 	tr->done = 1;
 	event_base_loopbreak(tr->base);
+	tr->ntls = res->ntls;
+	tr->tls = res->tls;
 	if (res->end != 0) {
 		cli_err(CMD, "%s: %s", trail_end_name(res->end),
 		    res->error ? res->error : "");
@@ -249,6 +264,53 @@ track_done(const struct trail_result *res, void *arg)
 	}
 }
 
+/* Updates the TLS memory m (file path) with what the trail saw: learns
+ * the servers that did TLS and their keys, warns of a changed key and
+ * explains a downgrade.  Failing to save is a warning: the answer stands. */
+static void
+track_remember(
+    const struct track_run *run, struct tlsmemory *m, const char *path)
+{
+	char hex[TLSMEMORY_SPKI_HEX + 1], err[512];
+	const char *old;
+	size_t i, k;
+
+	for (i = 0; i < run->ntls; i++) {
+		const struct trail_tls_outcome *tt = &run->tls[i];
+
+		if (tt->downgrade) {
+			cli_err(CMD,
+			    "%s offered STARTTLS before (in this run, or as "
+			    "remembered in %s) and did not now: the query was "
+			    "refused.  If the server really stopped offering "
+			    "TLS, delete its line from that file.",
+			    tt->server, path);
+			continue;
+		}
+		if (!tt->tls)
+			continue;
+		for (k = 0; k < TRAIL_SPKI_LEN; k++)
+			snprintf(hex + 2 * k, 3, "%02x", tt->spki_sha256[k]);
+		old = tlsmemory_spki(m, tt->server);
+		/* Keys are rotated, and the certificate was verified for the
+		 * name: tell, and remember the new key. */
+		if (old != NULL && strcmp(old, "-") != 0 &&
+		    strcmp(old, hex) != 0)
+			cli_err(CMD,
+			    "warning: %s presented a new key (SPKI SHA-256 "
+			    "%s, was %s); its certificate is valid for the "
+			    "name, so the new key is remembered in %s",
+			    tt->server, hex, old, path);
+		if (tlsmemory_learn(m, tt->server, tt->spki_sha256) == -1)
+			cli_err(CMD,
+			    "warning: %s: not remembered in %s (%d "
+			    "servers at most)",
+			    tt->server, path, TLSMEMORY_ENTRIES_MAX);
+	}
+	if (tlsmemory_save(m, err, sizeof(err)) == -1)
+		cli_err(CMD, "warning: TLS memory not saved: %s", err);
+}
+
 static void
 track_usage(void)
 {
@@ -256,7 +318,21 @@ track_usage(void)
 	    "usage: msgtrk track [--server HOST[:PORT]] [--secret B64] "
 	    "[--keyring FILE]\n"
 	    "                    [--json|--raw] [--no-follow] [--tls] "
-	    "ENVID|mtqp://URI\n");
+	    "[--tls-memory FILE]\n"
+	    "                    ENVID|mtqp://URI\n"
+	    "\n"
+	    "STARTTLS is used when a server offers it; --tls requires it of "
+	    "every server.\n"
+	    "Servers with which TLS succeeded are remembered with their key "
+	    "in the TLS\n"
+	    "memory (default ~/.local/share/msgtrk/mtqp-tls): a later "
+	    "session to one\n"
+	    "that no longer offers STARTTLS fails as a possible downgrade "
+	    "attack (exit 1;\n"
+	    "delete the server's line if it really dropped TLS), and a new "
+	    "key is a\n"
+	    "warning.  Exit status: 0 every server answered, 1 one did not, "
+	    "2 usage.\n");
 }
 
 int
@@ -270,11 +346,14 @@ track_main(int argc, char **argv, const struct cli_opts *o)
 		{ "raw", no_argument, NULL, 'r' },
 		{ "no-follow", no_argument, NULL, 'n' },
 		{ "tls", no_argument, NULL, 'T' },
+		{ "tls-memory", required_argument, NULL, 'M' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
 	const char *server = NULL, *secret = NULL, *keyring = NULL, *arg;
+	const char *mempath = NULL;
 	char host[256], serverbuf[KEYRING_HOST_MAX + 1], kpath[4096];
+	char mpath[4096];
 	char envid[MTQP_ENVID_TEXT_MAX + 1], sec[MTQP_SECRET_TEXT_MAX + 1];
 	char err[512];
 	unsigned int port;
@@ -289,6 +368,7 @@ track_main(int argc, char **argv, const struct cli_opts *o)
 	struct trail *t = NULL;
 	SSL_CTX *ctx = NULL;
 	struct dns_opts dopts;
+	struct tlsmemory *mem = NULL;
 
 	memset(&u, 0, sizeof(u));
 	memset(&ke, 0, sizeof(ke));
@@ -321,6 +401,13 @@ track_main(int argc, char **argv, const struct cli_opts *o)
 			break;
 		case 'T':
 			tls = 1;
+			break;
+		case 'M':
+			if (optarg[0] == '\0') {
+				cli_err(CMD, "--tls-memory: empty file name");
+				goto usage;
+			}
+			mempath = optarg;
 			break;
 		case 'h':
 			track_usage();
@@ -403,6 +490,25 @@ track_main(int argc, char **argv, const struct cli_opts *o)
 		}
 	}
 
+	if (mempath == NULL) {
+		if (tlsmemory_default_path(
+		        mpath, sizeof(mpath), err, sizeof(err)) == 0)
+			mempath = mpath;
+		else
+			cli_err(CMD,
+			    "warning: no TLS memory (RFC 3887 §11 downgrade "
+			    "check off): %s",
+			    err);
+	}
+	/* A memory that cannot be read is refused, not ignored: ignoring it
+	 * would turn the downgrade check off. */
+	if (mempath != NULL &&
+	    (mem = tlsmemory_load(mempath, err, sizeof(err))) == NULL) {
+		cli_err(CMD, "TLS memory: %s", err);
+		rc = CLI_EXIT_USAGE;
+		goto cleanup;
+	}
+
 	rc = CLI_EXIT_FAIL;
 	if ((ctx = tls_client_ctx(1, o->ca_file, err, sizeof(err))) == NULL) {
 		if (tls || o->ca_file != NULL) {
@@ -429,6 +535,8 @@ track_main(int argc, char **argv, const struct cli_opts *o)
 	to.secret = sec;
 	to.tls = tls ? TRAIL_TLS_REQUIRE : TRAIL_TLS_OPPORTUNISTIC;
 	to.ssl_ctx = ctx;
+	if (mem != NULL)
+		to.tls_known = tlsmemory_servers(mem, &to.ntls_known);
 	to.no_follow = nofollow;
 	memset(&run, 0, sizeof(run));
 	run.mode = mode;
@@ -447,11 +555,14 @@ track_main(int argc, char **argv, const struct cli_opts *o)
 			break;
 		}
 	rc = run.rc;
+	if (mem != NULL && run.done)
+		track_remember(&run, mem, mempath);
 	goto cleanup;
 usage:
 	track_usage();
 cleanup:
 	trail_free(t);
+	tlsmemory_free(mem);
 	dns_free(dns);
 	if (base != NULL)
 		event_base_free(base);

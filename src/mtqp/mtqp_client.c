@@ -17,7 +17,9 @@
 #include <event2/bufferevent.h>
 #include <event2/bufferevent_ssl.h>
 #include <event2/event.h>
+#include <openssl/evp.h>
 #include <openssl/ssl.h>
+#include <openssl/x509.h>
 
 #include "common/tls.h"
 #include "dns/dns.h"
@@ -55,6 +57,8 @@ struct mtqp_client {
 	enum mtqp_client_tls tlsmode;
 	SSL_CTX *ctx;
 	int tls_seen;
+	const char *const *tls_known; /* borrowed, see mtqp_client.h */
+	size_t ntls_known;
 	unsigned int timeout;
 
 	enum cl_state state;
@@ -70,7 +74,9 @@ struct mtqp_client {
 	struct mtqp_resp_reader *rd;
 	struct mtqp_resp resp;
 	char server[MTQP_CLIENT_SERVER_MAX];
-	int tls, tls_offered;
+	int tls, tls_offered, downgrade;
+	int need_tls; /* REQUIRE, or a server known to do TLS */
+	unsigned char spki[MTQP_CLIENT_SPKI_LEN];
 	char error[MTQP_CLIENT_ERROR_MAX];
 };
 
@@ -113,6 +119,9 @@ finish(struct mtqp_client *c, enum mtqp_client_status st)
 	r.server = c->server;
 	r.tls = c->tls;
 	r.tls_offered = c->tls_offered;
+	r.downgrade = c->downgrade;
+	if (c->tls)
+		memcpy(r.spki_sha256, c->spki, sizeof(r.spki_sha256));
 	r.resp = st == MTQP_CLIENT_ERROR ? NULL : &c->resp;
 	r.error = st == MTQP_CLIENT_ERROR ? c->error : "";
 	c->cb(&r, c->arg);
@@ -208,6 +217,47 @@ start_tls(struct mtqp_client *c)
 	bufferevent_enable(tb, EV_READ | EV_WRITE);
 }
 
+/* Returns 1 if the server talked to is one the caller remembers as doing
+ * TLS (opts.tls_known), else 0. */
+static int
+known_tls(const struct mtqp_client *c)
+{
+	size_t i;
+
+	for (i = 0; i < c->ntls_known; i++)
+		if (c->tls_known[i] != NULL &&
+		    str_casecmp(c->tls_known[i], c->server) == 0)
+			return 1;
+	return 0;
+}
+
+/* Stores the SHA-256 of the peer's SubjectPublicKeyInfo (the key, not the
+ * certificate: certificates are renewed with the same key).  Returns 0,
+ * or -1 if there is no peer certificate or OpenSSL fails. */
+static int
+spki_digest(struct mtqp_client *c)
+{
+	SSL *ssl = bufferevent_openssl_get_ssl(c->bev);
+	X509 *x = NULL;
+	unsigned char *der = NULL;
+	unsigned int mdlen = 0;
+	int n, rc = -1;
+
+	if (ssl == NULL || (x = SSL_get1_peer_certificate(ssl)) == NULL)
+		goto done;
+	if ((n = i2d_X509_PUBKEY(X509_get_X509_PUBKEY(x), &der)) <= 0)
+		goto done;
+	if (EVP_Digest(der, (size_t)n, c->spki, &mdlen, EVP_sha256(), NULL) !=
+	        1 ||
+	    mdlen != sizeof(c->spki))
+		goto done;
+	rc = 0;
+done:
+	OPENSSL_free(der);
+	X509_free(x);
+	return rc;
+}
+
 /* Returns 0 to go on reading, or -1 if the query ended (c may be gone:
  * the callback may have freed it). */
 static int
@@ -215,7 +265,7 @@ on_greeting(struct mtqp_client *c)
 {
 	struct mtqp_greeting g;
 	enum mtqp_greeting_error ge;
-	int want;
+	int want, known;
 
 	if (mtqp_greeting_parse(&c->resp, &g, &ge) == -1) {
 		fail(c, c->server, "not an MTQP greeting");
@@ -237,16 +287,28 @@ on_greeting(struct mtqp_client *c)
 		return send_track(c);
 	}
 	c->tls_offered = g.starttls;
-	/* RFC 3887 §11: a server that offered TLS before and does not now
-	 * is being stripped. */
-	if (c->tls_seen && !g.starttls && c->tlsmode != MTQP_CLIENT_TLS_NONE) {
-		fail(c, c->server, "STARTTLS no longer offered (downgrade?)");
+	/* RFC 3887 §11: a man in the middle can delete the STARTTLS option;
+	 * a client records "that a particular MTQP server offers TLS during
+	 * one session" and generates "an alarm if it does not appear in an
+	 * option response for a later session".  A server known to do TLS
+	 * must do it again. */
+	known =
+	    c->tlsmode != MTQP_CLIENT_TLS_NONE && (c->tls_seen || known_tls(c));
+	c->need_tls = c->tlsmode == MTQP_CLIENT_TLS_REQUIRE || known;
+	if (known && !g.starttls) {
+		c->downgrade = 1;
+		fail(c, c->server,
+		    "STARTTLS was offered before and is missing now "
+		    "(possible downgrade attack)");
 		return -1;
 	}
 	want =
 	    g.starttls && c->ctx != NULL && c->tlsmode != MTQP_CLIENT_TLS_NONE;
-	if (c->tlsmode == MTQP_CLIENT_TLS_REQUIRE && !want) {
-		fail(c, c->server, "TLS required but not available");
+	if (c->need_tls && !want) {
+		fail(c, c->server,
+		    known ? "TLS was used before and is not possible now (no "
+		            "trust store)"
+		          : "TLS required but not available");
 		return -1;
 	}
 	if (!want)
@@ -288,8 +350,7 @@ on_read(struct bufferevent *bev, void *arg)
 			case CL_STARTTLS:
 				if (c->resp.status != MTQP_OK &&
 				    c->resp.status != MTQP_OK_MULTI) {
-					if (c->tlsmode ==
-					    MTQP_CLIENT_TLS_REQUIRE) {
+					if (c->need_tls) {
 						fail(c, c->server,
 						    "STARTTLS refused");
 						return;
@@ -334,6 +395,10 @@ on_event(struct bufferevent *bev, short what, void *arg)
 			evtimer_del(c->timer);
 			arm(c, c->timeout);
 		} else if (c->state == CL_HANDSHAKE) {
+			if (spki_digest(c) == -1) {
+				fail(c, c->server, "TLS: no server key");
+				return;
+			}
 			c->tls = 1;
 			c->state = CL_GREETING_TLS;
 			on_read(c->bev, c);
@@ -599,6 +664,8 @@ mtqp_client_track(struct event_base *base, struct dns *dns,
 	c->tlsmode = o->tls;
 	c->ctx = o->ssl_ctx;
 	c->tls_seen = o->tls_seen;
+	c->tls_known = o->tls_known;
+	c->ntls_known = o->tls_known != NULL ? o->ntls_known : 0;
 	c->timeout = o->timeout != 0 ? o->timeout : MTQP_CLIENT_TIMEOUT_MIN;
 	set_server(c, c->host, c->port != 0 ? c->port : MTQP_PORT);
 	c->timer = evtimer_new(base, on_timer, c);

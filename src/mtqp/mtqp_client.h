@@ -17,8 +17,15 @@
  *      (pipelined plaintext is refused).  After the handshake the pre-TLS
  *      option list is forgotten and a new greeting is read (§6.2); one
  *      that lists STARTTLS again is an error.
- *   4. Downgrade (RFC 3887 §11): when the caller says the server offered
- *      STARTTLS before (opts.tls_seen), a greeting without it is an error.
+ *   4. Downgrade (RFC 3887 §11: an alarm when STARTTLS "does not appear
+ *      in an option response for a later session"): when the caller says
+ *      the server offered STARTTLS before (opts.tls_seen, or the server
+ *      talked to is in opts.tls_known), a greeting without it is an error
+ *      (result.downgrade), and TLS is then required of that server as
+ *      with MTQP_CLIENT_TLS_REQUIRE.  MTQP_CLIENT_TLS_NONE ignores both:
+ *      the caller chose plaintext.  After a handshake the SHA-256 of the
+ *      server's SubjectPublicKeyInfo is reported, for callers that
+ *      remember keys.
  *   5. TRACK envid secret, then one response.
  *
  * Timers: connecting is bounded per address (MTQP_CLIENT_CONNECT_TIMEOUT);
@@ -48,6 +55,8 @@ struct dns;
 #define MTQP_CLIENT_SERVER_MAX (MTQP_DOMAIN_MAX + 16)
 /* Length of an error text. */
 #define MTQP_CLIENT_ERROR_MAX 512
+/* SHA-256 of the server's SubjectPublicKeyInfo (DER). */
+#define MTQP_CLIENT_SPKI_LEN 32
 
 enum mtqp_client_tls {
 	MTQP_CLIENT_TLS_OPPORTUNISTIC = 0, /* STARTTLS when offered */
@@ -71,6 +80,13 @@ struct mtqp_client_opts {
 	/* 1 if this server offered STARTTLS before: its absence now is a
 	 * downgrade (RFC 3887 §11) and fails the query. */
 	int tls_seen;
+	/* ntls_known "host:port" names of servers that did TLS in earlier
+	 * sessions (msgtrk's TLS memory), compared case-insensitively with
+	 * the server actually connected to (the SRV target): their greeting
+	 * must offer STARTTLS and TLS is required of them.  Borrowed: must
+	 * stay valid until the query ends.  NULL/0: none. */
+	const char *const *tls_known;
+	size_t ntls_known;
 	/* Seconds to wait for each response; 0 = MTQP_CLIENT_TIMEOUT_MIN. */
 	unsigned int timeout;
 };
@@ -91,6 +107,11 @@ struct mtqp_client_result {
 	const char *server;
 	int tls; /* 1 if TRACK went over TLS */
 	int tls_offered; /* 1 if a plaintext greeting listed STARTTLS */
+	/* 1 if the query failed because a server that offered STARTTLS
+	 * before (tls_seen, tls_known) did not now: a possible downgrade. */
+	int downgrade;
+	/* When tls is 1: SHA-256 of the server's SubjectPublicKeyInfo. */
+	unsigned char spki_sha256[MTQP_CLIENT_SPKI_LEN];
 	/* The TRACK response (ANSWER and NEGATIVE); NULL for ERROR. */
 	const struct mtqp_resp *resp;
 	/* ERROR: what failed, English, never NULL ("" otherwise). */

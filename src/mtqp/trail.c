@@ -21,6 +21,9 @@
 #include "mtqp/mtqp_client.h"
 #include "mtqp/trail.h"
 
+_Static_assert(TRAIL_SPKI_LEN == MTQP_CLIENT_SPKI_LEN, "SPKI digest size");
+_Static_assert(TRAIL_SERVER_MAX >= MTQP_CLIENT_SERVER_MAX, "server size");
+
 struct tr_answer {
 	struct trail_answer pub;
 	char *body;
@@ -62,6 +65,8 @@ struct trail {
 	size_t first_len;
 	enum trail_tls tls;
 	SSL_CTX *ctx;
+	const char *const *tls_known; /* borrowed */
+	size_t ntls_known;
 	unsigned int hop_max, timeout;
 	int no_follow;
 
@@ -73,6 +78,8 @@ struct trail {
 	size_t nqueries, open;
 	struct tr_host hosts[TRAIL_QUERIES_MAX];
 	size_t nhosts;
+	struct trail_tls_outcome tlsout[TRAIL_QUERIES_MAX];
+	size_t ntls;
 	struct tr_rcpt *rcpts;
 	size_t nrcpt;
 	int reported;
@@ -300,6 +307,8 @@ query_start(struct trail *t, const char *host, unsigned int port, char *err,
 	                                    : MTQP_CLIENT_TLS_OPPORTUNISTIC;
 	o.ssl_ctx = t->ctx;
 	o.tls_seen = th != NULL && th->tls_offered;
+	o.tls_known = t->tls_known;
+	o.ntls_known = t->ntls_known;
 	o.timeout = t->deadline > now ? (unsigned int)(t->deadline - now) : 1;
 	q->c =
 	    mtqp_client_track(t->base, t->dns, &o, on_answer, q, err, errsize);
@@ -452,6 +461,15 @@ on_answer(const struct mtqp_client_result *res, void *arg)
 	t->open--;
 	if ((th = host_find(t, q->host)) != NULL && res->tls_offered)
 		th->tls_offered = 1;
+	if ((res->tls || res->downgrade) && t->ntls < TRAIL_QUERIES_MAX) {
+		struct trail_tls_outcome *tt = &t->tlsout[t->ntls++];
+
+		str_copy(tt->server, res->server, sizeof(tt->server));
+		tt->tls = res->tls;
+		tt->downgrade = res->downgrade;
+		memcpy(
+		    tt->spki_sha256, res->spki_sha256, sizeof(tt->spki_sha256));
+	}
 	err[0] = '\0';
 	if (res->status == MTQP_CLIENT_ANSWER) {
 		a = answer_new(res->server, res->tls, res->resp->body,
@@ -533,6 +551,8 @@ report(struct trail *t)
 		res.nrcpt = t->nrcpt;
 		res.rcpts = t->pub_rcpts;
 	}
+	res.ntls = t->ntls;
+	res.tls = t->tlsout;
 	t->cb(&res, t->arg);
 }
 
@@ -673,6 +693,8 @@ trail_start(struct event_base *base, struct dns *dns,
 	t->arg = arg;
 	t->tls = o->tls;
 	t->ctx = o->ssl_ctx;
+	t->tls_known = o->tls_known;
+	t->ntls_known = o->tls_known != NULL ? o->ntls_known : 0;
 	t->hop_max = o->hop_max != 0 ? o->hop_max : TRAIL_HOPS_DEFAULT;
 	t->timeout = o->timeout != 0 ? o->timeout : TRAIL_TIMEOUT_DEFAULT;
 	t->no_follow = o->no_follow;

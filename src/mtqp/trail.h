@@ -52,6 +52,8 @@ struct dns;
 /* "host:port" */
 #define TRAIL_SERVER_MAX 272
 #define TRAIL_ERROR_MAX 1024
+/* SHA-256 of a server's SubjectPublicKeyInfo. */
+#define TRAIL_SPKI_LEN 32
 
 enum trail_tls {
 	TRAIL_TLS_OPPORTUNISTIC = 0, /* STARTTLS when offered */
@@ -72,6 +74,14 @@ struct trail_opts {
 	 * against the host name connected to.  NULL: no TLS (an error for
 	 * every server under TRAIL_TLS_REQUIRE). */
 	SSL_CTX *ssl_ctx;
+	/* RFC 3887 §11: ntls_known "host:port" names of MTQP servers that
+	 * did TLS in earlier runs (msgtrk's TLS memory); a session to one of
+	 * them must do TLS again, and one whose greeting lacks STARTTLS
+	 * ends its branch in TRAIL_END_ERROR as a downgrade (see
+	 * mtqp_client.h).  Ignored with TRAIL_TLS_NONE.  Borrowed: must
+	 * outlive the trail.  NULL/0: none. */
+	const char *const *tls_known;
+	size_t ntls_known;
 	/* Hops per recipient, 0 = TRAIL_HOPS_DEFAULT, at most
 	 * TRAIL_HOPS_MAX. */
 	unsigned int hop_max;
@@ -138,6 +148,15 @@ struct trail_rcpt {
 	const char *error;
 };
 
+/* One session's TLS outcome (every session that did TLS or was refused
+ * as a downgrade), for callers that remember servers. */
+struct trail_tls_outcome {
+	char server[TRAIL_SERVER_MAX]; /* "host:port" talked to */
+	int tls; /* 1: the handshake succeeded, spki_sha256 is set */
+	int downgrade; /* 1: refused, STARTTLS was missing (RFC 3887 §11) */
+	unsigned char spki_sha256[TRAIL_SPKI_LEN];
+};
+
 struct trail_result {
 	/* TRAIL_END_ERROR or TRAIL_END_NOINFO when the first server gave no
 	 * usable answer (nrcpt is then 0), else 0. */
@@ -148,6 +167,9 @@ struct trail_result {
 	const struct trail_answer *const *answers;
 	size_t nrcpt;
 	const struct trail_rcpt *rcpts; /* in first-answer order */
+	/* TLS outcomes, in the order the sessions ended. */
+	size_t ntls;
+	const struct trail_tls_outcome *tls;
 };
 
 typedef void (*trail_cb)(const struct trail_result *res, void *arg);
