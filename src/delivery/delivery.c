@@ -53,6 +53,7 @@ struct delivery {
 	size_t nhosts;
 	/* Attempts waiting for a slot, first come first served. */
 	struct delivery_waiter *wait_head, **wait_tail;
+	struct relay_cache *relay_cache;
 	int stopping;
 };
 
@@ -298,6 +299,30 @@ delivery_conn_wait(struct delivery *dl, struct delivery_waiter *w,
 	/* A slot may have been freed since the caller asked. */
 	dl_wait_grant(dl);
 	return 0;
+}
+
+void *
+delivery_conn_pass(struct delivery *dl, const char *host,
+    int (*match)(const struct delivery_waiter *w, void *ctx), void *ctx)
+{
+	struct delivery_waiter *w;
+
+	for (w = dl->wait_head; w != NULL; w = w->next) {
+		if (strcmp(w->host, host) != 0 || !match(w, ctx))
+			continue;
+		dl_wait_unlink(dl, w);
+		w->state = DELIVERY_WAIT_IDLE;
+		event_free(w->ev);
+		w->ev = NULL;
+		return w->arg;
+	}
+	return NULL;
+}
+
+struct relay_cache **
+delivery_relay_cache(struct delivery *dl)
+{
+	return &dl->relay_cache;
 }
 
 void
@@ -839,6 +864,7 @@ delivery_stop(struct delivery *dl)
 
 	if (!dl->stopping) {
 		dl->stopping = 1;
+		relay_cache_flush(dl);
 		TAILQ_FOREACH(dm, &dl->msgs, entry)
 		{
 			evtimer_del(dm->timer);
@@ -874,6 +900,7 @@ delivery_free(struct delivery *dl)
 		}
 		dl_msg_free(dm);
 	}
+	relay_cache_free(dl);
 	alias_free(dl->aliases);
 	alias_free(dl->rcpts);
 	free(dl);

@@ -134,6 +134,21 @@ int delivery_conn_wait(struct delivery *dl, struct delivery_waiter *w,
 /* Withdraws w (queued, or granted and not yet called back: the slot
  * goes back).  No-op on an idle waiter. */
 void delivery_conn_cancel(struct delivery_waiter *w);
+/* Hands the slot of a connection to host, which the caller holds and no
+ * longer needs, to the first queued waiter for host that match(w, ctx)
+ * accepts: unlinks it (idle again, its callback never called) and
+ * returns its arg, for the caller to resume with the connection itself.
+ * Returns NULL if none: the caller keeps the slot.  Counts are
+ * unchanged either way. */
+void *delivery_conn_pass(struct delivery *dl, const char *host,
+    int (*match)(const struct delivery_waiter *w, void *ctx), void *ctx);
+/* relay.c's cache of idle outbound sessions (one per delivery). */
+struct relay_cache;
+struct relay_cache **delivery_relay_cache(struct delivery *dl);
+/* Closes every idle cached session, giving back its slot, and caches
+ * none after (delivery_stop); relay_cache_free() also frees the cache. */
+void relay_cache_flush(struct delivery *dl);
+void relay_cache_free(struct delivery *dl);
 /* Sets r's reply from a code, status and text (printable, capped). */
 void delivery_rcpt_set(struct delivery_rcpt *r, int code, const char *status,
     const char *text, size_t n);

@@ -24,7 +24,18 @@
  * smtp_tls_policy: opportunistic uses it when offered and, if the
  * handshake fails, reconnects to the same address without it; require
  * makes its absence a temporary failure.
+ *
+ * Connection cache (as Postfix's smtp connection cache): a session whose
+ * transaction ended in step (the final reply read, nothing pending) is
+ * not closed.  It goes to the first delivery waiting for a slot to the
+ * same hop, which sends its MAIL at once (RFC 5321 §3.3: a new
+ * transaction may follow the end of the last one), or else into the
+ * cache for RELAY_CACHE_IDLE seconds, holding its connection slot, for
+ * the next delivery to that hop.  A cached session that turns out dead
+ * (closed, or 421, before the reply to MAIL) is replaced by a new
+ * connection at once, at no cost to the message.
  */
+#include <sys/queue.h>
 #include <sys/socket.h>
 
 #include <arpa/inet.h>
@@ -58,6 +69,12 @@
 /* A message body held in memory while it is sent (the daemon's
  * max_message_size is at most this in practice). */
 #define RELAY_BODY_MAX ((size_t)1 << 32)
+/* Postfix's smtp_connection_cache_time_limit (2 s) and
+ * smtp_connection_reuse_time_limit (300 s). */
+#define RELAY_CACHE_IDLE 2
+#define RELAY_CACHE_LIFE 300
+/* Seconds to wait for the reply to the QUIT that closes an idle session. */
+#define RELAY_CACHE_QUIT 2
 
 enum relay_state {
 	RELAY_CONNECT,
@@ -69,6 +86,25 @@ enum relay_state {
 	RELAY_CMDS, /* MAIL, RCPT..., DATA */
 	RELAY_DOT, /* replies to the final "." */
 	RELAY_QUIT,
+};
+
+/* An idle session in the cache, holding its connection slot. */
+struct relay_conn {
+	struct relay_cache *cache;
+	TAILQ_ENTRY(relay_conn) entry;
+	char slot[ROUTE_HOST_MAX + 1]; /* hop host: the slot's key */
+	uint16_t port;
+	int lmtp, tls;
+	unsigned int ext;
+	time_t born;
+	struct bufferevent *bev;
+	int quitting; /* QUIT sent: waiting for its reply or the close */
+};
+
+struct relay_cache {
+	struct delivery *dl;
+	TAILQ_HEAD(, relay_conn) idle;
+	int closed; /* delivery stopping: cache nothing more */
 };
 
 struct relay_hop {
@@ -104,6 +140,10 @@ struct relay {
 	int failed_all; /* set outcomes already for everyone */
 	int in_read; /* relay_read() is running: relay_end() defers */
 	int ended;
+	time_t born; /* when the connection was opened */
+	int reused; /* the connection came from the cache */
+	int nocache; /* a cached one was dead: open a new one */
+	unsigned int gen; /* counts relay_close(): relay_read() stops */
 };
 
 static void relay_connect(struct relay *rl);
@@ -111,10 +151,13 @@ static void relay_dial(struct relay *rl);
 static void relay_granted(void *arg);
 static void relay_read(struct bufferevent *bev, void *arg);
 static void relay_event(struct bufferevent *bev, short what, void *arg);
+static void relay_transaction(struct relay *rl);
+static void relay_quit(struct relay *rl);
 
 static void
 relay_close(struct relay *rl)
 {
+	rl->gen++;
 	if (rl->bev != NULL) {
 		bufferevent_free(rl->bev);
 		rl->bev = NULL;
@@ -176,6 +219,212 @@ relay_timeout(struct relay *rl, int secs)
 	bufferevent_set_timeouts(rl->bev, &tv, &tv);
 }
 
+static struct relay_cache *
+cache_of(struct delivery *dl)
+{
+	struct relay_cache **cp = delivery_relay_cache(dl);
+
+	if (*cp == NULL) {
+		if ((*cp = calloc(1, sizeof(**cp))) == NULL)
+			fatal("relay");
+		(*cp)->dl = dl;
+		TAILQ_INIT(&(*cp)->idle);
+	}
+	return *cp;
+}
+
+/* Closes an idle session and gives its slot back. */
+static void
+conn_close(struct relay_conn *c)
+{
+	TAILQ_REMOVE(&c->cache->idle, c, entry);
+	bufferevent_free(c->bev);
+	delivery_conn_put(c->cache->dl, c->slot);
+	free(c);
+}
+
+static void
+conn_idle_read(struct bufferevent *bev, void *arg)
+{
+	(void)bev;
+	/* An idle server speaks only to hang up (421), or to answer our
+	 * QUIT: either way the session is over. */
+	conn_close(arg);
+}
+
+static void
+conn_idle_event(struct bufferevent *bev, short what, void *arg)
+{
+	struct relay_conn *c = arg;
+	struct timeval tv = { RELAY_CACHE_QUIT, 0 };
+
+	if ((what & BEV_EVENT_TIMEOUT) && !c->quitting) {
+		c->quitting = 1;
+		bufferevent_set_timeouts(bev, &tv, &tv);
+		if (bufferevent_write(bev, "QUIT\r\n", 6) == 0 &&
+		    bufferevent_enable(bev, EV_READ | EV_WRITE) == 0)
+			return;
+	}
+	conn_close(c);
+}
+
+/* Takes an idle session to the hop (host, port) out of the cache. */
+static struct relay_conn *
+conn_take(struct delivery *dl, const char *host, uint16_t port, int lmtp)
+{
+	struct relay_cache *cache = cache_of(dl);
+	struct relay_conn *c;
+
+	TAILQ_FOREACH(c, &cache->idle, entry)
+	{
+		if (c->quitting || c->port != port || c->lmtp != lmtp ||
+		    strcmp(c->slot, host) != 0)
+			continue;
+		TAILQ_REMOVE(&cache->idle, c, entry);
+		return c;
+	}
+	return NULL;
+}
+
+/* Closes the oldest idle session to another host than host, so that its
+ * slot serves a new connection; 1 if there was one. */
+static int
+conn_evict(struct delivery *dl, const char *host)
+{
+	struct relay_cache *cache = cache_of(dl);
+	struct relay_conn *c;
+
+	TAILQ_FOREACH(c, &cache->idle, entry)
+	{
+		if (strcmp(c->slot, host) != 0) {
+			conn_close(c);
+			return 1;
+		}
+	}
+	return 0;
+}
+
+void
+relay_cache_flush(struct delivery *dl)
+{
+	struct relay_cache *cache = cache_of(dl);
+
+	cache->closed = 1;
+	while (!TAILQ_EMPTY(&cache->idle))
+		conn_close(TAILQ_FIRST(&cache->idle));
+}
+
+void
+relay_cache_free(struct delivery *dl)
+{
+	struct relay_cache **cp = delivery_relay_cache(dl);
+
+	if (*cp == NULL)
+		return;
+	relay_cache_flush(dl);
+	free(*cp);
+	*cp = NULL;
+}
+
+/* Continues rl, which holds or waited for a slot to hops[hop], on an
+ * open session to that hop whose slot it takes over: its transaction
+ * goes out at once. */
+static void
+relay_adopt(struct relay *rl, struct bufferevent *bev, int tls,
+    unsigned int ext, time_t born)
+{
+	struct relay_hop *h = &rl->hops[rl->hop];
+
+	log_debug("%s delivery reuse host=%s", rl->j->m->qid, h->host);
+	str_copy(rl->slot, h->host, sizeof(rl->slot));
+	rl->have_slot = 1;
+	snprintf(
+	    rl->j->remote_mta, sizeof(rl->j->remote_mta), "dns; %s", h->host);
+	smtp_reply_parser_clear(rl->p);
+	rl->bev = bev;
+	rl->tls = tls;
+	rl->ext = ext;
+	rl->born = born;
+	rl->reused = 1;
+	bufferevent_setcb(bev, relay_read, NULL, relay_event, rl);
+	bufferevent_enable(bev, EV_READ | EV_WRITE);
+	relay_transaction(rl);
+}
+
+struct relay_match {
+	uint16_t port;
+	int lmtp;
+};
+
+static int
+relay_waits_for(const struct delivery_waiter *w, void *ctx)
+{
+	const struct relay_match *m = ctx;
+	const struct relay *rl;
+
+	if (w->cb != relay_granted)
+		return 0;
+	rl = w->arg;
+	return rl->lmtp == m->lmtp && rl->hops[rl->hop].port == m->port;
+}
+
+/* The transaction ended in step: the session goes to a delivery waiting
+ * for this hop, or into the cache; QUIT if it cannot be reused. */
+static void
+relay_finish(struct relay *rl)
+{
+	struct relay_hop *h = &rl->hops[rl->hop];
+	struct relay_match m = { h->port, rl->lmtp };
+	struct relay_cache *cache = cache_of(rl->j->dl);
+	struct timeval idle = { RELAY_CACHE_IDLE, 0 };
+	struct relay_conn *c;
+	struct relay *next;
+
+	if (cache->closed || !rl->have_slot ||
+	    time(NULL) - rl->born >= RELAY_CACHE_LIFE ||
+	    smtp_reply_pending(rl->p) != 0 ||
+	    evbuffer_get_length(bufferevent_get_input(rl->bev)) != 0) {
+		relay_quit(rl);
+		return;
+	}
+	if ((next = delivery_conn_pass(
+	         rl->j->dl, rl->slot, relay_waits_for, &m)) != NULL) {
+		relay_adopt(next, rl->bev, rl->tls, rl->ext, rl->born);
+	} else {
+		if ((c = calloc(1, sizeof(*c))) == NULL)
+			fatal("relay");
+		c->cache = cache;
+		str_copy(c->slot, rl->slot, sizeof(c->slot));
+		c->port = h->port;
+		c->lmtp = rl->lmtp;
+		c->tls = rl->tls;
+		c->ext = rl->ext;
+		c->born = rl->born;
+		c->bev = rl->bev;
+		bufferevent_setcb(
+		    c->bev, conn_idle_read, NULL, conn_idle_event, c);
+		bufferevent_set_timeouts(c->bev, &idle, NULL);
+		bufferevent_enable(c->bev, EV_READ);
+		TAILQ_INSERT_TAIL(&cache->idle, c, entry);
+	}
+	rl->bev = NULL;
+	rl->have_slot = 0;
+	relay_end(rl);
+}
+
+/* A cached session was dead before the reply to MAIL: nothing of the
+ * message reached the peer, so a new connection carries it now. */
+static void
+relay_redial(struct relay *rl, const char *why)
+{
+	log_info("%s delivery reuse host=%s error=\"%s\"", rl->j->m->qid,
+	    rl->hops[rl->hop].host, why);
+	relay_close(rl);
+	rl->reused = 0;
+	rl->nocache = 1;
+	relay_connect(rl);
+}
+
 /* The connection failed before the transaction: try the next address. */
 static void
 relay_next(struct relay *rl, const char *why)
@@ -219,6 +468,11 @@ relay_connect(struct relay *rl)
 {
 	struct delivery_job *j = rl->j;
 	struct relay_hop *h;
+	struct relay_conn *c;
+	struct bufferevent *bev;
+	unsigned int ext;
+	time_t born;
+	int tls;
 
 	for (;;) {
 		if (rl->hop >= rl->nhops) {
@@ -237,7 +491,19 @@ relay_connect(struct relay *rl)
 		}
 		break;
 	}
-	if (delivery_conn_get(j->dl, h->host) == -1) {
+	if (!rl->nocache &&
+	    (c = conn_take(j->dl, h->host, h->port, rl->lmtp)) != NULL) {
+		bev = c->bev;
+		tls = c->tls;
+		ext = c->ext;
+		born = c->born;
+		free(c);
+		relay_adopt(rl, bev, tls, ext, born);
+		return;
+	}
+	if (delivery_conn_get(j->dl, h->host) == -1 &&
+	    (!conn_evict(j->dl, h->host) ||
+	        delivery_conn_get(j->dl, h->host) == -1)) {
 		/* Over the bounds: wait in line for a slot (the attempt
 		 * stays in flight; SIGTERM withdraws it). */
 		log_debug("%s delivery wait host=%s", j->m->qid, h->host);
@@ -290,6 +556,7 @@ relay_dial(struct relay *rl)
 	smtp_reply_parser_clear(rl->p);
 	rl->tls = 0;
 	rl->ext = 0;
+	rl->born = time(NULL);
 	rl->st = RELAY_CONNECT;
 	rl->bev =
 	    bufferevent_socket_new(rl->d->base, -1, BEV_OPT_CLOSE_ON_FREE);
@@ -366,6 +633,13 @@ relay_transaction(struct relay *rl)
 		relay_quit(rl);
 		return;
 	}
+	/* Again after a dead cached session: start from scratch. */
+	for (i = 0; i < rl->ncmd; i++)
+		buf_reset(&rl->cmds[i]);
+	free(rl->cmds);
+	free(rl->ok);
+	rl->naccepted = rl->ndot = 0;
+	rl->mail_ok = rl->data_ok = 0;
 	rl->ncmd = j->nr + 2;
 	if ((rl->cmds = calloc(rl->ncmd, sizeof(*rl->cmds))) == NULL ||
 	    (rl->ok = calloc(j->nr, sizeof(*rl->ok))) == NULL)
@@ -463,6 +737,10 @@ relay_cmd_reply(struct relay *rl, const struct smtp_reply_msg *r)
 	struct delivery_job *j = rl->j;
 	size_t k = rl->replied++;
 
+	if (k == 0 && rl->reused && r->code == 421) {
+		relay_redial(rl, "421 before MAIL");
+		return;
+	}
 	if (k == 0) {
 		rl->mail_ok = r->code / 100 == 2;
 		if (!rl->mail_ok)
@@ -558,7 +836,7 @@ relay_dot_reply(struct relay *rl, const struct smtp_reply_msg *r)
 	}
 	rl->ndot++;
 	if (!rl->lmtp || rl->ndot == rl->naccepted)
-		relay_quit(rl);
+		relay_finish(rl);
 }
 
 static void
@@ -689,6 +967,7 @@ relay_read(struct bufferevent *bev, void *arg)
 	const struct smtp_reply_msg *r;
 	enum smtp_reply_error e;
 	unsigned char tmp[4096];
+	unsigned int gen = rl->gen;
 	size_t room, n;
 	int rc;
 
@@ -722,7 +1001,8 @@ relay_read(struct bufferevent *bev, void *arg)
 		relay_reply(rl, r);
 		/* The relay may have moved on (another connection, TLS,
 		 * the end): this input is no longer its. */
-		if (rl->ended || rl->bev != bev || rl->st == RELAY_TLS)
+		if (rl->ended || rl->gen != gen || rl->bev != bev ||
+		    rl->st == RELAY_TLS)
 			break;
 	}
 	rl->in_read = 0;
@@ -771,6 +1051,10 @@ relay_event(struct bufferevent *bev, short what, void *arg)
 	}
 	if (rl->st < RELAY_CMDS) {
 		relay_next(rl, why);
+		return;
+	}
+	if (rl->st == RELAY_CMDS && rl->reused && rl->replied == 0) {
+		relay_redial(rl, why);
 		return;
 	}
 	snprintf(rl->j->error, sizeof(rl->j->error), "%.200s: %.50s",

@@ -249,11 +249,16 @@ class Peer:
     "MTRK", "8BITMIME", "SIZE 100000000"]).  rcpt_reply(addr) -> reply
     line for RCPT (default "250 2.1.5 Ok"); data_reply: reply after the
     final dot.  Every transaction is recorded in .messages as a dict:
-    mail (the MAIL line), rcpts (RCPT lines), data (bytes), ehlo (name)."""
+    mail (the MAIL line), rcpts (RCPT lines), data (bytes), ehlo (name).
+    .sessions counts connections, .quits the QUITs received.  With
+    tx_per_session=N a session ends after N transactions: hang_up="close"
+    closes it right after the Nth reply to the final dot, "421" answers
+    the next MAIL with 421 and closes (servers that drop idle clients)."""
 
     def __init__(self, ehlo=("PIPELINING", "8BITMIME", "DSN", "MTRK"),
                  rcpt_reply=None, data_reply="250 2.0.0 Ok: queued as PEER1",
-                 greeting="220 peer.test ESMTP", lmtp=False, port=None):
+                 greeting="220 peer.test ESMTP", lmtp=False, port=None,
+                 tx_per_session=None, hang_up="close"):
         self.ehlo_keywords = list(ehlo)
         self.rcpt_reply = rcpt_reply or (lambda addr: "250 2.1.5 Ok")
         self.data_reply = data_reply
@@ -261,6 +266,9 @@ class Peer:
         self.lmtp = lmtp
         self.messages = []
         self.sessions = 0
+        self.quits = 0
+        self.tx_per_session = tx_per_session
+        self.hang_up = hang_up
         self.lock = threading.Lock()
         socketserver.ThreadingTCPServer.allow_reuse_address = True
         self.server = socketserver.ThreadingTCPServer(
@@ -288,6 +296,7 @@ class Peer:
         w = lambda line: h.wfile.write((line + "\r\n").encode())
         w(self.greeting)
         cur = None
+        ntx = 0
         while True:
             line = h.rfile.readline(4096)
             if not line:
@@ -303,6 +312,10 @@ class Peer:
                 w("250 peer.test")
                 cur = {"ehlo": cmd.split(" ", 1)[1:], "rcpts": []}
             elif verb == "MAIL":
+                if self.tx_per_session is not None and \
+                        ntx >= self.tx_per_session:
+                    w("421 4.4.2 peer.test Error: timeout exceeded")
+                    return
                 cur = dict(cur or {}, mail=cmd, rcpts=[])
                 w("250 2.1.0 Ok")
             elif verb == "RCPT":
@@ -333,10 +346,17 @@ class Peer:
                     with self.lock:
                         self.messages.append(cur)
                 cur = dict(ehlo=cur.get("ehlo"), rcpts=[])
+                ntx += 1
+                if self.tx_per_session is not None and \
+                        ntx >= self.tx_per_session and \
+                        self.hang_up == "close":
+                    return
             elif verb == "RSET":
                 cur = dict(ehlo=(cur or {}).get("ehlo"), rcpts=[])
                 w("250 2.0.0 Ok")
             elif verb == "QUIT":
+                with self.lock:
+                    self.quits += 1
                 w("221 2.0.0 Bye")
                 return
             elif verb == "NOOP":
