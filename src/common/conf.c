@@ -958,6 +958,7 @@ static const struct conf_key conf_keys[] = {
 	DURATION(delay_warning, 1, "1s"),
 	{ .name = "retry_schedule", .set = conf_set_retry },
 	{ .name = "mtqp_unknown", .set = conf_set_mtqp_unknown },
+	DURATION(smtp_timeout, 1, "1s"),
 	DURATION(mtqp_idle_timeout, CONF_MTQP_IDLE_MIN,
 	    "10m (RFC 3887 section 2.5)"),
 	BOOLKEY(mtqp_tls_required),
@@ -1061,6 +1062,7 @@ conf_defaults(struct conf *c, char *err, size_t errsize)
 	c->n_retry_schedule = sizeof(retry) / sizeof(retry[0]);
 	c->mtqp_unknown = CONF_MTQP_NOINFO;
 	c->mtqp_idle_timeout = CONF_MTQP_IDLE_MIN;
+	c->smtp_timeout = 300;
 	c->mtqp_tls_required = 0;
 	c->mtqp_chain = 0;
 	c->hide_internal_hosts = 0;

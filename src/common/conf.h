@@ -98,6 +98,7 @@ struct conf {
 	size_t n_retry_schedule;
 	enum conf_mtqp_unknown mtqp_unknown;
 	time_t mtqp_idle_timeout;
+	time_t smtp_timeout;
 	int mtqp_tls_required;
 	int mtqp_chain;
 	int hide_internal_hosts;

@@ -20,10 +20,13 @@ struct smtp_server;
 #define SMTP_ERRORS_MAX 20 /* then 421 4.7.0 and close */
 #define SMTP_SESSIONS_MAX 10000 /* then 421 4.7.0 at connect */
 #define SMTP_SESSIONS_PER_ADDR_MAX 100
-/* RFC 5321 §4.5.3.2.7: the server waits at least 5 minutes for a command
- * and (§4.5.3.2.5..6) for each DATA block. */
-#define SMTP_TIMEOUT_CMD 300
-#define SMTP_TIMEOUT_DATA 300
+/* The idle timer is smtp_timeout (default 5 minutes, RFC 5321
+ * §4.5.3.2.7), restarted by every byte.  Against clients that send a byte
+ * just before it expires (slowloris), deadlines as Postfix's
+ * smtpd_per_record_deadline and smtpd_min_data_rate: a command line must
+ * be complete smtp_timeout after its first byte, and DATA smtp_timeout
+ * after its 354 plus one second per SMTP_MIN_DATA_RATE octets received. */
+#define SMTP_MIN_DATA_RATE 500
 
 /* Binds every smtp_listen address (call as root, before dropping
  * privileges); accepts nothing yet.  Returns NULL with err set. */

@@ -166,6 +166,9 @@ struct smtp_session {
 	unsigned int errors;
 	uint64_t commands;
 	time_t close_deadline; /* CLOSING: give up flushing after this */
+	time_t line_start; /* first byte of an unfinished command line */
+	time_t data_start; /* the 354 */
+	int timer_short; /* the idle timer was cut to a deadline */
 	struct event *linger; /* CLOSING with TLS: flush check timer */
 	char helo[SMTP_CMD_LINE_MAX];
 	/* The transaction: NULL until MAIL. */
@@ -201,6 +204,12 @@ static const char *
 hostname(const struct smtp_session *s)
 {
 	return s->d->conf->hostname;
+}
+
+static int
+smtp_timeout(const struct smtp_session *s)
+{
+	return (int)s->d->conf->smtp_timeout;
 }
 
 static void
@@ -246,8 +255,8 @@ session_flush(struct smtp_session *s)
 	if (s->bev == NULL || evbuffer_get_length(s->out) == 0)
 		return;
 	bout = bufferevent_get_output(s->bev);
-	if (!s->tls && s->state != SMTP_S_TLS &&
-	    s->state != SMTP_S_CLOSING && evbuffer_get_length(bout) == 0 &&
+	if (!s->tls && s->state != SMTP_S_TLS && s->state != SMTP_S_CLOSING &&
+	    evbuffer_get_length(bout) == 0 &&
 	    (fd = bufferevent_getfd(s->bev)) >= 0)
 		(void)evbuffer_write(s->out, fd); /* errors: see below */
 	/* The bufferevent reports a write error through session_eventcb. */
@@ -275,13 +284,13 @@ session_close(struct smtp_session *s, const char *reason)
 	if (s->state == SMTP_S_CLOSING)
 		return;
 	s->state = SMTP_S_CLOSING;
-	s->close_deadline = time(NULL) + SMTP_TIMEOUT_CMD;
+	s->close_deadline = time(NULL) + smtp_timeout(s);
 	log_info("%s smtp disconnect reason=%s commands=%" PRIu64, s->id,
 	    reason, s->commands);
 	if (s->bev != NULL) {
 		bufferevent_disable(s->bev, EV_READ);
 		/* Bound the flush of the last reply. */
-		set_timeout(s, SMTP_TIMEOUT_CMD);
+		set_timeout(s, smtp_timeout(s));
 	}
 }
 
@@ -631,7 +640,8 @@ cmd_data(struct smtp_session *s)
 	}
 	buf_init(&s->body, max > SIZE_MAX ? SIZE_MAX : (size_t)max);
 	s->state = SMTP_S_DATA;
-	set_timeout(s, SMTP_TIMEOUT_DATA);
+	s->data_start = time(NULL);
+	set_timeout(s, smtp_timeout(s));
 	reply(s, "354 End data with <CR><LF>.<CR><LF>");
 }
 
@@ -698,7 +708,7 @@ cmd_starttls(struct smtp_session *s)
 	bufferevent_setcb(
 	    tb, session_readcb, session_writecb, session_eventcb, s);
 	bufferevent_setwatermark(tb, EV_READ, 0, SMTP_LINE_INPUT_MAX);
-	set_timeout(s, SMTP_TIMEOUT_CMD);
+	set_timeout(s, smtp_timeout(s));
 	bufferevent_enable(tb, EV_READ | EV_WRITE);
 }
 
@@ -846,7 +856,7 @@ commit_done(void *arg, int rc, int err)
 	}
 	s->in_cb++;
 	if (s->state == SMTP_S_CMD)
-		set_timeout(s, SMTP_TIMEOUT_CMD);
+		set_timeout(s, smtp_timeout(s));
 	session_pump(s);
 	if (s->eof && s->state != SMTP_S_CLOSING && s->state != SMTP_S_COMMIT)
 		session_close(s, "eof");
@@ -890,7 +900,7 @@ data_end(struct smtp_session *s)
 	time_t now = time(NULL), keep;
 
 	s->state = SMTP_S_CMD;
-	set_timeout(s, SMTP_TIMEOUT_CMD);
+	set_timeout(s, smtp_timeout(s));
 	if (info->flags & (SMTP_DATA_F_BARE_LF | SMTP_DATA_F_BARE_CR)) {
 		reject_rep(s, REP_BARE_NEWLINE);
 		goto reset;
@@ -933,7 +943,7 @@ data_end(struct smtp_session *s)
 		int e = errno;
 
 		s->state = SMTP_S_CMD;
-		set_timeout(s, SMTP_TIMEOUT_CMD);
+		set_timeout(s, smtp_timeout(s));
 		log_warnx(
 		    "%s smtp submit failed error=\"%s\"", s->id, strerror(e));
 		reject_rep(s, REP_LOCAL_ERROR);
@@ -1003,6 +1013,8 @@ session_pump(struct smtp_session *s)
 			continue;
 		}
 		rc = smtp_line_next(s->rd, &line, &len, &le);
+		if (rc != 0)
+			s->line_start = 0; /* a line ended: the next starts */
 		if (rc == 1)
 			session_line(s, line, len);
 		else if (rc == -1) {
@@ -1011,6 +1023,40 @@ session_pump(struct smtp_session *s)
 		} else if (evbuffer_get_length(bufferevent_get_input(s->bev)) ==
 		    0)
 			return;
+	}
+}
+
+/* After input was processed: enforces the deadlines of smtp.h (see
+ * SMTP_MIN_DATA_RATE) by shortening the idle timer that the bufferevent
+ * restarts on every read, or, past a deadline, with 421 and a close. */
+static void
+session_deadline(struct smtp_session *s)
+{
+	time_t now, end, t = smtp_timeout(s);
+
+	if (s->bev == NULL)
+		return;
+	if (s->state == SMTP_S_DATA) {
+		end = s->data_start + t +
+		    (time_t)(s->body.len / SMTP_MIN_DATA_RATE);
+	} else if (s->state == SMTP_S_CMD && smtp_line_pending(s->rd) > 0) {
+		if (s->line_start == 0)
+			s->line_start = time(NULL);
+		end = s->line_start + t;
+	} else {
+		s->line_start = 0;
+		if (s->timer_short && s->state == SMTP_S_CMD)
+			set_timeout(s, (int)t);
+		s->timer_short = 0;
+		return;
+	}
+	now = time(NULL);
+	if (now >= end) {
+		reply(s, "421 4.4.2 %s Error: timeout exceeded", hostname(s));
+		session_close(s, "deadline");
+	} else if (end - now < t) {
+		set_timeout(s, (int)(end - now));
+		s->timer_short = 1;
 	}
 }
 
@@ -1027,6 +1073,8 @@ session_readcb(struct bufferevent *bev, void *arg)
 	}
 	s->in_cb++;
 	session_pump(s);
+	if (!s->dead)
+		session_deadline(s);
 	s->in_cb--;
 	session_after(s);
 }
@@ -1125,7 +1173,7 @@ smtp_session_new(struct smtp_server *srv, struct msgtrkd *d, evutil_socket_t fd,
 	bufferevent_setcb(
 	    s->bev, session_readcb, session_writecb, session_eventcb, s);
 	bufferevent_setwatermark(s->bev, EV_READ, 0, SMTP_LINE_INPUT_MAX);
-	set_timeout(s, SMTP_TIMEOUT_CMD);
+	set_timeout(s, smtp_timeout(s));
 	bufferevent_enable(s->bev, EV_READ | EV_WRITE);
 	log_info("%s smtp connect addr=%s", s->id, s->addrstr);
 	reply(s, "220 %s ESMTP msgtrk", hostname(s));

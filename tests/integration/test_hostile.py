@@ -449,6 +449,66 @@ def smtp_slowloris_per_address_limit(c, d):
     expect(r, "QUIT", "221")
 
 
+@hostile(smtp_timeout="3s")
+def smtp_slowloris_command_deadline(c, d):
+    """A command line trickled a byte a second (each byte inside the 3 s
+    idle timer) is cut 3 s after its first byte with 421 4.4.2, long
+    before its 22 bytes are sent (smtp.h: per-line deadline)."""
+    r = Raw(d.smtp_port)
+    line = b"EHLO slowloris.test\r\n"
+    start = time.monotonic()
+    got = None
+    for i in range(len(line)):
+        try:
+            r.sock.sendall(line[i:i + 1])
+        except OSError:
+            break
+        time.sleep(1)
+        if not r.nothing_pending(0.01):
+            got = r.line()
+            break
+    assert got is not None and got.startswith("421 4.4.2"), (got, r.buf)
+    assert r.eof()
+    assert time.monotonic() - start < len(line) - 2, "not cut early"
+
+
+@hostile(smtp_timeout="3s")
+def smtp_slowloris_data_deadline(c, d):
+    """DATA trickled a byte a second is cut smtp_timeout + size/500 s
+    after the 354 with 421 4.4.2; nothing is queued."""
+    r = smtp(d)
+    expect(r, "MAIL FROM:<a@x.test>", "250")
+    expect(r, "RCPT TO:<b@local.test>", "250")
+    expect(r, "DATA", "354")
+    got = None
+    for i in range(20):
+        try:
+            r.send("x")
+        except OSError:
+            break
+        time.sleep(1)
+        if not r.nothing_pending(0.01):
+            got = r.line()
+            break
+    assert got is not None and got.startswith("421 4.4.2"), (got, r.buf)
+    assert r.eof()
+    assert "smtp queued" not in d.log()
+
+
+@hostile(smtp_timeout="3s")
+def smtp_paced_commands_not_cut(c, d):
+    """Whole commands 2 s apart (each inside the idle timer) are served
+    for longer than smtp_timeout: the deadline is per line, not per
+    session."""
+    r = smtp(d)
+    for cmd, want in (("MAIL FROM:<a@x.test>", "250"),
+                      ("RCPT TO:<b@local.test>", "250"), ("RSET", "250"),
+                      ("NOOP", "250")):
+        time.sleep(2)
+        expect(r, cmd, want)
+    expect(r, "QUIT", "221")
+
+
 # --- MTQP -------------------------------------------------------------
 
 @hostile()

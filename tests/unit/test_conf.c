@@ -437,6 +437,12 @@ chk_sqlite(const struct conf *c)
 }
 
 static void
+chk_smtp3(const struct conf *c)
+{
+	assert_int_equal(c->smtp_timeout, 3);
+}
+
+static void
 chk_idle600(const struct conf *c)
 {
 	assert_int_equal(c->mtqp_idle_timeout, 600);
@@ -704,6 +710,10 @@ static const struct load_case load_cases[] = {
 	    NULL, ":3: mtrk_default_timeout (950400 s) is above", NULL },
 	{ "mtrk default above default max", "mtrk_default_timeout = 31d\n", 0,
 	    NULL, ":1: mtrk_default_timeout", NULL },
+	{ "smtp timeout 3s", "smtp_timeout = 3s\n", 0, NULL, NULL,
+	    chk_smtp3 },
+	{ "smtp timeout 0", "smtp_timeout = 0\n", 0, NULL,
+	    ":1: smtp_timeout: 0 is below the minimum 1s", NULL },
 	{ "purge 0", "purge_interval = 0\n", 0, NULL,
 	    ":1: purge_interval: 0 is below the minimum 1s", NULL },
 	{ "lifetime 0s", "queue_lifetime = 0s\n", 0, NULL,
@@ -1007,6 +1017,7 @@ test_defaults(void **state)
 	assert_int_equal(c.mtrk_default_timeout, 9 * 86400);
 	assert_int_equal(c.mtrk_max_timeout, 30 * 86400);
 	assert_int_equal(c.purge_interval, 3600);
+	assert_int_equal(c.smtp_timeout, 300);
 	assert_int_equal(c.queue_lifetime, 5 * 86400);
 	assert_int_equal(c.delay_warning, 4 * 3600);
 	assert_int_equal(c.n_retry_schedule, 5);
