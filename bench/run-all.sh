@@ -18,6 +18,9 @@ chmod 755 "$work"
 trap '[ -n "${MSGTRKD_PID:-}" ] && stop_pid "$MSGTRKD_PID"; rm -rf "$work"' EXIT
 out=$work/RESULTS.md
 status=0
+# Two MTQP loads: throughput with 16 TRACKs pipelined per connection (the
+# latency is then mostly queueing: 160 in flight), and latency with one
+# TRACK in flight per connection.
 MTQP_CONNS=${MTQP_CONNS:-10}
 MTQP_DEPTH=${MTQP_DEPTH:-16}
 MTQP_SECONDS=${MTQP_SECONDS:-10}
@@ -45,6 +48,8 @@ mtqp_over() { # DATA_DIR N
 	port=$(free_port)
 	msgtrkd_start "$1/.." "" "$port" "" || return 1
 	"$MTQP_LOAD" -p "$port" -c "$MTQP_CONNS" -P "$MTQP_DEPTH" \
+	    -t "$MTQP_SECONDS" -n "$2" &&
+	    "$MTQP_LOAD" -p "$port" -c "$MTQP_CONNS" -P 1 \
 	    -t "$MTQP_SECONDS" -n "$2"
 	rc=$?
 	stop_pid "$MSGTRKD_PID"

@@ -18,9 +18,11 @@
 #include <grp.h>
 #include <pwd.h>
 #include <signal.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -43,6 +45,19 @@
 #define DEFAULT_CONF "/etc/msgtrk/msgtrkd.conf"
 /* How long SIGTERM waits for sessions and attempts to wind down. */
 #define SHUTDOWN_GRACE 30
+/* Descriptors beyond the sessions and delivery connections: listeners,
+ * the journal, two store handles, DNS, the log, the eventfd, and the
+ * socket accepted only to be refused with 421 or -TEMP (which must not
+ * fail with EMFILE first).  Firewall mode's chained MTQP queries come out
+ * of this margin too; one that cannot get a descriptor ends its branch. */
+#define NOFILE_MARGIN 256
+/* RLIMIT_NOFILE that lets every limit of smtp.h, mtqp_server.h and
+ * delivery.h be reached: a default soft limit of 1024 would otherwise
+ * cap the daemon at about a thousand sessions, below SMTP_SESSIONS_MAX,
+ * so connections past it would fail at accept instead of getting 421. */
+#define NOFILE_WANT \
+	((rlim_t)SMTP_SESSIONS_MAX + MTQP_SERVER_SESSIONS_MAX + \
+	    DELIVERY_CONN_MAX + NOFILE_MARGIN)
 
 static struct msgtrkd d;
 static struct conf conf;
@@ -95,6 +110,48 @@ own_data_dir(const char *data_dir, uid_t uid, gid_t gid)
 			fatal("chown %s/%s", path, de->d_name);
 	}
 	closedir(dir);
+}
+
+/* Raises RLIMIT_NOFILE's soft limit to NOFILE_WANT, capped at the hard
+ * limit; as root (before the drop) the hard limit is raised too when it is
+ * lower.  Logs a warning when the daemon is left with less. */
+static void
+raise_nofile(void)
+{
+	struct rlimit rl, want;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) == -1) {
+		log_warn("- daemon nofile getrlimit");
+		return;
+	}
+	if (rl.rlim_cur == RLIM_INFINITY || rl.rlim_cur >= NOFILE_WANT)
+		return;
+	want.rlim_cur = NOFILE_WANT;
+	want.rlim_max = rl.rlim_max;
+	if (rl.rlim_max != RLIM_INFINITY && rl.rlim_max < NOFILE_WANT) {
+		/* Only root may raise the hard limit (and not past
+		 * fs.nr_open); otherwise take what the hard limit allows. */
+		want.rlim_max = NOFILE_WANT;
+		if (geteuid() != 0 || setrlimit(RLIMIT_NOFILE, &want) == -1) {
+			want.rlim_cur = rl.rlim_max;
+			want.rlim_max = rl.rlim_max;
+		}
+	}
+	if (setrlimit(RLIMIT_NOFILE, &want) == -1) {
+		log_warn("- daemon nofile soft=%ju hard=%ju want=%ju: "
+		         "setrlimit",
+		    (uintmax_t)rl.rlim_cur, (uintmax_t)rl.rlim_max,
+		    (uintmax_t)NOFILE_WANT);
+		return;
+	}
+	if (want.rlim_cur < NOFILE_WANT)
+		log_warnx("- daemon nofile soft=%ju hard=%ju want=%ju: "
+		          "sessions past the descriptor limit fail at accept",
+		    (uintmax_t)want.rlim_cur, (uintmax_t)want.rlim_max,
+		    (uintmax_t)NOFILE_WANT);
+	else
+		log_info("- daemon nofile soft=%ju hard=%ju",
+		    (uintmax_t)want.rlim_cur, (uintmax_t)want.rlim_max);
 }
 
 /* Drops root for good: RFC-free, but every MTA's first promise after not
@@ -289,6 +346,7 @@ main(int argc, char *argv[])
 	d.conf = &conf;
 	if ((d.base = event_base_new()) == NULL)
 		fatalx("event_base_new failed");
+	raise_nofile();
 
 	/* Privileged setup: keys, listening sockets, data_dir. */
 	if (conf.tls_cert_file != NULL &&

@@ -30,6 +30,7 @@
 #include "common/conf.h"
 #include "common/log.h"
 #include "common/net.h"
+#include "common/pace.h"
 #include "msgtrk/buf.h"
 #include "msgtrk/date.h"
 #include "msgtrk/mtqp.h"
@@ -41,6 +42,7 @@
 #include "msgtrkd/msgtrkd.h"
 #include "mtqp/mtqp_server.h"
 #include "mtqp/trail.h"
+#include "queue/queue.h"
 #include "store/store.h"
 
 /* listen(2) backlog for each listener. */
@@ -92,6 +94,7 @@ struct mtqp_server {
 	struct msgtrkd *d;
 	struct evconnlistener *listeners[CONF_LISTEN_MAX];
 	size_t nlisteners;
+	struct pace pace;
 	struct mtqp_session *head;
 	size_t nsessions;
 	int stopping;
@@ -963,6 +966,19 @@ do_track(struct mtqp_session *ss, const struct mtqp_cmd *cmd)
 			return -1;
 		return count_error(ss);
 	}
+	/* While the queue's last store update failed, the store lags the
+	 * journal: a message accepted with a 250 may be missing or show an
+	 * old action, so any answer could be wrong.  -TEMP (RFC 3887 §2.3,
+	 * a temporary failure) tells the client to ask again later; the
+	 * flag clears at the first store commit that catches up
+	 * (src/queue). */
+	if (s->d->queue != NULL && queue_store_failed(s->d->queue)) {
+		log_info("%016" PRIx64
+		         " mtqp track envid=%s result=store-unavailable",
+		    ss->id, ss->envid_log);
+		return send_line(
+		    ss, MTQP_TEMP, "unavailable", "tracking store unavailable");
+	}
 	/* P8: as sent, then without the angle brackets. */
 	for (pass = 0; pass < 2 && kept == 0; pass++) {
 		const char *e = cmd->envid;
@@ -1354,6 +1370,7 @@ on_accept(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa,
 	struct timeval tv;
 
 	(void)l;
+	pace_accepted(&s->pace);
 	memset(&ssa, 0, sizeof(ssa));
 	if (salen > 0 && (size_t)salen <= sizeof(ssa))
 		memcpy(&ssa, sa, (size_t)salen);
@@ -1454,28 +1471,27 @@ mtqp_server_new(struct msgtrkd *d, char *err, size_t errsize)
 		evconnlistener_set_error_cb(l, on_accept_error);
 		s->listeners[s->nlisteners++] = l;
 	}
+	if (pace_init(&s->pace, d->base, s->listeners, s->nlisteners) == -1) {
+		snprintf(err, errsize, "mtqp: out of memory");
+		mtqp_server_free(s);
+		return NULL;
+	}
 	return s;
 }
 
 void
 mtqp_server_start(struct mtqp_server *s)
 {
-	size_t i;
-
-	for (i = 0; i < s->nlisteners; i++)
-		evconnlistener_enable(s->listeners[i]);
+	pace_start(&s->pace);
 }
 
 size_t
 mtqp_server_stop(struct mtqp_server *s)
 {
-	size_t i;
-
 	if (s == NULL)
 		return 0;
 	s->stopping = 1;
-	for (i = 0; i < s->nlisteners; i++)
-		evconnlistener_disable(s->listeners[i]);
+	pace_stop(&s->pace);
 	while (s->head != NULL) {
 		log_info("%016" PRIx64 " mtqp disconnect reason=shutdown",
 		    s->head->id);
@@ -1495,5 +1511,6 @@ mtqp_server_free(struct mtqp_server *s)
 		session_free(s->head);
 	for (i = 0; i < s->nlisteners; i++)
 		evconnlistener_free(s->listeners[i]);
+	pace_free(&s->pace);
 	free(s);
 }

@@ -2,8 +2,10 @@
  * mtqp_server: msgtrkd's MTQP server (RFC 3887), on mtqp_listen.
  *
  * Uses from struct msgtrkd: conf (hostname, mtqp_*, hide_internal_hosts),
- * base, rstore (lookup_envid on the loop thread), tls_server (STARTTLS),
- * tls_client and dns (firewall mode), stopping.
+ * base, rstore (lookup_envid on the loop thread), queue
+ * (queue_store_failed: TRACK answers -TEMP/unavailable while the store
+ * lags the journal), tls_server (STARTTLS), tls_client and dns (firewall
+ * mode), stopping.
  *
  * Sessions: greeting "+OK+/MTQP" with the option list (STARTTLS, with
  * "required" when mtqp_tls_required) or "+OK/MTQP" without options;

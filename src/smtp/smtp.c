@@ -16,6 +16,7 @@
 #include "common/conf.h"
 #include "common/log.h"
 #include "common/net.h"
+#include "common/pace.h"
 #include "msgtrkd/msgtrkd.h"
 #include "smtp/smtp.h"
 #include "smtp/smtp_session.h"
@@ -27,6 +28,7 @@ struct smtp_server {
 	struct msgtrkd *d;
 	struct evconnlistener *listeners[CONF_LISTEN_MAX];
 	size_t nlisteners;
+	struct pace pace;
 	struct smtp_session *head; /* open sessions */
 	size_t nsessions;
 	int stopping;
@@ -70,6 +72,7 @@ on_accept(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa,
 	struct smtp_server *s = arg;
 
 	(void)l;
+	pace_accepted(&s->pace);
 	if (s->stopping || s->d->stopping) {
 		evutil_closesocket(fd);
 		return;
@@ -163,19 +166,20 @@ smtp_server_new(struct msgtrkd *d, char *err, size_t errsize)
 		evconnlistener_set_error_cb(s->listeners[i], on_accept_error);
 		s->nlisteners++;
 	}
+	if (pace_init(&s->pace, d->base, s->listeners, s->nlisteners) == -1) {
+		snprintf(err, errsize, "smtp: out of memory");
+		smtp_server_free(s);
+		return NULL;
+	}
 	return s;
 }
 
 void
 smtp_server_start(struct smtp_server *s)
 {
-	size_t i;
-
 	if (s == NULL)
 		return;
-	for (i = 0; i < s->nlisteners; i++)
-		if (evconnlistener_enable(s->listeners[i]) == -1)
-			log_warnx("- smtp listener %zu cannot be enabled", i);
+	pace_start(&s->pace);
 }
 
 size_t
@@ -188,6 +192,7 @@ smtp_server_stop(struct smtp_server *s)
 		return 0;
 	if (!s->stopping) {
 		s->stopping = 1;
+		pace_stop(&s->pace);
 		for (i = 0; i < s->nlisteners; i++) {
 			evconnlistener_free(s->listeners[i]);
 			s->listeners[i] = NULL;
@@ -215,5 +220,6 @@ smtp_server_free(struct smtp_server *s)
 			evconnlistener_free(s->listeners[i]);
 	while (s->head != NULL)
 		smtp_session_free(s->head); /* unlinks itself */
+	pace_free(&s->pace);
 	free(s);
 }
