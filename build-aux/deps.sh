@@ -7,7 +7,7 @@ set -eu
 build="gcc pkg-config meson ninja-build libssl-dev libevent-dev
 	libsqlite3-dev libpq-dev libc-ares-dev"
 test="$build libcmocka-dev clang libclang-rt-14-dev cppcheck clang-format
-	python3 dnsmasq-base swaks postfix openssl sqlite3"
+	python3 dnsmasq-base swaks postfix openssl sqlite3 postgresql"
 
 case "${1:-build}" in
 build) want=$build ;;

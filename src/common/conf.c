@@ -749,7 +749,8 @@ conf_set_store(struct conf *c, const struct conf_key *k, const char *v,
 	(void)k;
 	if (str_casecmp(v, "sqlite") == 0)
 		return conf_replace(&c->store, "sqlite", why, whysize);
-	if (!str_casestarts(v, n, scheme))
+	/* Lower case, as libpq and store_backend_find() want it. */
+	if (strncmp(v, scheme, sizeof(scheme) - 1) != 0)
 		return conf_why(why, whysize,
 		    "'%.60s' is neither sqlite nor a postgresql:// URI", v);
 	if (n == sizeof(scheme) - 1)

@@ -103,7 +103,7 @@ struct relay_conn {
 
 struct relay_cache {
 	struct delivery *dl;
-	TAILQ_HEAD(, relay_conn) idle;
+	TAILQ_HEAD(relay_idle, relay_conn) idle;
 	int closed; /* delivery stopping: cache nothing more */
 };
 
@@ -275,8 +275,8 @@ conn_take(struct delivery *dl, const char *host, uint16_t port, int lmtp)
 	struct relay_cache *cache = cache_of(dl);
 	struct relay_conn *c;
 
-	TAILQ_FOREACH(c, &cache->idle, entry)
-	{
+	for (c = TAILQ_FIRST(&cache->idle); c != NULL;
+	     c = TAILQ_NEXT(c, entry)) {
 		if (c->quitting || c->port != port || c->lmtp != lmtp ||
 		    strcmp(c->slot, host) != 0)
 			continue;
@@ -294,8 +294,8 @@ conn_evict(struct delivery *dl, const char *host)
 	struct relay_cache *cache = cache_of(dl);
 	struct relay_conn *c;
 
-	TAILQ_FOREACH(c, &cache->idle, entry)
-	{
+	for (c = TAILQ_FIRST(&cache->idle); c != NULL;
+	     c = TAILQ_NEXT(c, entry)) {
 		if (strcmp(c->slot, host) != 0) {
 			conn_close(c);
 			return 1;

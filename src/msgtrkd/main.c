@@ -43,6 +43,11 @@
 #include "store/store.h"
 
 #define DEFAULT_CONF "/etc/msgtrk/msgtrkd.conf"
+#ifdef STORE_HAVE_PG
+#define STORE_BACKENDS "sqlite, postgresql"
+#else
+#define STORE_BACKENDS "sqlite"
+#endif
 /* How long SIGTERM waits for sessions and attempts to wind down. */
 #define SHUTDOWN_GRACE 30
 /* Descriptors beyond the sessions and delivery connections: listeners,
@@ -370,8 +375,8 @@ main(int argc, char *argv[])
 	/* The store: one handle for the queue's writer, one for reads. */
 	/* The value may be a URI with a password: name only its scheme. */
 	if ((d.store_be = store_backend_find(conf.store)) == NULL)
-		fatalx("store %.*s: no such backend (this build has sqlite)",
-		    (int)strcspn(conf.store, ":"), conf.store);
+		fatalx("store %.*s: no such backend (this build has %s)",
+		    (int)strcspn(conf.store, ":"), conf.store, STORE_BACKENDS);
 	if ((d.wstore = d.store_be->open(
 	         conf.store, conf.data_dir, err, sizeof(err))) == NULL ||
 	    (d.rstore = d.store_be->open(

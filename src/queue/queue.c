@@ -84,6 +84,9 @@ enum {
 #define QUEUE_IOV_MAX 60
 /* Records whose store update failed, kept to retry. */
 #define QUEUE_RETRY_MAX 100000
+/* Seconds between retries of the kept store updates while the store is
+ * failed and no batch comes to retry them. */
+#define QUEUE_STORE_RETRY 1
 
 struct qreq {
 	struct qreq *next;
@@ -901,12 +904,33 @@ writer_main(void *arg)
 		int appended = 0, drop = 0;
 
 		pthread_mutex_lock(&q->mtx);
-		while ((q->pending == NULL || q->hold) && !q->stopping)
-			pthread_cond_wait(&q->cond, &q->mtx);
+		while ((q->pending == NULL || q->hold) && !q->stopping) {
+			struct timespec ts;
+
+			if (q->hold ||
+			    !__atomic_load_n(
+			        &q->store_failed, __ATOMIC_RELAXED)) {
+				pthread_cond_wait(&q->cond, &q->mtx);
+				continue;
+			}
+			/* The store failed: retry its kept updates even
+			 * with no traffic (MTRK mail gets 455 meanwhile, so
+			 * none may come to do it). */
+			clock_gettime(CLOCK_REALTIME, &ts);
+			ts.tv_sec += QUEUE_STORE_RETRY;
+			if (pthread_cond_timedwait(&q->cond, &q->mtx, &ts) ==
+			        ETIMEDOUT &&
+			    q->pending == NULL)
+				break;
+		}
 		batch = q->pending;
 		q->pending = NULL;
 		q->pending_tail = &q->pending;
 		pthread_mutex_unlock(&q->mtx);
+		if (batch == NULL && !q->stopping) {
+			store_batch(q, NULL); /* the kept updates only */
+			continue;
+		}
 		if (batch == NULL)
 			break; /* stopping, and nothing left */
 

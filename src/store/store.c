@@ -12,6 +12,9 @@
  * "postgresql://host/db"). */
 static const struct store_backend *const backends[] = {
 	&store_backend_sqlite,
+#ifdef STORE_HAVE_PG
+	&store_backend_pg,
+#endif
 };
 
 const struct store_backend *

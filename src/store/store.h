@@ -153,6 +153,9 @@ struct store_backend {
 };
 
 extern const struct store_backend store_backend_sqlite;
+/* store_pg.c: compiled in with libpq (meson.build then defines
+ * STORE_HAVE_PG). */
+extern const struct store_backend store_backend_pg;
 
 /* The backend for a config value: "sqlite" or a postgresql:// URI.
  * Returns NULL if none matches. */

@@ -1494,6 +1494,8 @@ test_open_fail(void **state)
 /*
  * Registry and helpers.
  */
+/* store_pg.c, in the registry when built with libpq. */
+
 struct find_row {
 	const char *uri;
 	const struct store_backend *want;
@@ -1506,7 +1508,8 @@ static const struct find_row find_rows[] = {
 	{ "sqlite3", NULL },
 	{ "sqlit", NULL },
 	{ "", NULL },
-	{ "postgresql://localhost/msgtrk", NULL },
+	{ "postgresql://localhost/msgtrk", &store_backend_pg },
+	{ "postgres://localhost/msgtrk", NULL },
 	{ "mysql://x", NULL },
 	{ NULL, NULL },
 };
