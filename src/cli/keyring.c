@@ -1,7 +1,6 @@
 /*
  * keyring: the user's file of tracked messages.  See keyring.h.
  */
-#include <sys/file.h>
 #include <sys/stat.h>
 
 #include <errno.h>
@@ -314,39 +313,14 @@ int
 keyring_append(const char *path, const struct keyring_entry *e,
     const char *const *rcpts, size_t n, char *err, size_t errsize)
 {
-	char lock[PATH_MAX], tmp[PATH_MAX], dir[PATH_MAX];
 	struct buf b;
-	char *slash;
-	int lockfd = -1, fd = -1, dfd = -1, rc = -1, r, made = 0;
+	int lockfd = -1, rc = -1;
 
 	buf_init(&b, KEYRING_FILE_MAX + 65536);
 	if (keyring_mkdirs(path, err, errsize) == -1)
 		goto cleanup;
-	if ((size_t)snprintf(lock, sizeof(lock), "%s.lock", path) >=
-	        sizeof(lock) ||
-	    (size_t)snprintf(tmp, sizeof(tmp), "%s.XXXXXX", path) >=
-	        sizeof(tmp)) {
-		snprintf(err, errsize, "%s: path too long", path);
+	if ((lockfd = file_lock(path, err, errsize)) == -1)
 		goto cleanup;
-	}
-	str_copy(dir, path, sizeof(dir));
-	if ((slash = strrchr(dir, '/')) == NULL)
-		str_copy(dir, ".", sizeof(dir));
-	else if (slash == dir)
-		dir[1] = '\0';
-	else
-		*slash = '\0';
-	if ((lockfd = open(lock, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC,
-	         0600)) == -1) {
-		snprintf(err, errsize, "%s: %s", lock, strerror(errno));
-		goto cleanup;
-	}
-	while ((r = flock(lockfd, LOCK_EX)) == -1 && errno == EINTR)
-		;
-	if (r == -1) {
-		snprintf(err, errsize, "%s: lock: %s", lock, strerror(errno));
-		goto cleanup;
-	}
 	if (keyring_read(path, &b, err, errsize) == -1)
 		goto cleanup;
 	if (b.len > 0 && b.data[b.len - 1] != '\n' && buf_addc(&b, '\n') == -1)
@@ -355,45 +329,14 @@ keyring_append(const char *path, const struct keyring_entry *e,
 		goto toobig;
 	if (b.len > KEYRING_FILE_MAX)
 		goto toobig;
-	if ((fd = mkstemp(tmp)) == -1) {
-		snprintf(err, errsize, "%s: %s", tmp, strerror(errno));
+	if (file_replace(path, b.data, b.len, err, errsize) == -1)
 		goto cleanup;
-	}
-	made = 1;
-	if (fchmod(fd, 0600) == -1 || file_write_all(fd, b.data, b.len) ||
-	    fsync(fd) == -1) {
-		snprintf(err, errsize, "%s: %s", tmp, strerror(errno));
-		goto cleanup;
-	}
-	if (close(fd) == -1) {
-		fd = -1;
-		snprintf(err, errsize, "%s: %s", tmp, strerror(errno));
-		goto cleanup;
-	}
-	fd = -1;
-	if (rename(tmp, path) == -1) {
-		snprintf(err, errsize, "%s: rename: %s", path, strerror(errno));
-		goto cleanup;
-	}
-	made = 0;
-	/* The rename is durable only once the directory is. */
-	if ((dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) == -1 ||
-	    fsync(dfd) == -1) {
-		snprintf(err, errsize, "%s: %s", dir, strerror(errno));
-		goto cleanup;
-	}
 	rc = 0;
 	goto cleanup;
 toobig:
 	snprintf(err, errsize, "%s: would grow past %lu octets", path,
 	    KEYRING_FILE_MAX);
 cleanup:
-	if (fd != -1)
-		close(fd);
-	if (made)
-		unlink(tmp);
-	if (dfd != -1)
-		close(dfd);
 	if (lockfd != -1)
 		close(lockfd); /* releases the lock */
 	buf_wipe(&b);

@@ -2,11 +2,9 @@
  * tlsmemory: MTQP servers that did TLS, kept across runs.  See
  * tlsmemory.h.
  */
-#include <sys/file.h>
 #include <sys/stat.h>
 
 #include <errno.h>
-#include <fcntl.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -314,30 +312,14 @@ tlsmemory_learn(struct tlsmemory *m, const char *server,
 	return 1;
 }
 
-/* The directory of path, into dir. */
-static void
-tlsmemory_dir(const char *path, char *dir, size_t dirsize)
-{
-	char *slash;
-
-	str_copy(dir, path, dirsize);
-	if ((slash = strrchr(dir, '/')) == NULL)
-		str_copy(dir, ".", dirsize);
-	else if (slash == dir)
-		dir[1] = '\0';
-	else
-		*slash = '\0';
-}
-
 int
 tlsmemory_save(struct tlsmemory *m, char *err, size_t errsize)
 {
-	char lock[PATH_MAX], tmp[PATH_MAX], dir[PATH_MAX];
 	struct tlsmemory *cur = NULL;
 	struct tlsmemory_entry *e;
 	struct buf b;
 	size_t i;
-	int lockfd = -1, fd = -1, dfd = -1, rc = -1, r, made = 0, any = 0;
+	int lockfd = -1, rc = -1, any = 0;
 
 	for (i = 0; i < m->n; i++)
 		any |= m->e[i].changed;
@@ -346,25 +328,8 @@ tlsmemory_save(struct tlsmemory *m, char *err, size_t errsize)
 	buf_init(&b, TLSMEMORY_FILE_MAX);
 	if (keyring_mkdirs(m->path, err, errsize) == -1)
 		goto cleanup;
-	if ((size_t)snprintf(lock, sizeof(lock), "%s.lock", m->path) >=
-	        sizeof(lock) ||
-	    (size_t)snprintf(tmp, sizeof(tmp), "%s.XXXXXX", m->path) >=
-	        sizeof(tmp)) {
-		snprintf(err, errsize, "%s: path too long", m->path);
+	if ((lockfd = file_lock(m->path, err, errsize)) == -1)
 		goto cleanup;
-	}
-	tlsmemory_dir(m->path, dir, sizeof(dir));
-	if ((lockfd = open(lock, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC,
-	         0600)) == -1) {
-		snprintf(err, errsize, "%s: %s", lock, strerror(errno));
-		goto cleanup;
-	}
-	while ((r = flock(lockfd, LOCK_EX)) == -1 && errno == EINTR)
-		;
-	if (r == -1) {
-		snprintf(err, errsize, "%s: lock: %s", lock, strerror(errno));
-		goto cleanup;
-	}
 	/* Another run may have written the file since we read it. */
 	if ((cur = tlsmemory_load(m->path, err, errsize)) == NULL)
 		goto cleanup;
@@ -386,45 +351,12 @@ tlsmemory_save(struct tlsmemory *m, char *err, size_t errsize)
 			snprintf(err, errsize, "%s: out of memory", m->path);
 			goto cleanup;
 		}
-	if ((fd = mkstemp(tmp)) == -1) {
-		snprintf(err, errsize, "%s: %s", tmp, strerror(errno));
+	if (file_replace(m->path, b.data, b.len, err, errsize) == -1)
 		goto cleanup;
-	}
-	made = 1;
-	if (fchmod(fd, 0600) == -1 ||
-	    file_write_all(fd, b.data != NULL ? b.data : "", b.len) == -1 ||
-	    fsync(fd) == -1) {
-		snprintf(err, errsize, "%s: %s", tmp, strerror(errno));
-		goto cleanup;
-	}
-	r = close(fd);
-	fd = -1;
-	if (r == -1) {
-		snprintf(err, errsize, "%s: %s", tmp, strerror(errno));
-		goto cleanup;
-	}
-	if (rename(tmp, m->path) == -1) {
-		snprintf(
-		    err, errsize, "%s: rename: %s", m->path, strerror(errno));
-		goto cleanup;
-	}
-	made = 0;
-	/* The rename is durable only once the directory is. */
-	if ((dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) == -1 ||
-	    fsync(dfd) == -1) {
-		snprintf(err, errsize, "%s: %s", dir, strerror(errno));
-		goto cleanup;
-	}
 	for (i = 0; i < m->n; i++)
 		m->e[i].changed = 0;
 	rc = 0;
 cleanup:
-	if (fd != -1)
-		close(fd);
-	if (made)
-		unlink(tmp);
-	if (dfd != -1)
-		close(dfd);
 	if (lockfd != -1)
 		close(lockfd); /* releases the lock */
 	tlsmemory_free(cur);

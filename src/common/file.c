@@ -1,14 +1,19 @@
 /*
  * file: bounded whole-file reads.  See file.h.
  */
+#include <sys/file.h>
+#include <sys/stat.h>
+
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
 #include "common/file.h"
+#include "msgtrk/str.h"
 
 int
 file_read(const char *path, struct buf *b, char *why, size_t whysize)
@@ -74,4 +79,89 @@ file_write_all(int fd, const void *p, size_t n)
 		n -= (size_t)w;
 	}
 	return 0;
+}
+
+int
+file_lock(const char *path, char *err, size_t errsize)
+{
+	char lock[PATH_MAX];
+	int fd, r;
+
+	if ((size_t)snprintf(lock, sizeof(lock), "%s.lock", path) >=
+	    sizeof(lock)) {
+		snprintf(err, errsize, "%s: path too long", path);
+		return -1;
+	}
+	if ((fd = open(lock, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC,
+	         0600)) == -1) {
+		snprintf(err, errsize, "%s: %s", lock, strerror(errno));
+		return -1;
+	}
+	while ((r = flock(fd, LOCK_EX)) == -1 && errno == EINTR)
+		;
+	if (r == -1) {
+		snprintf(err, errsize, "%s: lock: %s", lock, strerror(errno));
+		close(fd);
+		return -1;
+	}
+	return fd;
+}
+
+int
+file_replace(
+    const char *path, const void *p, size_t n, char *err, size_t errsize)
+{
+	char tmp[PATH_MAX], dir[PATH_MAX];
+	char *slash;
+	int fd = -1, dfd = -1, made = 0, rc = -1, r;
+
+	if ((size_t)snprintf(tmp, sizeof(tmp), "%s.XXXXXX", path) >=
+	    sizeof(tmp)) {
+		snprintf(err, errsize, "%s: path too long", path);
+		return -1;
+	}
+	str_copy(dir, path, sizeof(dir));
+	if ((slash = strrchr(dir, '/')) == NULL)
+		str_copy(dir, ".", sizeof(dir));
+	else if (slash == dir)
+		dir[1] = '\0';
+	else
+		*slash = '\0';
+	if ((fd = mkstemp(tmp)) == -1) {
+		snprintf(err, errsize, "%s: %s", tmp, strerror(errno));
+		goto cleanup;
+	}
+	made = 1;
+	if (fchmod(fd, 0600) == -1 ||
+	    file_write_all(fd, p != NULL ? p : "", n) == -1 ||
+	    fsync(fd) == -1) {
+		snprintf(err, errsize, "%s: %s", tmp, strerror(errno));
+		goto cleanup;
+	}
+	r = close(fd);
+	fd = -1;
+	if (r == -1) {
+		snprintf(err, errsize, "%s: %s", tmp, strerror(errno));
+		goto cleanup;
+	}
+	if (rename(tmp, path) == -1) {
+		snprintf(err, errsize, "%s: rename: %s", path, strerror(errno));
+		goto cleanup;
+	}
+	made = 0;
+	/* The rename is durable only once the directory is. */
+	if ((dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) == -1 ||
+	    fsync(dfd) == -1) {
+		snprintf(err, errsize, "%s: %s", dir, strerror(errno));
+		goto cleanup;
+	}
+	rc = 0;
+cleanup:
+	if (fd != -1)
+		close(fd);
+	if (made)
+		unlink(tmp);
+	if (dfd != -1)
+		close(dfd);
+	return rc;
 }

@@ -1,6 +1,8 @@
 /*
  * file: reading the small files an operator gives msgtrkd and msgtrk (the
- * configuration, routes, aliases, local_recipients), whole and bounded.
+ * configuration, routes, aliases, local_recipients), whole and bounded;
+ * and replacing the small files msgtrk keeps (the keyring, the TLS
+ * memory) under a lock, durably.
  */
 #ifndef MSGTRK_FILE_H
 #define MSGTRK_FILE_H
@@ -18,5 +20,19 @@ int file_read(const char *path, struct buf *b, char *why, size_t whysize);
 /* Writes all n bytes at p to fd, retrying short writes and EINTR.
  * Returns 0, or -1 with errno set. */
 int file_write_all(int fd, const void *p, size_t n);
+
+/* Takes an exclusive lock for changing path: opens "<path>.lock" (created
+ * 0600; a symbolic link is refused) and flock()s it, waiting while another
+ * process holds it.  Returns the descriptor, which holds the lock until it
+ * is closed, or -1 with the reason (path included) in err. */
+int file_lock(const char *path, char *err, size_t errsize);
+
+/* Replaces path with the n bytes at p, mode 0600: writes a temporary file
+ * next to it, fsyncs it, renames it over path and fsyncs the directory, so
+ * a crash leaves either the old or the new contents.  Returns 0, or -1
+ * with the reason (path included) in err; path is then untouched unless
+ * only the directory's fsync failed. */
+int file_replace(
+    const char *path, const void *p, size_t n, char *err, size_t errsize);
 
 #endif /* MSGTRK_FILE_H */

@@ -167,6 +167,26 @@ void store_msgs_free(struct store_msg *msgs, size_t n);
 /* Frees the strings inside one message (not the struct itself). */
 void store_msg_clear(struct store_msg *msg);
 
+/* Input checks shared by the backends: each returns 0 if the record may
+ * be written, or -1 with the message a backend reports (store_error())
+ * in err, e.g. "put_msg: q1: certifier is not 27 characters". */
+
+/* A queue id: 1 to STORE_QID_MAX characters of [0-9A-Za-z]. */
+int store_check_qid(const char *qid);
+
+/* What put_rcpt(qid, r) would write; op ("put_rcpt", or "put_msg" for the
+ * recipients of a message) starts the message. */
+int store_check_rcpt(const char *op, const char *qid,
+    const struct store_rcpt *r, char *err, size_t errsize);
+
+/* What put_msg(m) would write, its recipients included. */
+int store_check_msg(const struct store_msg *m, char *err, size_t errsize);
+
+/* The search key of an address: the part after ';' of "type;addr" (or a
+ * bare address), trimmed of spaces and tabs and lower-cased (ASCII), into
+ * dst.  Returns -1 if it does not fit in size bytes. */
+int store_addr_key(const char *in, char *dst, size_t size);
+
 /* Returns the RFC 3886 action name ("delayed" for QUEUED). */
 const char *store_action_name(enum store_action a);
 

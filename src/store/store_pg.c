@@ -406,75 +406,6 @@ pg_exec(struct store *st, enum pg_stmt s, const struct pg_params *p)
 	    st->conn, stmt_defs[s].name, p->n, p->v, p->len, p->fmt, 1);
 }
 
-static int
-pg_valid_qid(const char *qid)
-{
-	size_t n;
-
-	if (qid == NULL)
-		return 0;
-	for (n = 0; qid[n] != '\0'; n++) {
-		char c = qid[n];
-
-		if (n >= STORE_QID_MAX)
-			return 0;
-		if (!((c >= '0' && c <= '9') || (c >= 'A' && c <= 'Z') ||
-		        (c >= 'a' && c <= 'z')))
-			return 0;
-	}
-	return n > 0;
-}
-
-/* Returns 1 if s is NULL (when nullable) or at most STORE_TEXT_MAX. */
-static int
-pg_valid_text(const char *s, int nullable)
-{
-	if (s == NULL)
-		return nullable;
-	return strnlen(s, STORE_TEXT_MAX + 1) <= STORE_TEXT_MAX;
-}
-
-static int
-pg_check_rcpt(struct store *st, const char *op, const char *qid,
-    const struct store_rcpt *r)
-{
-	if (r == NULL)
-		return pg_errx(st, "%s: %s: no recipient", op, qid);
-	if ((unsigned)r->action > STORE_ACTION_FAILED)
-		return pg_errx(st, "%s: %s: recipient %u: invalid action %d",
-		    op, qid, r->idx, (int)r->action);
-	if (strnlen(r->status, sizeof(r->status)) >= sizeof(r->status))
-		return pg_errx(st, "%s: %s: recipient %u: status too long", op,
-		    qid, r->idx);
-	if (!pg_valid_text(r->orcpt, 1) || !pg_valid_text(r->final_rcpt, 1) ||
-	    !pg_valid_text(r->remote_mta, 1) || !pg_valid_text(r->reply, 1))
-		return pg_errx(st,
-		    "%s: %s: recipient %u: a field is longer than %d bytes", op,
-		    qid, r->idx, STORE_TEXT_MAX);
-	return 0;
-}
-
-/* The address part of "type;addr" (or of a bare address), trimmed of
- * spaces and tabs and lower-cased (ASCII), into dst.  Returns -1 if it
- * does not fit. */
-static int
-pg_addr_key(const char *in, char *dst, size_t size)
-{
-	const char *p = strchr(in, ';');
-	size_t n;
-
-	p = p != NULL ? p + 1 : in;
-	while (*p == ' ' || *p == '\t')
-		p++;
-	if (str_copy(dst, p, size) >= size)
-		return -1;
-	n = strlen(dst);
-	while (n > 0 && (dst[n - 1] == ' ' || dst[n - 1] == '\t'))
-		dst[--n] = '\0';
-	str_lower(dst);
-	return 0;
-}
-
 /* Keys of one recipient, as search() compares them. */
 struct pg_rcpt_keys {
 	char orcpt[STORE_TEXT_MAX + 1];
@@ -482,7 +413,7 @@ struct pg_rcpt_keys {
 };
 
 /* Binds $2..$12 of PG_RCPT_UPSERT / PG_RCPT_PUT ($1 is the caller's).
- * The fields were checked (pg_check_rcpt), so the keys fit. */
+ * The fields were checked (store_check_rcpt), so the keys fit. */
 static void
 pg_bind_rcpt(
     struct pg_params *p, const struct store_rcpt *r, struct pg_rcpt_keys *k)
@@ -490,13 +421,13 @@ pg_bind_rcpt(
 	pg_param_int(p, r->idx);
 	pg_param_bytes(p, r->orcpt);
 	if (r->orcpt != NULL &&
-	    pg_addr_key(r->orcpt, k->orcpt, sizeof(k->orcpt)) == 0)
+	    store_addr_key(r->orcpt, k->orcpt, sizeof(k->orcpt)) == 0)
 		pg_param_bytes(p, k->orcpt);
 	else
 		pg_param_bytes(p, NULL);
 	pg_param_bytes(p, r->final_rcpt);
 	if (r->final_rcpt != NULL &&
-	    pg_addr_key(r->final_rcpt, k->final, sizeof(k->final)) == 0)
+	    store_addr_key(r->final_rcpt, k->final, sizeof(k->final)) == 0)
 		pg_param_bytes(p, k->final);
 	else
 		pg_param_bytes(p, NULL);
@@ -599,38 +530,6 @@ pg_rollback(struct store *st)
 	return pg_simple(st, "rollback", "ROLLBACK", PGRES_COMMAND_OK);
 }
 
-static int
-pg_check_msg(struct store *st, const struct store_msg *m)
-{
-	size_t i;
-
-	if (m == NULL || !pg_valid_qid(m->qid))
-		return pg_errx(st, "put_msg: invalid queue id");
-	if (m->envid != NULL &&
-	    (m->envid[0] == '\0' ||
-	        strnlen(m->envid, STORE_ENVID_MAX + 1) > STORE_ENVID_MAX))
-		return pg_errx(st, "put_msg: %s: envid empty or longer than %d",
-		    m->qid, STORE_ENVID_MAX);
-	i = strnlen(m->certifier, sizeof(m->certifier));
-	if (i != 0 && i != STORE_CERTIFIER_LEN)
-		return pg_errx(st,
-		    "put_msg: %s: certifier is not %d characters", m->qid,
-		    STORE_CERTIFIER_LEN);
-	if (!pg_valid_text(m->sender, 0) || !pg_valid_text(m->reporting_mta, 1))
-		return pg_errx(st,
-		    "put_msg: %s: sender missing, or a field longer than %d",
-		    m->qid, STORE_TEXT_MAX);
-	if (m->nrcpt > 0 && m->rcpts == NULL)
-		return pg_errx(st, "put_msg: %s: %zu recipients but no array",
-		    m->qid, m->nrcpt);
-	if (m->nrcpt > UINT32_MAX)
-		return pg_errx(st, "put_msg: %s: too many recipients", m->qid);
-	for (i = 0; i < m->nrcpt; i++)
-		if (pg_check_rcpt(st, "put_msg", m->qid, &m->rcpts[i]) == -1)
-			return -1;
-	return 0;
-}
-
 /* Reads a big-endian int8 (binary result) column. */
 static long long
 pg_col_int(const PGresult *res, int row, int col)
@@ -653,7 +552,7 @@ pg_put_msg(struct store *st, const struct store_msg *m)
 	size_t i;
 	int own;
 
-	if (pg_check_msg(st, m) == -1)
+	if (store_check_msg(m, st->err, sizeof(st->err)) == -1)
 		return pg_fail_put(st);
 	if (pg_ready(st, "put_msg") == -1)
 		return pg_fail_put(st);
@@ -723,11 +622,8 @@ pg_put_rcpt(struct store *st, const char *qid, const struct store_rcpt *r)
 	PGresult *res;
 	int changed;
 
-	if (!pg_valid_qid(qid)) {
-		pg_errx(st, "put_rcpt: invalid queue id");
-		return pg_fail_put(st);
-	}
-	if (pg_check_rcpt(st, "put_rcpt", qid, r) == -1)
+	if (store_check_rcpt("put_rcpt", qid, r, st->err, sizeof(st->err)) ==
+	    -1)
 		return pg_fail_put(st);
 	if (pg_ready(st, "put_rcpt") == -1)
 		return pg_fail_put(st);
@@ -759,7 +655,7 @@ pg_set_done(struct store *st, const char *qid)
 	struct pg_params p;
 	PGresult *res;
 
-	if (!pg_valid_qid(qid)) {
+	if (store_check_qid(qid) == -1) {
 		pg_errx(st, "set_done: invalid queue id");
 		return pg_fail_put(st);
 	}
@@ -1137,7 +1033,7 @@ pg_search(struct store *st, const struct store_query *q,
 		mask |= PG_F_SENDER;
 	}
 	if (q->rcpt != NULL) {
-		if (pg_addr_key(q->rcpt, rkey, sizeof(rkey)) == -1)
+		if (store_addr_key(q->rcpt, rkey, sizeof(rkey)) == -1)
 			return pg_errx(
 			    st, "search: rcpt longer than %d", STORE_TEXT_MAX);
 		mask |= PG_F_RCPT;

@@ -282,25 +282,6 @@ sq_bind_text(sqlite3_stmt *s, int i, const char *v)
 	return sqlite3_bind_text(s, i, v, -1, SQLITE_STATIC);
 }
 
-static int
-sq_valid_qid(const char *qid)
-{
-	size_t n;
-
-	if (qid == NULL)
-		return 0;
-	for (n = 0; qid[n] != '\0'; n++) {
-		char c = qid[n];
-
-		if (n >= STORE_QID_MAX)
-			return 0;
-		if (!((c >= '0' && c <= '9') || (c >= 'A' && c <= 'Z') ||
-		        (c >= 'a' && c <= 'z')))
-			return 0;
-	}
-	return n > 0;
-}
-
 /* The key of msg_envid: FNV-1a 64 of the decoded envid, cut to 47 bits
  * so SQLite stores it in 6 bytes (serial type 5).  The index holds this
  * instead of a second copy of the envid; lookups compare the envid too,
@@ -316,35 +297,6 @@ sq_envid_hash(const char *envid)
 		h *= 0x100000001b3ULL;
 	}
 	return (sqlite3_int64)(h & STORE_SQLITE_ENVID_HASH_MASK);
-}
-
-/* Returns 1 if s is NULL (when nullable) or at most STORE_TEXT_MAX. */
-static int
-sq_valid_text(const char *s, int nullable)
-{
-	if (s == NULL)
-		return nullable;
-	return strnlen(s, STORE_TEXT_MAX + 1) <= STORE_TEXT_MAX;
-}
-
-static int
-sq_check_rcpt(struct store *st, const char *op, const char *qid,
-    const struct store_rcpt *r)
-{
-	if (r == NULL)
-		return sq_errx(st, "%s: %s: no recipient", op, qid);
-	if ((unsigned)r->action > STORE_ACTION_FAILED)
-		return sq_errx(st, "%s: %s: recipient %u: invalid action %d",
-		    op, qid, r->idx, (int)r->action);
-	if (strnlen(r->status, sizeof(r->status)) >= sizeof(r->status))
-		return sq_errx(st, "%s: %s: recipient %u: status too long", op,
-		    qid, r->idx);
-	if (!sq_valid_text(r->orcpt, 1) || !sq_valid_text(r->final_rcpt, 1) ||
-	    !sq_valid_text(r->remote_mta, 1) || !sq_valid_text(r->reply, 1))
-		return sq_errx(st,
-		    "%s: %s: recipient %u: a field is longer than %d bytes", op,
-		    qid, r->idx, STORE_TEXT_MAX);
-	return 0;
 }
 
 /* Binds ?2..?10 of SQ_RCPT_UPSERT / SQ_RCPT_PUT. */
@@ -436,42 +388,8 @@ sq_put_msg(struct store *st, const struct store_msg *m)
 	size_t i;
 	int own, rc;
 
-	if (m == NULL || !sq_valid_qid(m->qid)) {
-		sq_errx(st, "put_msg: invalid queue id");
+	if (store_check_msg(m, st->err, sizeof(st->err)) == -1)
 		return sq_fail_put(st);
-	}
-	if (m->envid != NULL &&
-	    (m->envid[0] == '\0' ||
-	        strnlen(m->envid, STORE_ENVID_MAX + 1) > STORE_ENVID_MAX)) {
-		sq_errx(st, "put_msg: %s: envid empty or longer than %d",
-		    m->qid, STORE_ENVID_MAX);
-		return sq_fail_put(st);
-	}
-	i = strnlen(m->certifier, sizeof(m->certifier));
-	if (i != 0 && i != STORE_CERTIFIER_LEN) {
-		sq_errx(st, "put_msg: %s: certifier is not %d characters",
-		    m->qid, STORE_CERTIFIER_LEN);
-		return sq_fail_put(st);
-	}
-	if (!sq_valid_text(m->sender, 0) ||
-	    !sq_valid_text(m->reporting_mta, 1)) {
-		sq_errx(st,
-		    "put_msg: %s: sender missing, or a field longer than %d",
-		    m->qid, STORE_TEXT_MAX);
-		return sq_fail_put(st);
-	}
-	if (m->nrcpt > 0 && m->rcpts == NULL) {
-		sq_errx(st, "put_msg: %s: %zu recipients but no array", m->qid,
-		    m->nrcpt);
-		return sq_fail_put(st);
-	}
-	if (m->nrcpt > UINT32_MAX) {
-		sq_errx(st, "put_msg: %s: too many recipients", m->qid);
-		return sq_fail_put(st);
-	}
-	for (i = 0; i < m->nrcpt; i++)
-		if (sq_check_rcpt(st, "put_msg", m->qid, &m->rcpts[i]) == -1)
-			return sq_fail_put(st);
 
 	if (sq_own_begin(st, "put_msg", &own) == -1)
 		return sq_fail_put(st);
@@ -533,11 +451,8 @@ sq_put_rcpt(struct store *st, const char *qid, const struct store_rcpt *r)
 {
 	sqlite3_stmt *s = st->stmt[SQ_RCPT_PUT];
 
-	if (!sq_valid_qid(qid)) {
-		sq_errx(st, "put_rcpt: invalid queue id");
-		return sq_fail_put(st);
-	}
-	if (sq_check_rcpt(st, "put_rcpt", qid, r) == -1)
+	if (store_check_rcpt("put_rcpt", qid, r, st->err, sizeof(st->err)) ==
+	    -1)
 		return sq_fail_put(st);
 	if (sq_bind_text(s, 1, qid) != SQLITE_OK || sq_bind_rcpt(s, r) == -1) {
 		sq_fail(st, "put_rcpt");
@@ -558,7 +473,7 @@ sq_set_done(struct store *st, const char *qid)
 {
 	sqlite3_stmt *s = st->stmt[SQ_SET_DONE];
 
-	if (!sq_valid_qid(qid)) {
+	if (store_check_qid(qid) == -1) {
 		sq_errx(st, "set_done: invalid queue id");
 		return sq_fail_put(st);
 	}
@@ -840,27 +755,7 @@ sq_purge(struct store *st, time_t now, size_t *n_out)
 	return 0;
 }
 
-/* The address part of "type;addr" (or of a bare address), trimmed and
- * lower-cased, into dst.  Returns -1 if it does not fit. */
-static int
-sq_addr_key(const char *in, char *dst, size_t size)
-{
-	const char *p = strchr(in, ';');
-	size_t n;
-
-	p = p != NULL ? p + 1 : in;
-	while (*p == ' ' || *p == '\t')
-		p++;
-	if (str_copy(dst, p, size) >= size)
-		return -1;
-	n = strlen(dst);
-	while (n > 0 && (dst[n - 1] == ' ' || dst[n - 1] == '\t'))
-		dst[--n] = '\0';
-	str_lower(dst);
-	return 0;
-}
-
-/* SQL for the address part of a "type;addr" column, as sq_addr_key(). */
+/* SQL for the address part of a "type;addr" column, as store_addr_key(). */
 #define SQ_ADDR(c) \
 	"lower(trim(substr(" c ", instr(" c ", ';') + 1), ' ' || char(9)))"
 
@@ -936,7 +831,7 @@ sq_search(struct store *st, const struct store_query *q,
 	if (q->sender != NULL)
 		mask |= SQ_F_SENDER;
 	if (q->rcpt != NULL) {
-		if (sq_addr_key(q->rcpt, rkey, sizeof(rkey)) == -1)
+		if (store_addr_key(q->rcpt, rkey, sizeof(rkey)) == -1)
 			return sq_errx(
 			    st, "search: rcpt longer than %d", STORE_TEXT_MAX);
 		mask |= SQ_F_RCPT;
