@@ -3,7 +3,7 @@
 # (msgtrkd vs Postfix vs smtp-sink), bulkload (100k and 1M records, with
 # in-process lookups), mtqp-load against msgtrkd over each store, and
 # conn-memory; then rewrites bench/RESULTS.md with the machine, the
-# command lines and every output line.  Takes about an hour (Postfix at 1
+# command lines and every output line.  Takes about 20 minutes here (Postfix at 1
 # session is the slow part).  Exit status non-zero if any step failed (the
 # numbers of the others are still written).
 set -u
