@@ -248,23 +248,38 @@ dl_wait_fire(evutil_socket_t fd, short ev, void *arg)
 	w->cb(w->arg);
 }
 
-/* Hands free slots to the waiters that may use them, in order. */
+/* Gives w the slot it waits for if there is one; 1 if it did. */
+static int
+dl_wait_try(struct delivery *dl, struct delivery_waiter *w)
+{
+	struct timeval now = { 0, 0 };
+
+	if (delivery_conn_get(dl, w->host) == -1)
+		return 0;
+	dl_wait_unlink(dl, w);
+	w->state = DELIVERY_WAIT_GRANTED;
+	if (evtimer_add(w->ev, &now) == -1)
+		fatalx("delivery: evtimer_add");
+	return 1;
+}
+
+/* A slot came free: it goes to the first waiter that may use it.  When
+ * the overall limit was what held everyone, that is the first waiter
+ * whose host has room, else the first waiter for host.  Every other
+ * waiter was already refused for a reason this slot does not change, so
+ * nothing else is walked: a backlog of thousands of deliveries to one
+ * slow host costs O(1) per slot, not O(backlog). */
 static void
-dl_wait_grant(struct delivery *dl)
+dl_wait_grant(struct delivery *dl, const char *host, int was_full)
 {
 	struct delivery_waiter *w, *next;
-	struct timeval now = { 0, 0 };
 
 	for (w = dl->wait_head; w != NULL; w = next) {
 		next = w->next;
-		if (dl->nconn >= DELIVERY_CONN_MAX)
-			return;
-		if (delivery_conn_get(dl, w->host) == -1)
+		if (!was_full && strcmp(w->host, host) != 0)
 			continue;
-		dl_wait_unlink(dl, w);
-		w->state = DELIVERY_WAIT_GRANTED;
-		if (evtimer_add(w->ev, &now) == -1)
-			fatalx("delivery: evtimer_add");
+		if (dl_wait_try(dl, w) || !was_full)
+			return;
 	}
 }
 
@@ -272,13 +287,15 @@ void
 delivery_conn_put(struct delivery *dl, const char *host)
 {
 	struct dl_host *h;
+	int was_full;
 
 	if ((h = dl_host_find(dl, host)) == NULL)
 		return;
+	was_full = dl->nconn >= DELIVERY_CONN_MAX;
 	if (--h->n == 0)
 		*h = dl->hosts[--dl->nhosts];
 	dl->nconn--;
-	dl_wait_grant(dl);
+	dl_wait_grant(dl, host, was_full);
 }
 
 int
@@ -297,7 +314,7 @@ delivery_conn_wait(struct delivery *dl, struct delivery_waiter *w,
 	*dl->wait_tail = w;
 	dl->wait_tail = &w->next;
 	/* A slot may have been freed since the caller asked. */
-	dl_wait_grant(dl);
+	(void)dl_wait_try(dl, w);
 	return 0;
 }
 
