@@ -68,6 +68,7 @@ teardown(void **state)
 
 	delivery_free(f->dl);
 	event_base_free(f->d.base);
+	conf_free(&f->conf);
 	return 0;
 }
 
