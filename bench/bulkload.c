@@ -28,6 +28,7 @@
 #include <unistd.h>
 
 #include "bench_hist.h"
+#include "bench_util.h"
 #include "bench_key.h"
 #include "store/store.h"
 
@@ -44,32 +45,6 @@
 #define BULKLOAD_SYNC_TRIES 50
 /* Retention of the loaded records: mtrk_default_timeout (9d). */
 #define BULKLOAD_RETENTION (9 * 86400)
-
-static double
-bulkload_now(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
-static int
-bulkload_num(const char *s, unsigned long long min, unsigned long long max,
-    unsigned long long *out)
-{
-	char *end;
-	unsigned long long v;
-
-	errno = 0;
-	if (*s < '0' || *s > '9')
-		return -1;
-	v = strtoull(s, &end, 10);
-	if (errno != 0 || *end != '\0' || v < min || v > max)
-		return -1;
-	*out = v;
-	return 0;
-}
 
 /* Fills *m (with one recipient *r and the strings in the caller's
  * buffers) for message i.  Returns 0 or -1. */
@@ -143,7 +118,7 @@ bulkload_fill(const struct store_backend *be, struct store *st, uint64_t n,
 	long long bytes, wal;
 	int tries;
 
-	t0 = bulkload_now();
+	t0 = bench_now();
 	for (i = 0; i < n; i++) {
 		if (i % batch == 0 && be->begin(st) == -1)
 			goto fail;
@@ -171,7 +146,7 @@ bulkload_fill(const struct store_backend *be, struct store *st, uint64_t n,
 			goto fail;
 		usleep(100000);
 	}
-	t1 = bulkload_now();
+	t1 = bench_now();
 	/* After the checkpoint every record is in tracking.db; the WAL file
 	 * keeps its size for reuse (its frames are spent), so it is reported
 	 * apart and not counted per recipient. */
@@ -204,7 +179,7 @@ bulkload_lookups(const struct store_backend *be, struct store *st, uint64_t n,
 		fprintf(stderr, "bulkload: out of memory\n");
 		return -1;
 	}
-	t0 = bulkload_now();
+	t0 = bench_now();
 	end = t0 + (double)seconds;
 	do {
 		i = bench_key_rand(&seed) % n;
@@ -214,7 +189,7 @@ bulkload_lookups(const struct store_backend *be, struct store *st, uint64_t n,
 			    "bulkload: cannot derive key %" PRIu64 "\n", i);
 			goto done;
 		}
-		ts = bulkload_now();
+		ts = bench_now();
 		r = be->lookup_envid(st, envid, &msgs, &nmsgs);
 		if (r == -1) {
 			fprintf(
@@ -227,7 +202,7 @@ bulkload_lookups(const struct store_backend *be, struct store *st, uint64_t n,
 			         msgs[k].certifier, NULL) == 0;
 		if (r == 1)
 			store_msgs_free(msgs, nmsgs);
-		t = bulkload_now();
+		t = bench_now();
 		bench_hist_add(h, (uint64_t)((t - ts) * 1e6));
 		done++;
 		if (!ok)
@@ -273,21 +248,21 @@ main(int argc, char **argv)
 			dir = optarg;
 			break;
 		case 'n':
-			if (bulkload_num(optarg, 1, BULKLOAD_N_MAX, &n) == -1)
+			if (bench_num(optarg, 1, BULKLOAD_N_MAX, &n) == -1)
 				bulkload_usage();
 			break;
 		case 'b':
-			if (bulkload_num(
-			        optarg, 1, BULKLOAD_BATCH_MAX, &batch) == -1)
+			if (bench_num(optarg, 1, BULKLOAD_BATCH_MAX, &batch) ==
+			    -1)
 				bulkload_usage();
 			break;
 		case 'l':
-			if (bulkload_num(optarg, 0, BULKLOAD_SECONDS_MAX,
+			if (bench_num(optarg, 0, BULKLOAD_SECONDS_MAX,
 			        &seconds) == -1)
 				bulkload_usage();
 			break;
 		case 'S':
-			if (bulkload_num(optarg, 1, ULLONG_MAX, &seed) == -1)
+			if (bench_num(optarg, 1, ULLONG_MAX, &seed) == -1)
 				bulkload_usage();
 			break;
 		default:

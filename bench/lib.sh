@@ -107,7 +107,7 @@ bench_tools() {
 	_cf="-std=c17 -O2 -D_GNU_SOURCE -I$TOP/include -I$TOP/src -I$BENCH_DIR"
 	_lib="$TOP/src/lib/str.c $TOP/src/lib/buf.c $TOP/src/lib/b64.c"
 	_lib="$_lib $TOP/src/lib/mtrk.c"
-	_k="$BENCH_DIR/bench_key.c $BENCH_DIR/bench_hist.c"
+	_k="$BENCH_DIR/bench_key.c $BENCH_DIR/bench_hist.c $BENCH_DIR/bench_util.c"
 	_pc=$(pkg-config --cflags --libs sqlite3 libcrypto) || return 1
 	mkdir -p "$1"
 	# shellcheck disable=SC2086

@@ -36,6 +36,7 @@
 #include <unistd.h>
 
 #include "bench_hist.h"
+#include "bench_util.h"
 #include "bench_key.h"
 #include "msgtrk/mtqp.h"
 
@@ -88,32 +89,6 @@ struct mload {
 	uint64_t ok, err, temp, bad, sent, conn_errors;
 	int stopping;
 };
-
-static double
-mload_now(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
-static int
-mload_num(const char *s, unsigned long long min, unsigned long long max,
-    unsigned long long *out)
-{
-	char *end;
-	unsigned long long v;
-
-	errno = 0;
-	if (*s < '0' || *s > '9')
-		return -1;
-	v = strtoull(s, &end, 10);
-	if (errno != 0 || *end != '\0' || v < min || v > max)
-		return -1;
-	*out = v;
-	return 0;
-}
 
 static void
 mload_fail(struct mload *l, struct mload_conn *c, const char *what)
@@ -177,7 +152,7 @@ mload_fill(struct mload *l, struct mload_conn *c)
 {
 	size_t k, len;
 	char *p;
-	double t = mload_now();
+	double t = bench_now();
 
 	while (
 	    !l->stopping && c->phase == MLOAD_RUN && c->inflight < l->depth) {
@@ -222,7 +197,7 @@ mload_answer(struct mload *l, struct mload_conn *c, enum mtqp_status st)
 		mload_fail(l, c, "answer without a command");
 		return;
 	}
-	t = mload_now();
+	t = bench_now();
 	bench_hist_add(l->hist, (uint64_t)((t - c->sent[c->head]) * 1e6));
 	c->head = (c->head + 1) % l->depth;
 	c->inflight--;
@@ -409,7 +384,7 @@ mload_loop(struct mload *l, double end, int until)
 			                        : (int)c->phase < until)
 				waiting++;
 		}
-		now = mload_now();
+		now = bench_now();
 		if ((until != MLOAD_RUN || l->stopping) && waiting == 0)
 			return;
 		if (now >= end)
@@ -454,28 +429,28 @@ main(int argc, char **argv)
 			host = optarg;
 			break;
 		case 'p':
-			if (mload_num(optarg, 1, 65535, &port) == -1)
+			if (bench_num(optarg, 1, 65535, &port) == -1)
 				mload_usage();
 			break;
 		case 'c':
-			if (mload_num(optarg, 1, MLOAD_CONNS_MAX, &conns) == -1)
+			if (bench_num(optarg, 1, MLOAD_CONNS_MAX, &conns) == -1)
 				mload_usage();
 			break;
 		case 'P':
-			if (mload_num(optarg, 1, MLOAD_DEPTH_MAX, &depth) == -1)
+			if (bench_num(optarg, 1, MLOAD_DEPTH_MAX, &depth) == -1)
 				mload_usage();
 			break;
 		case 't':
-			if (mload_num(optarg, 1, MLOAD_SECONDS_MAX, &seconds) ==
+			if (bench_num(optarg, 1, MLOAD_SECONDS_MAX, &seconds) ==
 			    -1)
 				mload_usage();
 			break;
 		case 'n':
-			if (mload_num(optarg, 1, MLOAD_N_MAX, &n) == -1)
+			if (bench_num(optarg, 1, MLOAD_N_MAX, &n) == -1)
 				mload_usage();
 			break;
 		case 'S':
-			if (mload_num(optarg, 1, ULLONG_MAX, &seed) == -1)
+			if (bench_num(optarg, 1, ULLONG_MAX, &seed) == -1)
 				mload_usage();
 			break;
 		default:
@@ -515,17 +490,17 @@ main(int argc, char **argv)
 		}
 	}
 	/* Connect and read every greeting before the clock starts. */
-	mload_loop(&l, mload_now() + MLOAD_CONNECT_SECONDS, MLOAD_RUN);
+	mload_loop(&l, bench_now() + MLOAD_CONNECT_SECONDS, MLOAD_RUN);
 	for (k = 0; k < conns; k++)
 		if (l.conns[k].phase != MLOAD_RUN)
 			mload_fail(&l, &l.conns[k], "no greeting in time");
 	if (l.conn_errors)
 		goto done;
-	t0 = mload_now();
+	t0 = bench_now();
 	for (k = 0; k < conns; k++)
 		mload_fill(&l, &l.conns[k]);
 	mload_loop(&l, t0 + (double)seconds, MLOAD_RUN);
-	t1 = mload_now();
+	t1 = bench_now();
 	/* Stop sending; the answers still in flight are not counted in
 	 * the rate (they arrive after t1) but must all come. */
 	l.stopping = 1;
