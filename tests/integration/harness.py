@@ -15,6 +15,7 @@ import shutil
 import signal
 import socket
 import socketserver
+import sqlite3
 import subprocess
 import sys
 import tempfile
@@ -235,6 +236,23 @@ class Msgtrkd:
 
     def data(self, *parts):
         return os.path.join(self.conf["data_dir"], *parts)
+
+    def query(self, sql, args=()):
+        """Rows of sql (dicts) over <data_dir>/tracking.db, opened
+        read-only; [] while the file does not exist or cannot be read
+        (the daemon may be creating it)."""
+        path = self.data("tracking.db")
+        if not os.path.exists(path):
+            return []
+        db = sqlite3.connect("file:%s?mode=ro" % path, uri=True, timeout=5)
+        try:
+            cur = db.execute(sql, args)
+            cols = [x[0] for x in cur.description]
+            return [dict(zip(cols, r)) for r in cur.fetchall()]
+        except sqlite3.Error:
+            return []
+        finally:
+            db.close()
 
 
 class _PeerHandler(socketserver.StreamRequestHandler):

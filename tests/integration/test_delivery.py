@@ -6,7 +6,6 @@ tracking records are read read-only from <data_dir>/tracking.db."""
 import glob
 import os
 import smtplib
-import sqlite3
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -30,18 +29,7 @@ def send(d, rcpts, sender="alice@src.test", mail_opts=(), rcpt_opts=(),
 
 
 def records(d):
-    path = d.data("tracking.db")
-    if not os.path.exists(path):
-        return []
-    db = sqlite3.connect("file:%s?mode=ro" % path, uri=True, timeout=5)
-    try:
-        cur = db.execute("SELECT * FROM rcpt")
-        cols = [c[0] for c in cur.description]
-        return [dict(zip(cols, r)) for r in cur.fetchall()]
-    except sqlite3.Error:
-        return []
-    finally:
-        db.close()
+    return d.query("SELECT * FROM rcpt")
 
 
 def action_of(rec):
@@ -220,12 +208,9 @@ def aliases(c):
         wait_for(lambda: glob.glob(os.path.join(
             d.data("mail"), "here.test", who, "new", "*")), what=who)
     # The members are a message of their own without a certifier.
-    db = sqlite3.connect("file:%s?mode=ro" % d.data("tracking.db"), uri=True)
-    rows = db.execute("SELECT m.certifier FROM rcpt r JOIN msg m ON "
-                      "r.msg = m.id WHERE r.final_rcpt LIKE '%a@here.test'"
-                      ).fetchall()
-    db.close()
-    assert rows and all(r[0] == "" for r in rows), rows
+    rows = d.query("SELECT m.certifier FROM rcpt r JOIN msg m ON "
+                   "r.msg = m.id WHERE r.final_rcpt LIKE '%a@here.test'")
+    assert rows and all(r["certifier"] == "" for r in rows), rows
 
 
 @suite.case

@@ -14,7 +14,6 @@ import glob
 import os
 import smtplib
 import socket
-import sqlite3
 import ssl
 import subprocess
 import sys
@@ -204,18 +203,7 @@ def send(d, rcpts, sender="alice@src.test", mail_opts=(), rcpt_opts=(),
 
 
 def query(d, sql):
-    path = d.data("tracking.db")
-    if not os.path.exists(path):
-        return []
-    db = sqlite3.connect("file:%s?mode=ro" % path, uri=True, timeout=5)
-    try:
-        cur = db.execute(sql)
-        cols = [x[0] for x in cur.description]
-        return [dict(zip(cols, r)) for r in cur.fetchall()]
-    except sqlite3.Error:
-        return []
-    finally:
-        db.close()
+    return d.query(sql)
 
 
 def records(d):

@@ -10,7 +10,6 @@ read read-only from <data_dir>/tracking.db."""
 
 import os
 import smtplib
-import sqlite3
 import sys
 import time
 
@@ -34,17 +33,9 @@ def send(d, n, rcpt="bob@dest.test"):
 
 
 def transferred(d):
-    path = d.data("tracking.db")
-    if not os.path.exists(path):
-        return 0
-    db = sqlite3.connect("file:%s?mode=ro" % path, uri=True, timeout=5)
-    try:
-        return db.execute("SELECT count(*) FROM rcpt WHERE action = ?",
-                          (TRANSFERRED,)).fetchone()[0]
-    except sqlite3.Error:
-        return 0
-    finally:
-        db.close()
+    rows = d.query("SELECT count(*) AS n FROM rcpt WHERE action = ?",
+                   (TRANSFERRED,))
+    return rows[0]["n"] if rows else 0
 
 
 def daemon(c, p, **conf):
