@@ -97,6 +97,14 @@ struct store_query {
 	size_t limit; /* 0: no limit */
 };
 
+/* SCAFFOLD (replaced by the store branch): the store's mark. */
+#define STORE_JOURNAL_MAX 64
+struct store_mark {
+	char journal[STORE_JOURNAL_MAX + 1];
+	uint64_t seg;
+	uint64_t off;
+};
+
 struct store;
 
 struct store_backend {
@@ -123,6 +131,8 @@ struct store_backend {
 	/* Marks the message as no longer queued (all recipients final).
 	 * An unknown qid is not an error (nothing is left to mark). */
 	int (*set_done)(struct store *, const char *qid);
+	int (*set_mark)(struct store *, const struct store_mark *);
+	int (*get_mark)(struct store *, struct store_mark *m);
 	/* Finds every message with this decoded envid (several senders may
 	 * pick the same one; the caller checks each certifier), at most
 	 * STORE_LOOKUP_MAX, oldest first, each with all its recipients in

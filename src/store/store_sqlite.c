@@ -1135,7 +1135,61 @@ fail:
 	return NULL;
 }
 
+/* SCAFFOLD (replaced by the store branch). */
+static int
+sq_set_mark(struct store *st, const struct store_mark *m)
+{
+	char sql[512];
+
+	snprintf(sql, sizeof(sql),
+	    "CREATE TABLE IF NOT EXISTS mark (journal TEXT PRIMARY KEY, "
+	    "seg INTEGER, off INTEGER); INSERT OR REPLACE INTO mark "
+	    "VALUES ('%s', %llu, %llu)",
+	    m->journal, (unsigned long long)m->seg, (unsigned long long)m->off);
+	if (sqlite3_exec(st->db, sql, NULL, NULL, NULL) != SQLITE_OK) {
+		st->batch_failed = 1;
+		return sq_errx(st, "set_mark: %s", sqlite3_errmsg(st->db));
+	}
+	return 0;
+}
+
+static int
+mark_row(void *arg, int n, char **v, char **names)
+{
+	struct store_mark *m = arg;
+
+	(void)names;
+	if (n == 2 && v[0] && v[1]) {
+		m->seg = strtoull(v[0], NULL, 10);
+		m->off = strtoull(v[1], NULL, 10);
+		m->journal[STORE_JOURNAL_MAX] = 1;
+	}
+	return 0;
+}
+
+static int
+sq_get_mark(struct store *st, struct store_mark *m)
+{
+	char sql[256];
+
+	m->journal[STORE_JOURNAL_MAX] = 0;
+	snprintf(sql, sizeof(sql),
+	    "CREATE TABLE IF NOT EXISTS mark (journal TEXT PRIMARY KEY, "
+	    "seg INTEGER, off INTEGER); SELECT seg, off FROM mark WHERE "
+	    "journal = '%s'",
+	    m->journal);
+	if (sqlite3_exec(st->db, sql, mark_row, m, NULL) != SQLITE_OK)
+		return sq_errx(st, "get_mark: %s", sqlite3_errmsg(st->db));
+	if (m->journal[STORE_JOURNAL_MAX] == 1) {
+		m->journal[STORE_JOURNAL_MAX] = 0;
+		return 1;
+	}
+	return 0;
+}
+
 const struct store_backend store_backend_sqlite = {
+	.set_mark = sq_set_mark,
+	.get_mark = sq_get_mark,
 	.name = "sqlite",
 	.open = sq_open,
 	.close = sq_close,
