@@ -265,7 +265,7 @@ on_sighup(evutil_socket_t sig, short ev, void *arg)
 }
 
 static void
-on_recovered(void *arg, struct queue_msg *m)
+on_recovered(void *arg, const struct queue_msg *m)
 {
 	size_t *n = arg;
 
@@ -404,8 +404,14 @@ main(int argc, char *argv[])
 	if ((d.queue = queue_open(d.base, conf.data_dir, d.wstore, d.store_be,
 	         0, err, sizeof(err))) == NULL)
 		fatalx("queue: %s", err);
-	if ((d.delivery = delivery_new(&d, err, sizeof(err))) == NULL)
-		fatalx("%s", err);
+	{
+		struct delivery_deps deps = { d.base, d.conf, d.queue, d.route,
+			d.tls_client };
+
+		if ((d.delivery = delivery_new(&deps, err, sizeof(err))) ==
+		    NULL)
+			fatalx("%s", err);
+	}
 	if ((rc = queue_recover(
 	         d.queue, on_recovered, &recovered, err, sizeof(err))) == -1)
 		fatalx("%s", err);
