@@ -4,6 +4,7 @@ ssl.SSLContext, messages put in by SMTP (smtplib) with ENVID + MTRK."""
 import base64
 import hashlib
 import os
+import re
 import smtplib
 import socket
 import ssl
@@ -133,6 +134,37 @@ def track_bracketed_envid(c):
     k.resp()
     k.send("TRACK <br1@sender.test> %s\r\n" % sec)
     assert k.resp()[0].startswith("+OK+")
+
+
+@suite.case
+def track_xtext_envid_both_spellings(c):
+    """PRODUCT.md: TRACK takes the envid as it was sent in ENVID= (xtext);
+    the server compares decoded forms.  ENVID=QQ314159+40client.example.org
+    is the envid QQ314159@client.example.org: both spellings find it, with
+    the same answer."""
+    d = node(c)
+    sec, cert = secret_pair()
+    submit(d, "QQ314159+40client.example.org", cert)
+    # The recipient's state must not change between the three queries.
+    wait_for(lambda: "delivery done" in d.log(), what="delivery done")
+    answers = []
+    for spelling in ("QQ314159@client.example.org",
+                     "QQ314159+40client.example.org",
+                     "<QQ314159+40client.example.org>"):
+        k = Conn(d.mtqp_port)
+        k.resp()
+        k.send("TRACK %s %s\r\n" % (spelling, sec))
+        first, data = k.resp()
+        k.close()
+        assert first.startswith("+OK+"), (spelling, first)
+        assert "Original-Envelope-Id: QQ314159@client.example.org" in data \
+            or "Original-Envelope-Id: QQ314159+40client.example.org" in data, \
+            data
+        # Only the boundary (random) may differ.
+        b = re.search(r'boundary="([^"]+)"', data).group(1)
+        answers.append(data.replace(b, "BOUNDARY"))
+    assert answers[0] == answers[1] == answers[2], answers
+    assert "invalid envelope id" not in d.log()
 
 
 @suite.case
