@@ -121,6 +121,8 @@ trail_end_name(enum trail_end e)
 		return "hop-limit";
 	case TRAIL_END_TIMEOUT:
 		return "timeout";
+	case TRAIL_END_REFUSED:
+		return "refused";
 	}
 	return "unknown";
 }

@@ -114,6 +114,8 @@ enum trail_end {
 	TRAIL_END_LOOP, /* sent back to a server already queried */
 	TRAIL_END_HOP_LIMIT, /* hop_max reached */
 	TRAIL_END_TIMEOUT, /* the overall timer ran out */
+	TRAIL_END_REFUSED, /* the next hop is not allowed (opts.allow): never
+			      contacted */
 };
 
 /* One server's answer, in the order received (path order). */
