@@ -11,6 +11,7 @@
  * limit) or chained (firewall mode) the session stops parsing and reading,
  * and resumes when the answer has been queued.
  */
+#include <arpa/inet.h>
 #include <errno.h>
 #include <inttypes.h>
 #include <netinet/in.h>
@@ -586,6 +587,186 @@ mtqp_server_part_strerror(enum mtqp_server_part_error e)
 	return "unknown error";
 }
 
+/*
+ * Firewall mode's hop rule (mtqp_chain_hosts)
+ */
+
+/* An address as family (4 or 6) and bytes; IPv4-mapped IPv6 as IPv4. */
+struct hop_addr {
+	int v4;
+	unsigned char a[16];
+};
+
+static int
+hop_addr_of(const struct sockaddr *sa, struct hop_addr *out)
+{
+	static const unsigned char mapped[12] = { 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+		0xff, 0xff };
+
+	memset(out, 0, sizeof(*out));
+	if (sa->sa_family == AF_INET) {
+		const struct sockaddr_in *s4 = (const void *)sa;
+
+		out->v4 = 1;
+		memcpy(out->a, &s4->sin_addr, 4);
+		return 0;
+	}
+	if (sa->sa_family == AF_INET6) {
+		const struct sockaddr_in6 *s6 = (const void *)sa;
+
+		if (memcmp(s6->sin6_addr.s6_addr, mapped, 12) == 0) {
+			out->v4 = 1;
+			memcpy(out->a, s6->sin6_addr.s6_addr + 12, 4);
+		} else
+			memcpy(out->a, s6->sin6_addr.s6_addr, 16);
+		return 0;
+	}
+	return -1;
+}
+
+/* "[ip]", "ip": a literal.  Returns 0 with out set, or -1 (a name). */
+static int
+hop_literal(const char *name, struct hop_addr *out)
+{
+	char in[INET6_ADDRSTRLEN + 1];
+	size_t n = strlen(name);
+
+	if (n >= 2 && name[0] == '[' && name[n - 1] == ']') {
+		name++;
+		n -= 2;
+	}
+	if (n >= sizeof(in))
+		return -1;
+	memcpy(in, name, n);
+	in[n] = '\0';
+	memset(out, 0, sizeof(*out));
+	if (inet_pton(AF_INET, in, out->a) == 1) {
+		out->v4 = 1;
+		return 0;
+	}
+	if (inet_pton(AF_INET6, in, out->a) == 1) {
+		struct sockaddr_in6 s6;
+
+		memset(&s6, 0, sizeof(s6));
+		s6.sin6_family = AF_INET6;
+		memcpy(&s6.sin6_addr, out->a, 16);
+		return hop_addr_of((const struct sockaddr *)&s6, out);
+	}
+	return -1;
+}
+
+static int
+prefix_match(const unsigned char *net, int prefix, const unsigned char *a)
+{
+	int full = prefix / 8, rest = prefix % 8;
+
+	if (memcmp(net, a, (size_t)full) != 0)
+		return 0;
+	return rest == 0 ||
+	    ((net[full] ^ a[full]) & (unsigned char)(0xff << (8 - rest))) == 0;
+}
+
+static int
+hop_listed_addr(const struct conf *c, const struct hop_addr *h)
+{
+	size_t i;
+
+	for (i = 0; i < c->n_mtqp_chain_nets && i < CONF_NET_MAX; i++) {
+		const struct conf_net *n = &c->mtqp_chain_nets[i];
+
+		if ((n->family == AF_INET) == h->v4 &&
+		    prefix_match(n->addr, n->prefix, h->a))
+			return 1;
+	}
+	return 0;
+}
+
+static int
+hop_listed_name(const struct conf *c, const char *name)
+{
+	return mtqp_server_hidden(name,
+	    (const char *const *)c->mtqp_chain_names, c->n_mtqp_chain_names);
+}
+
+/* Not globally routable: RFC 6890's special-purpose ranges. */
+static int
+hop_internal(const struct hop_addr *h)
+{
+	static const struct {
+		int v4;
+		unsigned char a[16];
+		int prefix;
+	} nets[] = {
+		{ 1, { 0 }, 8 }, /* "this network" */
+		{ 1, { 10 }, 8 }, { 1, { 100, 64 }, 10 }, /* shared (CGN) */
+		{ 1, { 127 }, 8 }, { 1, { 169, 254 }, 16 },
+		{ 1, { 172, 16 }, 12 }, { 1, { 192, 0, 0 }, 24 },
+		{ 1, { 192, 168 }, 16 }, { 1, { 198, 18 }, 15 },
+		{ 1, { 224 }, 3 }, /* multicast, reserved, broadcast */
+		{ 0, { 0 }, 127 }, /* :: and ::1 */
+		{ 0, { 0x01, 0x00 }, 64 }, /* discard */
+		{ 0, { 0xfc }, 7 }, /* ULA */
+		{ 0, { 0xfe, 0x80 }, 9 }, /* link- and site-local */
+		{ 0, { 0xff }, 8 }, /* multicast */
+	};
+	size_t i;
+
+	for (i = 0; i < sizeof(nets) / sizeof(nets[0]); i++)
+		if (nets[i].v4 == h->v4 &&
+		    prefix_match(nets[i].a, nets[i].prefix, h->a))
+			return 1;
+	/* NAT64 (RFC 6052): the IPv4 address inside decides. */
+	if (!h->v4 &&
+	    memcmp(h->a, "\x00\x64\xff\x9b\0\0\0\0\0\0\0\0", 12) == 0) {
+		struct hop_addr in;
+
+		memset(&in, 0, sizeof(in));
+		in.v4 = 1;
+		memcpy(in.a, h->a + 12, 4);
+		return hop_internal(&in);
+	}
+	return 0;
+}
+
+int
+mtqp_server_internal(const struct sockaddr *sa)
+{
+	struct hop_addr h;
+
+	return sa != NULL && hop_addr_of(sa, &h) == 0 && hop_internal(&h);
+}
+
+int
+mtqp_server_chain_allowed(const struct conf *c, const char *name,
+    const struct sockaddr *sa, const struct sockaddr *via, const char **why_out)
+{
+	struct hop_addr h;
+	int literal = name != NULL && hop_literal(name, &h) == 0;
+	int ok;
+
+	if (sa != NULL && hop_addr_of(sa, &h) == -1) {
+		*why_out = "mtqp_chain_hosts";
+		return 0;
+	}
+	if (c->mtqp_chain_hosts_set) {
+		*why_out = "mtqp_chain_hosts";
+		if (sa == NULL && literal)
+			return hop_listed_addr(c, &h);
+		if (sa == NULL)
+			return c->n_mtqp_chain_names == 0 ||
+			    hop_listed_name(c, name);
+		return c->n_mtqp_chain_nets == 0 || hop_listed_addr(c, &h);
+	}
+	/* The default: an outside server names only outside hops. */
+	*why_out = "outside-to-internal";
+	if (sa == NULL && !literal)
+		return 1;
+	if (via == NULL || mtqp_server_internal(via))
+		return 1;
+	ok = !hop_internal(&h);
+	return ok;
+}
+
 /* Looks up decoded envid and keeps the messages the secret opens.
  * Returns the number kept (in *out, *nall all found), or -1 on a store
  * error. */
@@ -744,6 +925,33 @@ on_chain(const struct trail_result *res, void *arg)
 	session_read(ss);
 }
 
+/* trail's allow: mtqp_server_chain_allowed, logged when it refuses
+ * (PRODUCT.md: such a host "is reported, never contacted"). */
+static int
+chain_allow(void *arg, const char *name, const struct sockaddr *sa,
+    const struct sockaddr *via)
+{
+	struct mtqp_session *ss = arg;
+	const char *why = "";
+	char host[128], at[INET6_ADDRSTRLEN + 8], from[INET6_ADDRSTRLEN + 8];
+
+	if (mtqp_server_chain_allowed(ss->srv->d->conf, name, sa, via, &why))
+		return 1;
+	log_escape(host, sizeof(host), name, strlen(name));
+	if (sa != NULL)
+		net_host_text(sa, at, sizeof(at));
+	else
+		str_copy(at, "-", sizeof(at));
+	if (via != NULL)
+		net_host_text(via, from, sizeof(from));
+	else
+		str_copy(from, "-", sizeof(from));
+	log_info("%016" PRIx64
+	         " mtqp chain-refused host=%s addr=%s via=%s rule=%s",
+	    ss->id, host, at, from, why);
+	return 0;
+}
+
 /* Starts the chain for a found answer whose own entity is own. */
 static int
 proto_chain(void *io, const char *envid, const char *secret, int tls,
@@ -768,6 +976,8 @@ proto_chain(void *io, const char *envid, const char *secret, int tls,
 	o.first_body = own;
 	o.first_len = ownlen;
 	o.first_server = me;
+	o.allow = chain_allow;
+	o.allow_arg = ss;
 	ss->trail =
 	    trail_start(d->base, d->dns, &o, on_chain, ss, err, sizeof(err));
 	if (ss->trail == NULL) {

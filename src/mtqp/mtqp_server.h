@@ -152,4 +152,38 @@ int mtqp_server_rewrite(const struct tstatus *p, const unsigned char *relay,
 /* English text for e, never NULL. */
 const char *mtqp_server_part_strerror(enum mtqp_server_part_error e);
 
+struct conf;
+
+/*
+ * Firewall mode: may the chain contact a hop?  Asked with sa NULL for a
+ * name (the host a Remote-MTA names, an SRV target; "[ip]" and bare
+ * addresses are literals), then with sa for every address before
+ * connecting.  via is the address of the server whose answer named the
+ * hop, NULL when our own record named it.
+ *
+ * With mtqp_chain_hosts set, the list is the rule:
+ *   - a literal must be inside a listed [ip] or network;
+ *   - a name must be listed by name when the list has names (ASCII
+ *     case-insensitive, a trailing dot ignored); when the list has only
+ *     addresses, any name may be looked up;
+ *   - every address connected to must be inside a listed [ip] or network
+ *     when the list has any (a listed name that resolves outside them is
+ *     not contacted); with names only, a listed name's addresses are
+ *     not checked.
+ * Unset (the default), an outside server cannot steer us inside: a hop
+ * named by an answer from a globally routable address is contacted only
+ * at globally routable addresses; hops named by our own records or by
+ * servers at internal addresses (loopback, RFC 1918, RFC 6598, link-local,
+ * ULA, and the other special-purpose ranges of RFC 6890) may be anywhere.
+ *
+ * Returns 1 (allowed) or 0, with *why_out ("mtqp_chain_hosts" or
+ * "outside-to-internal") when refused.
+ */
+int mtqp_server_chain_allowed(const struct conf *c, const char *name,
+    const struct sockaddr *sa, const struct sockaddr *via,
+    const char **why_out);
+
+/* 1 if sa is not globally routable (the ranges above), else 0. */
+int mtqp_server_internal(const struct sockaddr *sa);
+
 #endif /* MSGTRK_MTQP_SERVER_H */

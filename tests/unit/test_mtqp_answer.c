@@ -10,6 +10,8 @@
  *   - mtqp_server_rate_key() and mtqp_server_rate_fail(): the failed-TRACK
  *     limit per client (IPv4 address, IPv6 /64) over all its sessions,
  *     and its bounded table (fails closed when full);
+ *   - mtqp_server_chain_allowed(): the hops firewall mode may contact
+ *     (mtqp_chain_hosts, and the default rule without it);
  *   - trail_parse_server() and trail_remote_host(): "host[:port]" and
  *     "dns; host" as followed by the trail.
  */
@@ -22,6 +24,7 @@
 
 #include "msgtrk/buf.h"
 #include "msgtrk/tstatus.h"
+#include "common/conf.h"
 #include "mtqp/mtqp_server.h"
 #include "mtqp/trail.h"
 #include "store/store.h"
@@ -707,6 +710,146 @@ test_rate_table_full(void **state)
 }
 
 /*
+ * mtqp_server_chain_allowed: firewall mode's hop rule
+ */
+
+enum { L_NONE, L_MIXED, L_NAMES, L_NETS };
+
+struct allow_case {
+	const char *name;
+	int list;
+	const char *host;
+	const char *sa; /* NULL: the name step */
+	const char *via; /* NULL: named by our own record */
+	int want;
+};
+
+static const struct allow_case allow_cases[] = {
+	/* mtqp_chain_hosts = hop2.test, 10.0.0.0/8, [2001:db8::5] */
+	{ "mixed listed name", L_MIXED, "hop2.test", NULL, NULL, 1 },
+	{ "mixed name any case, dot", L_MIXED, "HOP2.Test.", NULL, NULL, 1 },
+	{ "mixed unlisted name", L_MIXED, "evil.test", NULL, NULL, 0 },
+	{ "mixed suffix is not a name", L_MIXED, "x.hop2.test", NULL, NULL, 0 },
+	{ "mixed literal inside", L_MIXED, "[10.1.2.3]", NULL, NULL, 1 },
+	{ "mixed bare literal inside", L_MIXED, "10.1.2.3", NULL, NULL, 1 },
+	{ "mixed literal outside", L_MIXED, "[192.168.1.1]", NULL, NULL, 0 },
+	{ "mixed v6 literal listed", L_MIXED, "[2001:db8::5]", NULL, NULL, 1 },
+	{ "mixed v6 literal other", L_MIXED, "[2001:db8::6]", NULL, NULL, 0 },
+	{ "mixed address inside", L_MIXED, "hop2.test", "10.9.9.9", NULL, 1 },
+	{ "mixed name resolving outside", L_MIXED, "hop2.test", "192.168.0.9",
+	    NULL, 0 },
+	{ "mixed mapped address inside", L_MIXED, "hop2.test",
+	    "::ffff:10.0.0.1", NULL, 1 },
+	{ "mixed list beats via", L_MIXED, "hop2.test", "10.0.0.1", "8.8.4.4",
+	    1 },
+	/* mtqp_chain_hosts = hop2.test */
+	{ "names listed", L_NAMES, "hop2.test", NULL, NULL, 1 },
+	{ "names other", L_NAMES, "hop3.test", NULL, NULL, 0 },
+	{ "names any address of a listed name", L_NAMES, "hop2.test",
+	    "192.168.0.9", NULL, 1 },
+	{ "names no literal", L_NAMES, "[10.0.0.1]", NULL, NULL, 0 },
+	{ "names no bare literal", L_NAMES, "127.0.0.1", NULL, NULL, 0 },
+	/* mtqp_chain_hosts = 127.0.0.0/8, [::1] */
+	{ "nets any name", L_NETS, "whatever.test", NULL, NULL, 1 },
+	{ "nets address inside", L_NETS, "whatever.test", "127.0.0.5", NULL,
+	    1 },
+	{ "nets address outside", L_NETS, "whatever.test", "10.0.0.1", NULL,
+	    0 },
+	{ "nets v6 listed", L_NETS, "whatever.test", "::1", NULL, 1 },
+	{ "nets v6 other", L_NETS, "whatever.test", "::2", NULL, 0 },
+	/* none: an outside server names only outside hops */
+	{ "default any name", L_NONE, "x.test", NULL, "8.8.4.4", 1 },
+	{ "default own record inside", L_NONE, "x.test", "10.0.0.1", NULL, 1 },
+	{ "default inside names inside", L_NONE, "x.test", "10.0.0.1",
+	    "127.0.0.1", 1 },
+	{ "default inside names outside", L_NONE, "x.test", "1.1.1.1",
+	    "192.168.1.1", 1 },
+	{ "default outside names outside", L_NONE, "x.test", "1.1.1.1",
+	    "8.8.4.4", 1 },
+	{ "default outside names rfc1918", L_NONE, "x.test", "10.0.0.1",
+	    "8.8.4.4", 0 },
+	{ "default outside names loopback", L_NONE, "x.test", "127.0.0.1",
+	    "8.8.4.4", 0 },
+	{ "default outside names cgnat", L_NONE, "x.test", "100.64.0.1",
+	    "8.8.4.4", 0 },
+	{ "default outside names link-local", L_NONE, "x.test", "169.254.1.1",
+	    "8.8.4.4", 0 },
+	{ "default outside names v6 loopback", L_NONE, "x.test", "::1",
+	    "8.8.4.4", 0 },
+	{ "default outside names ula", L_NONE, "x.test", "fd00::1",
+	    "2001:4860::1", 0 },
+	{ "default outside names fe80", L_NONE, "x.test", "fe80::1",
+	    "2001:4860::1", 0 },
+	{ "default outside names mapped", L_NONE, "x.test", "::ffff:10.0.0.1",
+	    "8.8.4.4", 0 },
+	{ "default outside names nat64 inside", L_NONE, "x.test",
+	    "64:ff9b::a00:1", "8.8.4.4", 0 },
+	{ "default outside names v6 global", L_NONE, "x.test", "2001:4860::8",
+	    "8.8.4.4", 1 },
+	{ "default outside literal inside", L_NONE, "[10.0.0.1]", NULL,
+	    "8.8.4.4", 0 },
+	{ "default outside literal outside", L_NONE, "[1.1.1.1]", NULL,
+	    "8.8.4.4", 1 },
+	{ "default mapped via inside", L_NONE, "x.test", "10.0.0.1",
+	    "::ffff:127.0.0.1", 1 },
+};
+
+static const char *
+allow_name(const void *row)
+{
+	return ((const struct allow_case *)row)->name;
+}
+
+static void
+add_net(struct conf *c, const char *addr, int prefix)
+{
+	struct conf_net *n = &c->mtqp_chain_nets[c->n_mtqp_chain_nets++];
+
+	n->family = strchr(addr, ':') != NULL ? AF_INET6 : AF_INET;
+	assert_int_equal(inet_pton(n->family, addr, n->addr), 1);
+	n->prefix = prefix;
+}
+
+static void
+test_allow(void **state)
+{
+	const struct allow_case *t = *state;
+	static char *names[] = { "hop2.test" };
+	struct conf c;
+	struct sockaddr_storage sa, via;
+	const char *why = NULL;
+	int r;
+
+	memset(&c, 0, sizeof(c));
+	if (t->list != L_NONE)
+		c.mtqp_chain_hosts_set = 1;
+	if (t->list == L_MIXED || t->list == L_NAMES) {
+		c.mtqp_chain_names = names;
+		c.n_mtqp_chain_names = 1;
+	}
+	if (t->list == L_MIXED) {
+		add_net(&c, "10.0.0.0", 8);
+		add_net(&c, "2001:db8::5", 128);
+	}
+	if (t->list == L_NETS) {
+		add_net(&c, "127.0.0.0", 8);
+		add_net(&c, "::1", 128);
+	}
+	if (t->sa != NULL)
+		sa = sa_of(t->sa);
+	if (t->via != NULL)
+		via = sa_of(t->via);
+	r = mtqp_server_chain_allowed(&c, t->host,
+	    t->sa != NULL ? (struct sockaddr *)&sa : NULL,
+	    t->via != NULL ? (struct sockaddr *)&via : NULL, &why);
+	assert_int_equal(r, t->want);
+	if (r == 0)
+		assert_string_equal(why,
+		    t->list == L_NONE ? "outside-to-internal"
+		                      : "mtqp_chain_hosts");
+}
+
+/*
  * trail_parse_server
  */
 
@@ -886,6 +1029,8 @@ main(void)
 	    "mtqp_server_rate_key", test_rate_key, key_cases, key_name);
 	failed += TABLE_RUN(
 	    "trail_parse_server", test_server, server_cases, server_name);
+	failed += TABLE_RUN(
+	    "mtqp_server_chain_allowed", test_allow, allow_cases, allow_name);
 	failed += TABLE_RUN(
 	    "trail_remote_host", test_remote, remote_cases, remote_name);
 	failed += cmocka_run_group_tests_name("mtqp_answer", once, NULL, NULL);
