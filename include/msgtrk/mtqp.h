@@ -159,7 +159,8 @@ const char *mtqp_cmd_strerror(enum mtqp_cmd_error err);
  * local-envid "@" fqhn, both xtext; RFC 3461 §4: "+" must be followed by
  * two upper-case hex digits; decoded octets 0x20-0x7e or HTAB; decoded
  * length 1..MTQP_ENVID_MAX), optionally inside one pair of angle
- * brackets (P8).  Returns 0 or -1. */
+ * brackets (P8).  The "@" is looked for in the decoded form: "a+40b" is
+ * the envid "a@b" as ENVID= may carry it.  Returns 0 or -1. */
 int mtqp_cmd_envid_check(const char *s, size_t n);
 
 /* Checks n octets as a TRACK mtrk-secret: base64 with or without padding

@@ -648,6 +648,99 @@ conf_set_nets(struct conf *c, const struct conf_key *k, const char *v,
 }
 
 static void
+conf_free_chain_hosts(struct conf *c)
+{
+	size_t i;
+
+	for (i = 0; i < c->n_mtqp_chain_names; i++)
+		free(c->mtqp_chain_names[i]);
+	free(c->mtqp_chain_names);
+	c->mtqp_chain_names = NULL;
+	c->n_mtqp_chain_names = 0;
+	c->n_mtqp_chain_nets = 0;
+	c->mtqp_chain_hosts_set = 0;
+}
+
+/* mtqp_chain_hosts: "none", or names, "[ip]" and CIDR networks. */
+static int
+conf_set_chain_hosts(struct conf *c, const struct conf_key *k, const char *v,
+    char *why, size_t whysize)
+{
+	char item[CONF_LINE_MAX + 1], inner[INET6_ADDRSTRLEN + 1];
+	const char *p = v;
+	struct conf_net *net;
+	size_t i, len;
+	int r;
+
+	(void)k;
+	conf_free_chain_hosts(c);
+	if (str_casecmp(v, "none") == 0)
+		return 0;
+	c->mtqp_chain_hosts_set = 1;
+	c->mtqp_chain_names = calloc(CONF_DOMAIN_MAX, sizeof(char *));
+	if (c->mtqp_chain_names == NULL)
+		return conf_why(why, whysize, "out of memory");
+	while (
+	    (r = conf_list_next(&p, item, sizeof(item), why, whysize)) == 1) {
+		len = strlen(item);
+		if (str_casecmp(item, "none") == 0)
+			return conf_why(
+			    why, whysize, "'none' must be the only value");
+		if (item[0] == '[' || strchr(item, '/') != NULL ||
+		    strchr(item, ':') != NULL ||
+		    inet_pton(AF_INET, item, inner) == 1) {
+			/* "[ip]" (one address) or a network. */
+			if (c->n_mtqp_chain_nets == CONF_NET_MAX)
+				return conf_why(why, whysize,
+				    "more than %d networks", CONF_NET_MAX);
+			if (item[0] == '[') {
+				if (len < 3 || item[len - 1] != ']' ||
+				    len - 2 >= sizeof(inner))
+					return conf_why(why, whysize,
+					    "bad address '%.60s' (want [IP])",
+					    item);
+				memcpy(inner, item + 1, len - 2);
+				inner[len - 2] = '\0';
+				if (strchr(inner, '/') != NULL)
+					return conf_why(why, whysize,
+					    "bad address '%.60s' (a network "
+					    "is written without brackets)",
+					    item);
+				str_copy(item, inner, sizeof(item));
+			}
+			net = &c->mtqp_chain_nets[c->n_mtqp_chain_nets];
+			if (strchr(item, '/') != NULL &&
+			    strcmp(strchr(item, '/'), "/0") == 0)
+				return conf_why(why, whysize,
+				    "'%.60s' matches every address: list "
+				    "the hops' networks",
+				    item);
+			if (conf_parse_net(item, net, why, whysize) == -1)
+				return -1;
+			c->n_mtqp_chain_nets++;
+			continue;
+		}
+		if (c->n_mtqp_chain_names == CONF_DOMAIN_MAX)
+			return conf_why(why, whysize, "more than %d names",
+			    CONF_DOMAIN_MAX);
+		if (conf_check_domain(item, why, whysize) == -1)
+			return -1;
+		str_lower(item);
+		for (i = 0; i < c->n_mtqp_chain_names; i++)
+			if (strcmp(c->mtqp_chain_names[i], item) == 0)
+				return conf_why(
+				    why, whysize, "'%s' is listed twice", item);
+		if ((c->mtqp_chain_names[c->n_mtqp_chain_names] =
+		            strdup(item)) == NULL)
+			return conf_why(why, whysize, "out of memory");
+		c->n_mtqp_chain_names++;
+	}
+	if (r == 0 && c->n_mtqp_chain_names == 0 && c->n_mtqp_chain_nets == 0)
+		return conf_why(why, whysize, "empty list (use none)");
+	return r;
+}
+
+static void
 conf_free_domains(struct conf *c)
 {
 	size_t i;
@@ -964,6 +1057,7 @@ static const struct conf_key conf_keys[] = {
 	    "10m (RFC 3887 section 2.5)"),
 	BOOLKEY(mtqp_tls_required),
 	BOOLKEY(mtqp_chain),
+	{ .name = "mtqp_chain_hosts", .set = conf_set_chain_hosts },
 	BOOLKEY(hide_internal_hosts),
 	{ .name = "user", .set = conf_set_user },
 };
@@ -1295,6 +1389,7 @@ conf_free(struct conf *c)
 	free(c->file);
 	free(c->data_dir);
 	conf_free_domains(c);
+	conf_free_chain_hosts(c);
 	free(c->local_recipients);
 	free(c->local_transport);
 	free(c->mailbox_dir);

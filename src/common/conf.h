@@ -101,6 +101,17 @@ struct conf {
 	time_t smtp_timeout;
 	int mtqp_tls_required;
 	int mtqp_chain;
+	/* mtqp_chain_hosts (default none): the hosts firewall mode may
+	 * query.  Names (lower case, each a domain name) restrict the names
+	 * looked up (a Remote-MTA host, an SRV target); networks ("[ip]" is
+	 * a /32 or /128, "a.b.c.d/n", "x::/n") restrict the addresses
+	 * connected to, "[ip]" literals included.  See mtqp_server.h
+	 * (mtqp_server_chain_allowed) for the rule. */
+	int mtqp_chain_hosts_set; /* 0: none (the default rule) */
+	char **mtqp_chain_names;
+	size_t n_mtqp_chain_names;
+	struct conf_net mtqp_chain_nets[CONF_NET_MAX];
+	size_t n_mtqp_chain_nets;
 	int hide_internal_hosts;
 	/* "user" (default "msgtrk"): the account msgtrkd drops to for good
 	 * after binding its ports and opening its store when started as

@@ -164,6 +164,11 @@ mtqp_cmd_envid_check(const char *s, size_t n)
 			/* Decoded: printable ASCII or HTAB (MTRK digest). */
 			if (c != '\t' && (c < 0x20 || c > 0x7e))
 				return -1;
+			/* The "@" may be sent as "+40" too: the unique-envid
+			 * is checked in its decoded form, as the server
+			 * compares it (PRODUCT.md). */
+			if (c == '@')
+				at = 1;
 			i += 2;
 			continue;
 		}

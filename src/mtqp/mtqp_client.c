@@ -60,6 +60,8 @@ struct mtqp_client {
 	const char *const *tls_known; /* borrowed, see mtqp_client.h */
 	size_t ntls_known;
 	unsigned int timeout;
+	int (*allow)(void *, const char *, const struct sockaddr *);
+	void *allow_arg;
 
 	enum cl_state state;
 	struct dns_query *q;
@@ -453,6 +455,15 @@ next_addr(struct mtqp_client *c)
 		return;
 	}
 	sa = &c->addrs[c->ai];
+	if (c->allow != NULL &&
+	    !c->allow(c->allow_arg, c->targets[c->ti].host,
+	        (const struct sockaddr *)sa)) {
+		snprintf(c->error, sizeof(c->error), "%.270s: not allowed",
+		    c->server);
+		c->ai++;
+		next_addr(c);
+		return;
+	}
 	c->tried++;
 	c->state = CL_CONNECT;
 	if ((c->rd = mtqp_resp_reader_new(NULL)) == NULL ||
@@ -540,6 +551,13 @@ next_target(struct mtqp_client *c)
 	t = &c->targets[c->ti];
 	set_server(c, t->host, t->port);
 	c->naddrs = c->ai = 0;
+	if (c->allow != NULL && !c->allow(c->allow_arg, t->host, NULL)) {
+		snprintf(
+		    c->error, sizeof(c->error), "%.270s: not allowed", t->host);
+		c->ti++;
+		next_target(c);
+		return;
+	}
 	if (inet_pton(AF_INET, t->host, &a4) == 1) {
 		(void)add_addr(c, AF_INET, &a4, t->port);
 		next_addr(c);
@@ -667,6 +685,8 @@ mtqp_client_track(struct event_base *base, struct dns *dns,
 	c->tls_known = o->tls_known;
 	c->ntls_known = o->tls_known != NULL ? o->ntls_known : 0;
 	c->timeout = o->timeout != 0 ? o->timeout : MTQP_CLIENT_TIMEOUT_MIN;
+	c->allow = o->allow;
+	c->allow_arg = o->allow_arg;
 	set_server(c, c->host, c->port != 0 ? c->port : MTQP_PORT);
 	c->timer = evtimer_new(base, on_timer, c);
 	c->kick = evtimer_new(base, on_kick, c);

@@ -44,6 +44,7 @@
 
 struct event_base;
 struct dns;
+struct sockaddr;
 
 /* Seconds to wait for one TCP connect before the next address. */
 #define MTQP_CLIENT_CONNECT_TIMEOUT 30
@@ -89,6 +90,13 @@ struct mtqp_client_opts {
 	size_t ntls_known;
 	/* Seconds to wait for each response; 0 = MTQP_CLIENT_TIMEOUT_MIN. */
 	unsigned int timeout;
+	/* NULL: every target may be contacted.  Otherwise asked for every
+	 * target before its addresses are looked up (name, sa NULL) and for
+	 * every address before connecting (name its target, sa the
+	 * address): 1 allows, 0 skips it (an error when nothing is left).
+	 * Firewall mode's mtqp_chain_hosts. */
+	int (*allow)(void *arg, const char *name, const struct sockaddr *sa);
+	void *allow_arg;
 };
 
 enum mtqp_client_status {

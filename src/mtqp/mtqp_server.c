@@ -1,13 +1,17 @@
 /*
- * mtqp_server: msgtrkd's MTQP server (RFC 3887).  Listeners, sessions,
- * TRACK answers from the store, the failed-TRACK rate limit and the
- * firewall mode (mtqp_chain, RFC 3887 §2.4) through trail.c.
+ * mtqp_server: msgtrkd's MTQP server (RFC 3887).  Listeners, connections,
+ * the store lookup, the record -> tracking-status mapping, the failed-TRACK
+ * rate limit and the firewall mode's trail (mtqp_chain, RFC 3887 §2.4,
+ * with mtqp_chain_hosts).  What is said on a connection is mtqp_proto.c's:
+ * each connection owns a struct mtqp_proto and implements its ops (proto_ops
+ * below) with the connection's bufferevent.
  *
  * Everything runs on the event loop's thread.  A session answers its
  * commands strictly in order (RFC 3887 §8): while a TRACK is delayed (rate
  * limit) or chained (firewall mode) the session stops parsing and reading,
  * and resumes when the answer has been queued.
  */
+#include <arpa/inet.h>
 #include <errno.h>
 #include <inttypes.h>
 #include <netinet/in.h>
@@ -40,6 +44,7 @@
 #include "msgtrk/tstatus.h"
 #include "msgtrk/xtext.h"
 #include "msgtrkd/msgtrkd.h"
+#include "mtqp/mtqp_proto.h"
 #include "mtqp/mtqp_server.h"
 #include "mtqp/trail.h"
 #include "queue/queue.h"
@@ -47,9 +52,6 @@
 
 /* listen(2) backlog for each listener. */
 #define MTQP_BACKLOG 511
-/* Client addresses remembered by the failed-TRACK rate limit; the entry
- * refilled longest ago is reused when the table is full. */
-#define MTQP_RATE_ENTRIES 1024
 /* Largest answer we build (one part per message, plus chained parts). */
 #define MTQP_ANSWER_MAX (RELATED_PARTS_MAX * (size_t)RELATED_PART_MAX)
 /* Input kept in the bufferevent before reading stops (the parser holds
@@ -63,12 +65,6 @@ enum sess_state {
 	SESS_CLOSING, /* flushing the last answer, then free */
 };
 
-struct mtqp_rate {
-	struct sockaddr_storage addr;
-	struct mtqp_server_bucket b;
-	int used;
-};
-
 struct mtqp_session {
 	struct mtqp_server *srv;
 	struct mtqp_session *prev, *next;
@@ -76,18 +72,13 @@ struct mtqp_session {
 	struct sockaddr_storage addr;
 	char addrtext[INET6_ADDRSTRLEN + 8];
 	struct bufferevent *bev;
-	struct mtqp_cmd_parser *parser;
+	struct mtqp_proto *proto; /* what is said: mtqp_proto.c */
+	const char *close_reason; /* set by proto_close(), acted on later */
 	enum sess_state state;
-	int tls;
-	unsigned int errors;
-	unsigned int commands;
 	struct event *delay; /* rate-limited answer */
 	struct event *linger; /* closing: TLS output still below the filter */
 	unsigned int lingered;
-	struct buf pending; /* the answer waiting for delay */
 	struct trail *trail; /* firewall mode */
-	struct buf own; /* our own entity while chaining */
-	char envid_log[128];
 };
 
 struct mtqp_server {
@@ -98,7 +89,7 @@ struct mtqp_server {
 	struct mtqp_session *head;
 	size_t nsessions;
 	int stopping;
-	struct mtqp_rate rate[MTQP_RATE_ENTRIES];
+	struct mtqp_server_rate rate; /* failed TRACKs, every session */
 };
 
 static void session_read(struct mtqp_session *);
@@ -108,64 +99,112 @@ static void on_event(struct bufferevent *, short, void *);
 static void session_free(struct mtqp_session *);
 
 /*
- * Rate limit of failed TRACKs: a token bucket per client address.
+ * Rate limit of failed TRACKs, per client (IPv4 address, IPv6 /64), shared
+ * by all its sessions: GCRA (a token bucket written as the time at which
+ * the bucket would be full again, "tat").  Each failed TRACK moves tat one
+ * refill period on; it is answered once tat - (burst - 1) periods has
+ * passed.  So a burst of MTQP_SERVER_FAIL_BURST is answered at once, then
+ * one answer per MTQP_SERVER_FAIL_REFILL seconds whatever the number of
+ * sessions: each waiting answer has taken its own slot.
  */
 
-int
-mtqp_server_bucket_take(struct mtqp_server_bucket *b, time_t now)
-{
-	time_t periods;
+#define RATE_PERIOD_MS ((int64_t)MTQP_SERVER_FAIL_REFILL * 1000)
+#define RATE_TAU_MS ((MTQP_SERVER_FAIL_BURST - 1) * RATE_PERIOD_MS)
 
-	/* Whole periods only, the remainder carried in the stamp: no
-	 * rounding drift.  A clock that went back refills nothing until it
-	 * passes the stamp again. */
-	if (now > b->stamp) {
-		periods = (now - b->stamp) / MTQP_SERVER_FAIL_REFILL;
-		if (periods >= MTQP_SERVER_FAIL_BURST ||
-		    b->tokens + (unsigned int)periods >=
-		        MTQP_SERVER_FAIL_BURST) {
-			b->tokens = MTQP_SERVER_FAIL_BURST;
-			b->stamp = now;
+int
+mtqp_server_rate_key(const struct sockaddr *sa, unsigned char *key_out)
+{
+	static const unsigned char mapped[12] = { 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+		0xff, 0xff };
+
+	memset(key_out, 0, MTQP_SERVER_RATE_KEY_LEN);
+	if (sa == NULL)
+		return -1;
+	if (sa->sa_family == AF_INET) {
+		const struct sockaddr_in *s4 = (const void *)sa;
+
+		key_out[0] = 4;
+		memcpy(key_out + 1, &s4->sin_addr, 4);
+		return 0;
+	}
+	if (sa->sa_family == AF_INET6) {
+		const struct sockaddr_in6 *s6 = (const void *)sa;
+		const unsigned char *a = s6->sin6_addr.s6_addr;
+
+		if (memcmp(a, mapped, sizeof(mapped)) == 0) {
+			/* ::ffff:a.b.c.d is the IPv4 client a.b.c.d. */
+			key_out[0] = 4;
+			memcpy(key_out + 1, a + 12, 4);
 		} else {
-			b->tokens += (unsigned int)periods;
-			b->stamp += periods * MTQP_SERVER_FAIL_REFILL;
+			/* One /64 is one site (RFC 4291 §2.5.1 interface
+			 * identifiers): its addresses share a bucket. */
+			key_out[0] = 6;
+			memcpy(key_out + 1, a, 8);
 		}
+		return 0;
 	}
-	if (b->tokens > 0) {
-		b->tokens--;
-		return 1;
-	}
-	return 0;
+	return -1;
 }
 
-/* Takes a token for a failed TRACK from addr.  Returns 1 if the bucket
- * was empty (answer late), else 0. */
-static int
-rate_fail(struct mtqp_server *s, const struct sockaddr_storage *addr)
+/* Takes one slot at *tat; returns the wait. */
+static int64_t
+rate_take(int64_t *tat, int64_t now, int64_t tau)
 {
-	struct mtqp_rate *r, *victim = NULL;
-	time_t now = time(NULL);
+	int64_t at;
+
+	if (*tat < now)
+		*tat = now;
+	at = *tat - tau;
+	*tat += RATE_PERIOD_MS;
+	return at > now ? at - now : 0;
+}
+
+int64_t
+mtqp_server_rate_fail(
+    struct mtqp_server_rate *r, const struct sockaddr *sa, int64_t now)
+{
+	unsigned char key[MTQP_SERVER_RATE_KEY_LEN];
+	struct mtqp_server_rate_entry *e, *victim = NULL;
 	size_t i;
 
-	for (i = 0; i < MTQP_RATE_ENTRIES; i++) {
-		r = &s->rate[i];
-		if (r->used &&
-		    net_same_host((const struct sockaddr *)&r->addr,
-		        (const struct sockaddr *)addr))
-			break;
-		if (victim == NULL || !r->used ||
-		    (victim->used && r->b.stamp < victim->b.stamp))
-			victim = r;
+	if (mtqp_server_rate_key(sa, key) == -1)
+		return rate_take(&r->overflow_tat, now, 0);
+	for (i = 0; i < MTQP_SERVER_RATE_ENTRIES; i++) {
+		e = &r->e[i];
+		if (e->used && memcmp(e->key, key, sizeof(key)) == 0)
+			return rate_take(&e->tat, now, RATE_TAU_MS);
+		/* Reusable: a free entry, or one whose bucket is full again
+		 * (tat <= now: it would behave as a new one); the oldest
+		 * first. */
+		if (!e->used || e->tat <= now) {
+			if (victim == NULL ||
+			    (victim->used &&
+			        (!e->used || e->tat < victim->tat)))
+				victim = e;
+		}
 	}
-	if (i == MTQP_RATE_ENTRIES) {
-		r = victim;
-		memset(r, 0, sizeof(*r));
-		r->addr = *addr;
-		r->used = 1;
-		r->b.tokens = MTQP_SERVER_FAIL_BURST;
-		r->b.stamp = now;
+	if (victim == NULL) {
+		/* Every entry is a client still being limited: evicting one
+		 * would hand it a fresh burst when it comes back.  Fail
+		 * closed: every client not in the table shares one slot a
+		 * period, without a burst. */
+		r->overflowed++;
+		return rate_take(&r->overflow_tat, now, 0);
 	}
-	return mtqp_server_bucket_take(&r->b, now) ? 0 : 1;
+	memset(victim, 0, sizeof(*victim));
+	memcpy(victim->key, key, sizeof(key));
+	victim->used = 1;
+	victim->tat = now;
+	return rate_take(&victim->tat, now, RATE_TAU_MS);
+}
+
+static int64_t
+now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
 /*
@@ -187,44 +226,11 @@ send_buf(struct mtqp_session *ss, const struct buf *b)
 	return 0;
 }
 
-/* Queues one status line.  Returns 0 or -1 (the session must close). */
-static int
-send_line(struct mtqp_session *ss, enum mtqp_status st, const char *reasons,
-    const char *text)
-{
-	struct buf b;
-	int rc;
-
-	buf_init(&b, MTQP_LINE_MAX + 2);
-	rc = mtqp_resp_line(&b, st, reasons, text);
-	if (rc == 0)
-		rc = send_buf(ss, &b);
-	buf_reset(&b);
-	return rc;
-}
-
+/* The greeting (mtqp_proto_greet).  Returns 0 or -1. */
 static int
 send_greeting(struct mtqp_session *ss)
 {
-	const struct conf *c = ss->srv->d->conf;
-	const char *opts[1];
-	size_t n = 0;
-	char text[CONF_HOSTNAME_MAX + 32];
-	struct buf b;
-	int rc;
-
-	/* RFC 3887 §3: STARTTLS "MUST be listed" with a certificate, with
-	 * "required" when TLS is required; §6.2: never after TLS. */
-	if (ss->srv->d->tls_server != NULL && !ss->tls)
-		opts[n++] =
-		    c->mtqp_tls_required ? "STARTTLS required" : "STARTTLS";
-	snprintf(text, sizeof(text), "%s MTQP server ready", c->hostname);
-	buf_init(&b, 4 * MTQP_LINE_MAX);
-	rc = mtqp_resp_greeting(&b, opts, n, text);
-	if (rc == 0)
-		rc = send_buf(ss, &b);
-	buf_reset(&b);
-	return rc;
+	return mtqp_proto_greet(ss->proto);
 }
 
 /* Output not yet handed to the kernel: the bufferevent's, plus, under
@@ -291,19 +297,6 @@ session_close(struct mtqp_session *ss, const char *reason)
 	ss->state = SESS_CLOSING;
 	bufferevent_disable(ss->bev, EV_READ);
 	maybe_free(ss);
-}
-
-/* Counts a -BAD or -ERR answer; past the cap, closes (RFC 3887 §2.5
- * allows limiting "the number of unrecognized commands"). */
-static int
-count_error(struct mtqp_session *ss)
-{
-	if (++ss->errors >= MTQP_SERVER_ERRORS_MAX) {
-		(void)send_line(ss, MTQP_ERR, "unavailable", "too many errors");
-		session_close(ss, "errors");
-		return -1;
-	}
-	return 0;
 }
 
 /*
@@ -497,10 +490,8 @@ done:
 	return e == MTQP_SERVER_PART_OK ? 0 : -1;
 }
 
-/* 1 if "dns" name v is one of hide (case-insensitive, trailing dots
- * ignored). */
-static int
-hidden(const char *v, const char *const *hide, size_t nhide)
+int
+mtqp_server_hidden(const char *v, const char *const *hide, size_t nhide)
 {
 	size_t i, lv = strlen(v), lh;
 
@@ -523,7 +514,7 @@ hide_typed(struct tstatus_typed *f, const char *const *hide, size_t nhide,
 	if (f->type == NULL || f->value == NULL ||
 	    str_casecmp(f->type, "dns") != 0)
 		return;
-	if (hide_all || hidden(f->value, hide, nhide))
+	if (hide_all || mtqp_server_hidden(f->value, hide, nhide))
 		f->value = me;
 }
 
@@ -596,74 +587,184 @@ mtqp_server_part_strerror(enum mtqp_server_part_error e)
 	return "unknown error";
 }
 
-/* The answer to an unknown envid, a wrong secret, a message without a
- * certifier, or an expired record: the same bytes for all (P1, P2). */
+/*
+ * Firewall mode's hop rule (mtqp_chain_hosts)
+ */
+
+/* An address as family (4 or 6) and bytes; IPv4-mapped IPv6 as IPv4. */
+struct hop_addr {
+	int v4;
+	unsigned char a[16];
+};
+
 static int
-unknown_answer(struct mtqp_server *s, const char *envid, struct buf *out)
+hop_addr_of(const struct sockaddr *sa, struct hop_addr *out)
 {
-	struct tstatus t;
-	struct tstatus_rcpt r;
-	struct related_part part;
-	struct buf body;
-	enum related_error rerr;
-	int rc;
+	static const unsigned char mapped[12] = { 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+		0xff, 0xff };
 
-	if (s->d->conf->mtqp_unknown == CONF_MTQP_NOINFO)
-		return mtqp_resp_line(out, MTQP_ERR, "noinfo",
-		    "no information about this message");
-	/* RFC 3887 §4: a positive answer with action "opaque".  Arrival-Date
-	 * is the time of the query (P18); the recipient is unknown, so the
-	 * block names the envid's own address form. */
-	memset(&t, 0, sizeof(t));
-	memset(&r, 0, sizeof(r));
-	t.envid = envid;
-	t.reporting_mta.type = "dns";
-	t.reporting_mta.value = s->d->conf->hostname;
-	t.arrival.t = time(NULL);
-	r.orig_rcpt.type = "rfc822";
-	r.orig_rcpt.value = "unknown@unknown.invalid";
-	r.final_rcpt = r.orig_rcpt;
-	r.action = TSTATUS_ACTION_OPAQUE;
-	r.status = "2.0.0";
-	t.rcpt = &r;
-	t.nrcpt = 1;
-	buf_init(&body, TSTATUS_SIZE_MAX);
-	rc = tstatus_generate(&t, &body, NULL);
-	if (rc == 0) {
-		struct buf ent;
+	memset(out, 0, sizeof(*out));
+	if (sa->sa_family == AF_INET) {
+		const struct sockaddr_in *s4 = (const void *)sa;
 
-		part.body = body.data;
-		part.body_len = body.len;
-		buf_init(&ent, TSTATUS_SIZE_MAX + 1024);
-		/* A fixed boundary: the answer must not vary (only the
-		 * date does, with the clock). */
-		rc = related_write(&ent, "mtqp-opaque", &part, 1, &rerr);
-		if (rc == 0)
-			rc = mtqp_resp_multi(out, NULL, "tracking information",
-			    ent.data, ent.len);
-		buf_reset(&ent);
+		out->v4 = 1;
+		memcpy(out->a, &s4->sin_addr, 4);
+		return 0;
 	}
-	buf_reset(&body);
-	return rc;
+	if (sa->sa_family == AF_INET6) {
+		const struct sockaddr_in6 *s6 = (const void *)sa;
+
+		if (memcmp(s6->sin6_addr.s6_addr, mapped, 12) == 0) {
+			out->v4 = 1;
+			memcpy(out->a, s6->sin6_addr.s6_addr + 12, 4);
+		} else
+			memcpy(out->a, s6->sin6_addr.s6_addr, 16);
+		return 0;
+	}
+	return -1;
 }
 
-/* Wraps n bodies into the +OK+ answer. */
+/* "[ip]", "ip": a literal.  Returns 0 with out set, or -1 (a name). */
 static int
-found_answer(const struct related_part *parts, size_t n, struct buf *out)
+hop_literal(const char *name, struct hop_addr *out)
 {
-	struct buf ent;
-	enum related_error rerr;
-	int rc;
+	char in[INET6_ADDRSTRLEN + 1];
+	size_t n = strlen(name);
 
-	buf_init(&ent, MTQP_ANSWER_MAX);
-	rc = related_write(&ent, NULL, parts, n, &rerr);
-	if (rc == -1)
-		log_warnx("- mtqp answer error=\"%s\"", related_strerror(rerr));
-	else
-		rc = mtqp_resp_multi(
-		    out, NULL, "tracking information", ent.data, ent.len);
-	buf_reset(&ent);
-	return rc;
+	if (n >= 2 && name[0] == '[' && name[n - 1] == ']') {
+		name++;
+		n -= 2;
+	}
+	if (n >= sizeof(in))
+		return -1;
+	memcpy(in, name, n);
+	in[n] = '\0';
+	memset(out, 0, sizeof(*out));
+	if (inet_pton(AF_INET, in, out->a) == 1) {
+		out->v4 = 1;
+		return 0;
+	}
+	if (inet_pton(AF_INET6, in, out->a) == 1) {
+		struct sockaddr_in6 s6;
+
+		memset(&s6, 0, sizeof(s6));
+		s6.sin6_family = AF_INET6;
+		memcpy(&s6.sin6_addr, out->a, 16);
+		return hop_addr_of((const struct sockaddr *)&s6, out);
+	}
+	return -1;
+}
+
+static int
+prefix_match(const unsigned char *net, int prefix, const unsigned char *a)
+{
+	int full = prefix / 8, rest = prefix % 8;
+
+	if (memcmp(net, a, (size_t)full) != 0)
+		return 0;
+	return rest == 0 ||
+	    ((net[full] ^ a[full]) & (unsigned char)(0xff << (8 - rest))) == 0;
+}
+
+static int
+hop_listed_addr(const struct conf *c, const struct hop_addr *h)
+{
+	size_t i;
+
+	for (i = 0; i < c->n_mtqp_chain_nets && i < CONF_NET_MAX; i++) {
+		const struct conf_net *n = &c->mtqp_chain_nets[i];
+
+		if ((n->family == AF_INET) == h->v4 &&
+		    prefix_match(n->addr, n->prefix, h->a))
+			return 1;
+	}
+	return 0;
+}
+
+static int
+hop_listed_name(const struct conf *c, const char *name)
+{
+	return mtqp_server_hidden(name,
+	    (const char *const *)c->mtqp_chain_names, c->n_mtqp_chain_names);
+}
+
+/* Not globally routable: RFC 6890's special-purpose ranges. */
+static int
+hop_internal(const struct hop_addr *h)
+{
+	static const struct {
+		int v4;
+		unsigned char a[16];
+		int prefix;
+	} nets[] = {
+		{ 1, { 0 }, 8 }, /* "this network" */
+		{ 1, { 10 }, 8 }, { 1, { 100, 64 }, 10 }, /* shared (CGN) */
+		{ 1, { 127 }, 8 }, { 1, { 169, 254 }, 16 },
+		{ 1, { 172, 16 }, 12 }, { 1, { 192, 0, 0 }, 24 },
+		{ 1, { 192, 168 }, 16 }, { 1, { 198, 18 }, 15 },
+		{ 1, { 224 }, 3 }, /* multicast, reserved, broadcast */
+		{ 0, { 0 }, 127 }, /* :: and ::1 */
+		{ 0, { 0x01, 0x00 }, 64 }, /* discard */
+		{ 0, { 0xfc }, 7 }, /* ULA */
+		{ 0, { 0xfe, 0x80 }, 9 }, /* link- and site-local */
+		{ 0, { 0xff }, 8 }, /* multicast */
+	};
+	size_t i;
+
+	for (i = 0; i < sizeof(nets) / sizeof(nets[0]); i++)
+		if (nets[i].v4 == h->v4 &&
+		    prefix_match(nets[i].a, nets[i].prefix, h->a))
+			return 1;
+	/* NAT64 (RFC 6052): the IPv4 address inside decides. */
+	if (!h->v4 &&
+	    memcmp(h->a, "\x00\x64\xff\x9b\0\0\0\0\0\0\0\0", 12) == 0) {
+		struct hop_addr in;
+
+		memset(&in, 0, sizeof(in));
+		in.v4 = 1;
+		memcpy(in.a, h->a + 12, 4);
+		return hop_internal(&in);
+	}
+	return 0;
+}
+
+int
+mtqp_server_internal(const struct sockaddr *sa)
+{
+	struct hop_addr h;
+
+	return sa != NULL && hop_addr_of(sa, &h) == 0 && hop_internal(&h);
+}
+
+int
+mtqp_server_chain_allowed(const struct conf *c, const char *name,
+    const struct sockaddr *sa, const struct sockaddr *via, const char **why_out)
+{
+	struct hop_addr h;
+	int literal = name != NULL && hop_literal(name, &h) == 0;
+	int ok;
+
+	if (sa != NULL && hop_addr_of(sa, &h) == -1) {
+		*why_out = "mtqp_chain_hosts";
+		return 0;
+	}
+	if (c->mtqp_chain_hosts_set) {
+		*why_out = "mtqp_chain_hosts";
+		if (sa == NULL && literal)
+			return hop_listed_addr(c, &h);
+		if (sa == NULL)
+			return c->n_mtqp_chain_names == 0 ||
+			    hop_listed_name(c, name);
+		return c->n_mtqp_chain_nets == 0 || hop_listed_addr(c, &h);
+	}
+	/* The default: an outside server names only outside hops. */
+	*why_out = "outside-to-internal";
+	if (sa == NULL && !literal)
+		return 1;
+	if (via == NULL || mtqp_server_internal(via))
+		return 1;
+	ok = !hop_internal(&h);
+	return ok;
 }
 
 /* Looks up decoded envid and keeps the messages the secret opens.
@@ -714,14 +815,71 @@ lookup(struct mtqp_server *s, const char *envid, const char *secret,
 	return kept;
 }
 
-static void
-finish_busy(struct mtqp_session *ss)
+/*
+ * The connection's side of mtqp_proto (struct mtqp_proto_ops).  None of
+ * them frees the session: proto_close() records the reason and
+ * session_read(), which every caller of mtqp_proto_* ends with, closes.
+ */
+
+static int
+proto_send(void *io, const struct buf *b)
 {
-	if (ss->state != SESS_BUSY)
+	return send_buf(io, b);
+}
+
+static void
+proto_close(void *io, const char *reason)
+{
+	struct mtqp_session *ss = io;
+
+	if (ss->close_reason == NULL)
+		ss->close_reason = reason;
+}
+
+static void
+proto_busy(void *io, int busy)
+{
+	struct mtqp_session *ss = io;
+
+	if (ss->state == SESS_CLOSING)
 		return;
-	ss->state = SESS_READY;
-	bufferevent_enable(ss->bev, EV_READ);
-	session_read(ss);
+	if (busy) {
+		ss->state = SESS_BUSY;
+		bufferevent_disable(ss->bev, EV_READ);
+	} else {
+		ss->state = SESS_READY;
+		bufferevent_enable(ss->bev, EV_READ);
+	}
+}
+
+static void
+proto_touch(void *io)
+{
+	struct mtqp_session *ss = io;
+	struct timeval tv = { ss->srv->d->conf->mtqp_idle_timeout, 0 };
+
+	/* RFC 3887 §2.5: "any command received should restart" the idle
+	 * timer; re-arming the read timeout does that. */
+	bufferevent_set_timeouts(ss->bev, NULL, NULL);
+	bufferevent_set_timeouts(ss->bev, &tv, &tv);
+}
+
+static int
+proto_lookup(void *io, const char *envid, const char *secret,
+    struct store_msg **all_out, size_t *nall_out, unsigned char **ok_out)
+{
+	struct mtqp_session *ss = io;
+
+	return lookup(ss->srv, envid, secret, all_out, nall_out, ok_out);
+}
+
+static int
+proto_store_failed(void *io)
+{
+	struct mtqp_session *ss = io;
+
+	return ss->srv->d->queue != NULL &&
+	    queue_store_failed(ss->srv->d->queue);
 }
 
 static void
@@ -731,184 +889,75 @@ on_delay(evutil_socket_t fd, short what, void *arg)
 
 	(void)fd;
 	(void)what;
-	if (send_buf(ss, &ss->pending) == -1) {
-		buf_reset(&ss->pending);
-		session_close(ss, "output");
-		return;
-	}
-	buf_reset(&ss->pending);
-	finish_busy(ss);
+	mtqp_proto_wake(ss->proto);
+	session_read(ss);
 }
 
-/* Names hidden by hide_internal_hosts: at most this many distinct ones
- * are listed; past it every "dns" name is hidden (fail closed). */
-#define MTQP_HIDE_MAX 256
-
-/* Adds "dns" name f to the hidden list unless it is me or listed.
- * Returns 0, or -1 when the list is full. */
-static int
-hide_add(const struct tstatus_typed *f, const char *me, const char **hide,
-    size_t *nhide)
+static long
+proto_fail(void *io)
 {
-	const char *one[1];
+	struct mtqp_session *ss = io;
+	int64_t wait;
+	struct timeval tv;
 
-	if (f->type == NULL || f->value == NULL ||
-	    str_casecmp(f->type, "dns") != 0)
+	wait = mtqp_server_rate_fail(
+	    &ss->srv->rate, (const struct sockaddr *)&ss->addr, now_ms());
+	if (wait <= 0)
 		return 0;
-	one[0] = me;
-	if (hidden(f->value, one, 1) || hidden(f->value, hide, *nhide))
+	if (ss->delay == NULL &&
+	    (ss->delay = evtimer_new(ss->srv->d->base, on_delay, ss)) == NULL)
 		return 0;
-	if (*nhide >= MTQP_HIDE_MAX)
-		return -1;
-	hide[(*nhide)++] = f->value;
-	return 0;
+	tv.tv_sec = (time_t)(wait / 1000);
+	tv.tv_usec = (suseconds_t)(wait % 1000) * 1000;
+	evtimer_add(ss->delay, &tv);
+	return (long)wait;
 }
 
-/* 1 if recipient r's trail ended because its next hop gave nothing
- * usable in time (P11). */
-static int
-unanswered(const struct trail_rcpt *r)
-{
-	return r->end == TRAIL_END_ERROR || r->end == TRAIL_END_TIMEOUT ||
-	    r->end == TRAIL_END_NOINFO;
-}
-
-/* Firewall mode: the chain's answers came back.  Our own parts first (the
- * first answer), then every other answer's parts in path order (P16);
- * parts holding the last hop of an unanswered recipient, or naming an
- * internal host under hide_internal_hosts, are regenerated. */
+/* Firewall mode: the chain's answers came back. */
 static void
 on_chain(const struct trail_result *res, void *arg)
 {
 	struct mtqp_session *ss = arg;
-	const struct conf *conf = ss->srv->d->conf;
-	const char *me = conf->hostname;
-	struct related_part parts[RELATED_PARTS_MAX];
-	struct buf bodies[RELATED_PARTS_MAX];
-	const char **hide = NULL;
-	size_t nhide = 0, n = 0, i, j, k, h, nrelayed = 0;
-	int hide_all = 0;
-	unsigned char *mask = NULL;
-	struct buf out;
 
-	if (conf->hide_internal_hosts) {
-		/* Internal: every host the chain reached or tried to reach
-		 * (the Remote-MTA of a transferred block) and every host
-		 * that answered for the chain (RFC 3887 Example #12). */
-		if ((hide = calloc(MTQP_HIDE_MAX, sizeof(*hide))) == NULL)
-			hide_all = 1;
-		for (i = 0; i < res->nanswers && !hide_all; i++) {
-			const struct trail_answer *a = res->answers[i];
-
-			for (j = 0; j < a->nparts && !hide_all; j++) {
-				const struct tstatus *p = a->parts[j];
-
-				if (i > 0 &&
-				    hide_add(&p->reporting_mta, me, hide,
-				        &nhide) == -1)
-					hide_all = 1;
-				for (k = 0; k < p->nrcpt && !hide_all; k++)
-					if (p->rcpt[k].action ==
-					        TSTATUS_ACTION_TRANSFERRED &&
-					    hide_add(&p->rcpt[k].remote_mta, me,
-					        hide, &nhide) == -1)
-						hide_all = 1;
-			}
-		}
-	}
-	mask = calloc(TSTATUS_RCPT_MAX, 1);
-	for (i = 0; i < res->nanswers && n < RELATED_PARTS_MAX; i++) {
-		const struct trail_answer *a = res->answers[i];
-
-		for (j = 0; j < a->nparts && n < RELATED_PARTS_MAX; j++) {
-			const struct tstatus *p = a->parts[j];
-			int relay = 0;
-			enum mtqp_server_part_error perr;
-			enum tstatus_error terr;
-
-			buf_init(&bodies[n], RELATED_PART_MAX);
-			parts[n].header = NULL;
-			parts[n].header_len = 0;
-			parts[n].body = a->part_body[j];
-			parts[n].body_len = a->part_len[j];
-			if (mask != NULL && p->nrcpt <= TSTATUS_RCPT_MAX) {
-				memset(mask, 0, p->nrcpt);
-				for (k = 0; k < res->nrcpt; k++) {
-					const struct trail_rcpt *r =
-					    &res->rcpts[k];
-					const struct trail_hop *last;
-
-					if (!unanswered(r) || r->nhops == 0)
-						continue;
-					last = &r->hops[r->nhops - 1];
-					if (last->part != p)
-						continue;
-					h = (size_t)(last->rcpt - p->rcpt);
-					if (h < p->nrcpt &&
-					    last->rcpt->action ==
-					        TSTATUS_ACTION_TRANSFERRED) {
-						mask[h] = 1;
-						relay = 1;
-						nrelayed++;
-					}
-				}
-			}
-			if ((relay || hide_all || nhide > 0) &&
-			    mtqp_server_rewrite(p, relay ? mask : NULL, hide,
-			        nhide, hide_all, me, &bodies[n], &perr,
-			        &terr) == 0) {
-				parts[n].body = bodies[n].data;
-				parts[n].body_len = bodies[n].len;
-			} else if (relay || hide_all || nhide > 0) {
-				log_warnx("%016" PRIx64 " mtqp chain-part "
-				          "error=\"%s\"",
-				    ss->id, mtqp_server_part_strerror(perr));
-				if (i > 0) {
-					/* Never pass on what we could not
-					 * rewrite. */
-					buf_reset(&bodies[n]);
-					continue;
-				}
-			}
-			n++;
-		}
-	}
-	free(mask);
-	free(hide);
-	buf_init(&out, MTQP_ANSWER_MAX + MTQP_ANSWER_MAX / 8);
-	if (n == 0 || found_answer(parts, n, &out) == -1) {
-		/* Fall back to our own entity alone. */
-		buf_reset(&out);
-		if (mtqp_resp_multi(&out, NULL, "tracking information",
-		        ss->own.data, ss->own.len) == -1)
-			(void)mtqp_resp_line(
-			    &out, MTQP_TEMP, "unavailable", "internal error");
-	}
-	for (i = 0; i < n; i++)
-		buf_reset(&bodies[i]);
-	log_info("%016" PRIx64 " mtqp chain envid=%s answers=%zu parts=%zu "
-	         "relayed=%zu hidden=%s",
-	    ss->id, ss->envid_log, res->nanswers, n, nrelayed,
-	    hide_all                        ? "all"
-	        : conf->hide_internal_hosts ? "internal"
-	                                    : "no");
+	mtqp_proto_chained(ss->proto, res);
 	trail_free(ss->trail);
 	ss->trail = NULL;
-	buf_reset(&ss->own);
-	if (send_buf(ss, &out) == -1) {
-		buf_reset(&out);
-		session_close(ss, "output");
-		return;
-	}
-	buf_reset(&out);
-	finish_busy(ss);
+	session_read(ss);
 }
 
-/* Starts the chain for a found answer whose own entity is in ss->own.
- * Returns 0 if started (the session is busy), -1 to answer now. */
+/* trail's allow: mtqp_server_chain_allowed, logged when it refuses
+ * (PRODUCT.md: such a host "is reported, never contacted"). */
 static int
-chain_start(struct mtqp_session *ss, const struct mtqp_cmd *cmd)
+chain_allow(void *arg, const char *name, const struct sockaddr *sa,
+    const struct sockaddr *via)
 {
+	struct mtqp_session *ss = arg;
+	const char *why = "";
+	char host[128], at[INET6_ADDRSTRLEN + 8], from[INET6_ADDRSTRLEN + 8];
+
+	if (mtqp_server_chain_allowed(ss->srv->d->conf, name, sa, via, &why))
+		return 1;
+	log_escape(host, sizeof(host), name, strlen(name));
+	if (sa != NULL)
+		net_host_text(sa, at, sizeof(at));
+	else
+		str_copy(at, "-", sizeof(at));
+	if (via != NULL)
+		net_host_text(via, from, sizeof(from));
+	else
+		str_copy(from, "-", sizeof(from));
+	log_info("%016" PRIx64
+	         " mtqp chain-refused host=%s addr=%s via=%s rule=%s",
+	    ss->id, host, at, from, why);
+	return 0;
+}
+
+/* Starts the chain for a found answer whose own entity is own. */
+static int
+proto_chain(void *io, const char *envid, const char *secret, int tls,
+    const void *own, size_t ownlen)
+{
+	struct mtqp_session *ss = io;
 	struct msgtrkd *d = ss->srv->d;
 	struct trail_opts o;
 	char err[TRAIL_ERROR_MAX], me[TRAIL_SERVER_MAX];
@@ -918,15 +967,17 @@ chain_start(struct mtqp_session *ss, const struct mtqp_cmd *cmd)
 	snprintf(me, sizeof(me), "%s", d->conf->hostname);
 	memset(&o, 0, sizeof(o));
 	o.server = me;
-	o.envid = cmd->envid;
-	o.secret = cmd->secret;
+	o.envid = envid;
+	o.secret = secret;
 	/* RFC 3887 §11: "the same or better" TLS toward the next hop. */
-	o.tls = ss->tls ? TRAIL_TLS_REQUIRE : TRAIL_TLS_OPPORTUNISTIC;
+	o.tls = tls ? TRAIL_TLS_REQUIRE : TRAIL_TLS_OPPORTUNISTIC;
 	o.ssl_ctx = d->tls_client;
 	o.timeout = MTQP_SERVER_CHAIN_TIMEOUT;
-	o.first_body = ss->own.data;
-	o.first_len = ss->own.len;
+	o.first_body = own;
+	o.first_len = ownlen;
 	o.first_server = me;
+	o.allow = chain_allow;
+	o.allow_arg = ss;
 	ss->trail =
 	    trail_start(d->base, d->dns, &o, on_chain, ss, err, sizeof(err));
 	if (ss->trail == NULL) {
@@ -934,223 +985,27 @@ chain_start(struct mtqp_session *ss, const struct mtqp_cmd *cmd)
 		    "%016" PRIx64 " mtqp chain error=\"%s\"", ss->id, err);
 		return -1;
 	}
-	ss->state = SESS_BUSY;
-	bufferevent_disable(ss->bev, EV_READ);
 	return 0;
 }
 
-/* Answers TRACK.  Returns 0, or -1 if the session was closed. */
+/* STARTTLS was answered "+OK": drops the input behind it and puts the
+ * TLS filter on the connection.  Returns 0, or -1 (TLS cannot start). */
 static int
-do_track(struct mtqp_session *ss, const struct mtqp_cmd *cmd)
-{
-	struct mtqp_server *s = ss->srv;
-	char envid[MTQP_ENVID_MAX + 1];
-	struct store_msg *msgs = NULL;
-	unsigned char *ok = NULL;
-	size_t n = 0, i, np = 0;
-	struct related_part parts[RELATED_PARTS_MAX];
-	struct buf bodies[RELATED_PARTS_MAX];
-	struct buf out;
-	int kept = 0, pass, transferred = 0, rv = 0;
-	enum mtqp_server_part_error perr;
-	enum tstatus_error terr;
-
-	log_escape(ss->envid_log, sizeof(ss->envid_log), cmd->envid,
-	    strlen(cmd->envid));
-	if (s->d->conf->mtqp_tls_required && !ss->tls) {
-		log_info("%016" PRIx64
-		         " mtqp track envid=%s result=tls-required",
-		    ss->id, ss->envid_log);
-		if (send_line(ss, MTQP_ERR, "tls-required",
-		        "issue STARTTLS first") == -1)
-			return -1;
-		return count_error(ss);
-	}
-	/* While the queue's last store update failed, the store lags the
-	 * journal: a message accepted with a 250 may be missing or show an
-	 * old action, so any answer could be wrong.  -TEMP (RFC 3887 §2.3,
-	 * a temporary failure) tells the client to ask again later; the
-	 * flag clears at the first store commit that catches up
-	 * (src/queue). */
-	if (s->d->queue != NULL && queue_store_failed(s->d->queue)) {
-		log_info("%016" PRIx64
-		         " mtqp track envid=%s result=store-unavailable",
-		    ss->id, ss->envid_log);
-		return send_line(
-		    ss, MTQP_TEMP, "unavailable", "tracking store unavailable");
-	}
-	/* P8: as sent, then without the angle brackets. */
-	for (pass = 0; pass < 2 && kept == 0; pass++) {
-		const char *e = cmd->envid;
-		size_t len = strlen(e);
-
-		if (pass == 1) {
-			if (!cmd->envid_bracketed)
-				break;
-			e++;
-			len -= 2;
-		}
-		if (xtext_decode(e, len, XTEXT_PRINTABLE, envid, sizeof(envid),
-		        NULL, NULL) == -1)
-			continue;
-		store_msgs_free(msgs, n);
-		free(ok);
-		kept = lookup(s, envid, cmd->secret, &msgs, &n, &ok);
-		if (kept == -1) {
-			kept = 0;
-			msgs = NULL;
-			n = 0;
-			ok = NULL;
-			log_info("%016" PRIx64
-			         " mtqp track envid=%s result=error",
-			    ss->id, ss->envid_log);
-			rv = send_line(ss, MTQP_TEMP, "unavailable",
-			    "tracking store unavailable");
-			goto done;
-		}
-	}
-	buf_init(&out, MTQP_ANSWER_MAX + MTQP_ANSWER_MAX / 8);
-	if (kept == 0) {
-		log_info("%016" PRIx64 " mtqp track envid=%s result=unknown",
-		    ss->id, ss->envid_log);
-		if (unknown_answer(s, cmd->envid, &out) == -1) {
-			buf_reset(&out);
-			(void)mtqp_resp_line(
-			    &out, MTQP_TEMP, "unavailable", "internal error");
-		}
-		if (rate_fail(s, &ss->addr)) {
-			/* Over the limit: the same bytes, later. */
-			struct timeval tv = { MTQP_SERVER_FAIL_DELAY, 0 };
-
-			buf_reset(&ss->pending);
-			if (buf_add(&ss->pending, out.data, out.len) == 0 &&
-			    (ss->delay != NULL ||
-			        (ss->delay = evtimer_new(
-			             s->d->base, on_delay, ss)) != NULL)) {
-				log_info("%016" PRIx64
-				         " mtqp track-delayed addr=%s",
-				    ss->id, ss->addrtext);
-				ss->state = SESS_BUSY;
-				bufferevent_disable(ss->bev, EV_READ);
-				evtimer_add(ss->delay, &tv);
-				buf_reset(&out);
-				goto done;
-			}
-		}
-		rv = send_buf(ss, &out);
-		buf_reset(&out);
-		goto done;
-	}
-	for (i = 0; i < n && np < RELATED_PARTS_MAX; i++) {
-		if (!ok[i])
-			continue;
-		buf_init(&bodies[np], RELATED_PART_MAX);
-		if (mtqp_server_part(&msgs[i], s->d->conf->hostname,
-		        &bodies[np], &perr, &terr) == -1) {
-			log_warnx("%016" PRIx64
-			          " mtqp part qid=%s error=\"%s%s%s\"",
-			    ss->id, msgs[i].qid,
-			    mtqp_server_part_strerror(perr),
-			    perr == MTQP_SERVER_PART_GENERATE ? ": " : "",
-			    perr == MTQP_SERVER_PART_GENERATE
-			        ? tstatus_strerror(terr)
-			        : "");
-			buf_reset(&bodies[np]);
-			continue;
-		}
-		parts[np].header = NULL;
-		parts[np].header_len = 0;
-		parts[np].body = bodies[np].data;
-		parts[np].body_len = bodies[np].len;
-		np++;
-		for (size_t k = 0; k < msgs[i].nrcpt; k++)
-			if (msgs[i].rcpts[k].action == STORE_ACTION_TRANSFERRED)
-				transferred = 1;
-	}
-	log_info("%016" PRIx64 " mtqp track envid=%s result=found parts=%zu",
-	    ss->id, ss->envid_log, np);
-	if (np == 0 || found_answer(parts, np, &out) == -1) {
-		buf_reset(&out);
-		(void)mtqp_resp_line(
-		    &out, MTQP_TEMP, "unavailable", "internal error");
-	} else if (s->d->conf->mtqp_chain && transferred) {
-		/* Keep the entity (after the +OK+ line, before stuffing):
-		 * rebuild it plainly for the trail. */
-		enum related_error rerr;
-
-		buf_init(&ss->own, MTQP_ANSWER_MAX);
-		if (related_write(&ss->own, NULL, parts, np, &rerr) == 0 &&
-		    chain_start(ss, cmd) == 0) {
-			for (i = 0; i < np; i++)
-				buf_reset(&bodies[i]);
-			buf_reset(&out);
-			goto done;
-		}
-		buf_reset(&ss->own);
-	}
-	for (i = 0; i < np; i++)
-		buf_reset(&bodies[i]);
-	rv = send_buf(ss, &out);
-	buf_reset(&out);
-done:
-	store_msgs_free(msgs, n);
-	free(ok);
-	if (rv == -1)
-		session_close(ss, "output");
-	return rv;
-}
-
-/* Answers STARTTLS.  Returns 0, or -1 if the session was closed. */
-static int
-do_starttls(struct mtqp_session *ss, const struct mtqp_cmd *cmd)
+do_starttls(struct mtqp_session *ss)
 {
 	struct msgtrkd *d = ss->srv->d;
-	X509 *cert;
 	SSL *ssl;
 	struct bufferevent *tb;
-	char dom[MTQP_DOMAIN_MAX + 1];
 
-	if (ss->tls) {
-		/* RFC 3887 §6: "MUST" be -BAD/tls-in-progress. */
-		if (send_line(ss, MTQP_BAD, "tls-in-progress",
-		        "TLS already active") == -1)
-			return -1;
-		return count_error(ss);
-	}
-	if (d->tls_server == NULL) {
-		if (send_line(
-		        ss, MTQP_ERR, "unsupported", "TLS not available") == -1)
-			return -1;
-		return count_error(ss);
-	}
-	/* RFC 3887 §6: a name that matches no dNSName of the certificate
-	 * "MUST" get -BAD/bad-fqdn.  A trailing dot is ignored. */
-	str_copy(dom, cmd->domain, sizeof(dom));
-	if (*dom != '\0' && dom[strlen(dom) - 1] == '.')
-		dom[strlen(dom) - 1] = '\0';
-	cert = SSL_CTX_get0_certificate(d->tls_server);
-	if (cert == NULL ||
-	    X509_check_host(cert, dom, strlen(dom), 0, NULL) != 1) {
-		if (send_line(ss, MTQP_BAD, "bad-fqdn",
-		        "name not in the certificate") == -1)
-			return -1;
-		return count_error(ss);
-	}
 	/* P10: nothing pipelined behind STARTTLS survives. */
-	mtqp_cmd_parser_discard(ss->parser);
 	evbuffer_drain(bufferevent_get_input(ss->bev),
 	    evbuffer_get_length(bufferevent_get_input(ss->bev)));
-	if (send_line(ss, MTQP_OK, NULL, "begin TLS negotiation") == -1)
+	if ((ssl = SSL_new(d->tls_server)) == NULL)
 		return -1;
-	if ((ssl = SSL_new(d->tls_server)) == NULL) {
-		session_close(ss, "tls-setup");
-		return -1;
-	}
 	tb = bufferevent_openssl_filter_new(d->base, ss->bev, ssl,
 	    BUFFEREVENT_SSL_ACCEPTING, BEV_OPT_CLOSE_ON_FREE);
 	if (tb == NULL) {
 		SSL_free(ssl);
-		session_close(ss, "tls-setup");
 		return -1;
 	}
 	ss->bev = tb;
@@ -1163,88 +1018,71 @@ do_starttls(struct mtqp_session *ss, const struct mtqp_cmd *cmd)
 		bufferevent_set_timeouts(tb, &tv, &tv);
 	}
 	bufferevent_enable(tb, EV_READ | EV_WRITE);
-	return 1;
+	return 0;
 }
 
-/* Parses and answers what is buffered, in order. */
+static int
+proto_starttls(void *io)
+{
+	return do_starttls(io);
+}
+
+static const struct mtqp_proto_ops proto_ops = {
+	.send = proto_send,
+	.close = proto_close,
+	.busy = proto_busy,
+	.touch = proto_touch,
+	.starttls = proto_starttls,
+	.lookup = proto_lookup,
+	.store_failed = proto_store_failed,
+	.fail = proto_fail,
+	.chain = proto_chain,
+};
+
+static struct mtqp_proto *
+proto_new(struct mtqp_session *ss)
+{
+	struct mtqp_proto_params p;
+
+	memset(&p, 0, sizeof(p));
+	p.conf = ss->srv->d->conf;
+	p.tls_server = ss->srv->d->tls_server;
+	p.id = ss->id;
+	p.addr = ss->addrtext;
+	p.ops = &proto_ops;
+	p.io = ss;
+	return mtqp_proto_new(&p);
+}
+
+/* Hands what is buffered to the protocol, which answers in order; then
+ * closes if it asked to. */
 static void
 session_read(struct mtqp_session *ss)
 {
-	struct evbuffer *in = bufferevent_get_input(ss->bev);
-	struct mtqp_cmd cmd;
 	unsigned char chunk[4096];
-	int r;
+	size_t room;
+	ev_ssize_t k;
 
-	while (ss->state == SESS_READY) {
-		/* Feed the parser what it can hold. */
-		while (evbuffer_get_length(in) > 0 &&
-		    mtqp_cmd_parser_pending(ss->parser) + sizeof(chunk) <=
-		        MTQP_CMD_INPUT_MAX) {
-			ev_ssize_t k =
-			    evbuffer_copyout(in, chunk, sizeof(chunk));
+	while (ss->close_reason == NULL && ss->state == SESS_READY) {
+		struct evbuffer *in = bufferevent_get_input(ss->bev);
 
+		while ((room = mtqp_proto_room(ss->proto)) > 0 &&
+		    evbuffer_get_length(in) > 0) {
+			k = evbuffer_copyout(in, chunk,
+			    room < sizeof(chunk) ? room : sizeof(chunk));
 			if (k <= 0 ||
-			    mtqp_cmd_push(ss->parser, chunk, (size_t)k) == -1)
+			    mtqp_proto_push(ss->proto, chunk, (size_t)k) == -1)
 				break;
 			evbuffer_drain(in, (size_t)k);
 		}
-		r = mtqp_cmd_next(ss->parser, &cmd);
-		if (r == 0)
-			break;
-		if (++ss->commands > MTQP_SERVER_COMMANDS_MAX) {
-			(void)send_line(
-			    ss, MTQP_ERR, "unavailable", "too many commands");
-			session_close(ss, "commands");
-			break;
-		}
-		/* RFC 3887 §2.5: "any command received should restart" the
-		 * idle timer; re-arming the read timeout does that. */
-		bufferevent_set_timeouts(ss->bev, NULL, NULL);
-		{
-			struct timeval tv = {
-				ss->srv->d->conf->mtqp_idle_timeout, 0
-			};
-
-			bufferevent_set_timeouts(ss->bev, &tv, &tv);
-		}
-		if (r == -1) {
-			enum mtqp_cmd_error e =
-			    mtqp_cmd_parser_error(ss->parser);
-
-			log_info("%016" PRIx64 " mtqp bad-command error=\"%s\"",
-			    ss->id, mtqp_cmd_strerror(e));
-			if (send_line(ss, MTQP_BAD, mtqp_cmd_error_reason(e),
-			        mtqp_cmd_strerror(e)) == -1 ||
-			    count_error(ss) == -1)
-				break;
-			continue;
-		}
-		switch (cmd.verb) {
-		case MTQP_CMD_TRACK:
-			r = do_track(ss, &cmd);
-			break;
-		case MTQP_CMD_COMMENT:
-			/* RFC 3887 §5: "MUST" succeed. */
-			r = send_line(ss, MTQP_OK, NULL, "comment noted");
-			break;
-		case MTQP_CMD_QUIT:
-			(void)send_line(ss, MTQP_OK, NULL, "goodbye");
-			session_close(ss, "quit");
-			r = -1;
-			break;
-		case MTQP_CMD_STARTTLS:
-			log_info("%016" PRIx64 " mtqp starttls", ss->id);
-			r = do_starttls(ss, &cmd);
-			break;
-		default:
-			r = -1;
-			break;
-		}
-		mtqp_cmd_clear(&cmd);
-		if (r != 0)
+		/* After STARTTLS ss->bev is the filter: in is not looked
+		 * at again. */
+		if (mtqp_proto_run(ss->proto) != MTQP_PROTO_READY ||
+		    evbuffer_get_length(in) == 0)
 			break;
 	}
-	mtqp_cmd_clear(&cmd);
+	if (ss->close_reason != NULL)
+		session_close(ss, ss->close_reason);
 }
 
 static void
@@ -1273,18 +1111,14 @@ on_event(struct bufferevent *bev, short what, void *arg)
 	if (what & BEV_EVENT_CONNECTED) {
 		if (ss->state == SESS_TLS) {
 			/* RFC 3887 §6.2: a new greeting, without
-			 * STARTTLS; everything before is forgotten. */
-			ss->tls = 1;
+			 * STARTTLS (mtqp_proto_tls_done). */
 			ss->state = SESS_READY;
-			ss->errors = 0;
 			log_info("%016" PRIx64 " mtqp tls version=%s", ss->id,
 			    SSL_get_version(
 			        bufferevent_openssl_get_ssl(ss->bev)));
-			if (send_greeting(ss) == -1) {
-				session_close(ss, "output");
-				return;
-			}
+			mtqp_proto_tls_done(ss->proto);
 			bufferevent_enable(ss->bev, EV_READ);
+			session_read(ss);
 		}
 		return;
 	}
@@ -1332,9 +1166,7 @@ session_free(struct mtqp_session *ss)
 		event_free(ss->delay);
 	if (ss->linger != NULL)
 		event_free(ss->linger);
-	buf_wipe(&ss->pending);
-	buf_reset(&ss->own);
-	mtqp_cmd_parser_free(ss->parser);
+	mtqp_proto_free(ss->proto);
 	if (ss->bev != NULL)
 		bufferevent_free(ss->bev);
 	free(ss);
@@ -1396,17 +1228,15 @@ on_accept(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa,
 	    (const struct sockaddr *)&ssa, ss->addrtext, sizeof(ss->addrtext));
 	if (RAND_bytes((unsigned char *)&ss->id, sizeof(ss->id)) != 1)
 		ss->id = (uint64_t)time(NULL) ^ (uint64_t)(uintptr_t)ss;
-	buf_init(&ss->pending, MTQP_ANSWER_MAX);
-	buf_init(&ss->own, MTQP_ANSWER_MAX);
 	evutil_make_socket_nonblocking(fd);
-	ss->parser = mtqp_cmd_parser_new();
+	ss->proto = proto_new(ss);
 	ss->bev = bufferevent_socket_new(s->d->base, fd, BEV_OPT_CLOSE_ON_FREE);
-	if (ss->parser == NULL || ss->bev == NULL) {
+	if (ss->proto == NULL || ss->bev == NULL) {
 		if (ss->bev == NULL)
 			evutil_closesocket(fd);
 		else
 			bufferevent_free(ss->bev);
-		mtqp_cmd_parser_free(ss->parser);
+		mtqp_proto_free(ss->proto);
 		free(ss);
 		return;
 	}

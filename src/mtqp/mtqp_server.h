@@ -7,18 +7,20 @@
  * lags the journal), tls_server (STARTTLS), tls_client and dns (firewall
  * mode), stopping.
  *
- * Sessions: greeting "+OK+/MTQP" with the option list (STARTTLS, with
- * "required" when mtqp_tls_required) or "+OK/MTQP" without options;
- * commands parsed by mtqp_cmd_* and answered in order; STARTTLS; TRACK
- * answered from the store (and, with mtqp_chain, from the next hops).
- * Unknown envid, wrong secret, no certifier and expired record give the
- * same bytes; failed TRACKs are rate-limited per client address with a
- * token bucket (over the limit, the same answer comes after a delay).
+ * Sessions: what is said is mtqp_proto.h's (greeting, the command table,
+ * TRACK answered from the store and, with mtqp_chain, from the next hops);
+ * this file keeps the connections.  Unknown envid, wrong secret, no
+ * certifier and expired record give the same bytes; failed TRACKs are
+ * rate-limited per client (IPv4 address, IPv6 /64) across all its
+ * sessions: over the limit, the same answer comes at the client's next
+ * free slot.
  */
 #ifndef MSGTRK_MTQP_SERVER_H
 #define MSGTRK_MTQP_SERVER_H
 
 #include <stddef.h>
+#include <stdint.h>
+#include <sys/socket.h>
 #include <time.h>
 
 #include "msgtrk/buf.h"
@@ -31,17 +33,14 @@ struct store_msg;
 /* Limits on what clients control (RFC 3887 §2.5 allows them). */
 #define MTQP_SERVER_SESSIONS_MAX 1000 /* then -TEMP/MTQP/unavailable */
 #define MTQP_SERVER_SESSIONS_PER_ADDR_MAX 32
-#define MTQP_SERVER_ERRORS_MAX 10 /* -BAD/-ERR answers, then close */
-/* Per session, then -ERR/unavailable and close: bounds one connection
- * without getting in the way of a client that keeps it open (successful
- * TRACKs need the secret; failed ones are rate-limited). */
-#define MTQP_SERVER_COMMANDS_MAX 100000
-/* Failed TRACKs per client address: a bucket of FAIL_BURST tokens
- * refilled at one per FAIL_REFILL seconds; a failure with an empty bucket
- * is answered after FAIL_DELAY seconds (same bytes). */
+/* (Errors and commands per session: MTQP_PROTO_*_MAX, mtqp_proto.h.) */
+/* Failed TRACKs per client: a burst of FAIL_BURST, then one per
+ * FAIL_REFILL seconds (README), counted over all the client's sessions;
+ * over it the answer (same bytes) waits for the client's next slot. */
 #define MTQP_SERVER_FAIL_BURST 10
 #define MTQP_SERVER_FAIL_REFILL 6
-#define MTQP_SERVER_FAIL_DELAY 2
+/* Clients remembered by that limit. */
+#define MTQP_SERVER_RATE_ENTRIES 1024
 /* Output queued to a slow client before the session is closed. */
 #define MTQP_SERVER_OUTPUT_MAX (32 * 1024 * 1024)
 /* RFC 3887 §2.4: a chaining server "MUST respond within 2 minutes"; we
@@ -69,19 +68,38 @@ void mtqp_server_free(struct mtqp_server *s);
  * (no I/O, no logging, no global state).
  */
 
-/* One client address's bucket of failed-TRACK tokens.  A new bucket is
- * { MTQP_SERVER_FAIL_BURST, now }. */
-struct mtqp_server_bucket {
-	unsigned int tokens;
-	time_t stamp; /* start of the current refill period */
+/* The failed-TRACK limit's table (embedded; zero it to start). */
+#define MTQP_SERVER_RATE_KEY_LEN 9
+struct mtqp_server_rate_entry {
+	unsigned char key[MTQP_SERVER_RATE_KEY_LEN];
+	int used;
+	int64_t tat; /* ms: when the client's bucket is full again */
+};
+struct mtqp_server_rate {
+	struct mtqp_server_rate_entry e[MTQP_SERVER_RATE_ENTRIES];
+	int64_t overflow_tat; /* clients not in a full table */
+	uint64_t overflowed; /* failures counted there */
 };
 
-/* Refills b for the whole periods since b->stamp (one token per
- * MTQP_SERVER_FAIL_REFILL seconds, at most MTQP_SERVER_FAIL_BURST, the
- * stamp advanced by the periods counted; a full bucket restarts at now; a
- * clock that went back refills nothing), then takes a token.  Returns 1 if a
- * token was taken, 0 if the bucket was empty (answer late). */
-int mtqp_server_bucket_take(struct mtqp_server_bucket *b, time_t now);
+/* The client key of sa: 4 and the address for IPv4 and IPv4-mapped IPv6
+ * (::ffff:a.b.c.d), 6 and the /64 for other IPv6, zero-padded to
+ * MTQP_SERVER_RATE_KEY_LEN.  Returns 0, or -1 for another family. */
+int mtqp_server_rate_key(const struct sockaddr *sa, unsigned char *key_out);
+
+/* Counts a failed TRACK of client sa at now (milliseconds, monotonic) and
+ * returns the milliseconds to wait before answering it: 0 for the first
+ * MTQP_SERVER_FAIL_BURST, then one slot per MTQP_SERVER_FAIL_REFILL
+ * seconds shared by every session of the client, each call taking the
+ * next one.  A client not in the table takes a free entry or the one
+ * whose bucket has been full again the longest; when every entry is
+ * still limiting its client, the newcomer is limited too (one slot per
+ * period shared by all newcomers, no burst): fail closed. */
+int64_t mtqp_server_rate_fail(
+    struct mtqp_server_rate *r, const struct sockaddr *sa, int64_t now);
+
+/* 1 if "dns" name v is one of hide (ASCII case-insensitive, trailing
+ * dots ignored), else 0. */
+int mtqp_server_hidden(const char *v, const char *const *hide, size_t nhide);
 
 /* Error codes of mtqp_server_part() and mtqp_server_rewrite(). */
 enum mtqp_server_part_error {
@@ -133,5 +151,39 @@ int mtqp_server_rewrite(const struct tstatus *p, const unsigned char *relay,
 
 /* English text for e, never NULL. */
 const char *mtqp_server_part_strerror(enum mtqp_server_part_error e);
+
+struct conf;
+
+/*
+ * Firewall mode: may the chain contact a hop?  Asked with sa NULL for a
+ * name (the host a Remote-MTA names, an SRV target; "[ip]" and bare
+ * addresses are literals), then with sa for every address before
+ * connecting.  via is the address of the server whose answer named the
+ * hop, NULL when our own record named it.
+ *
+ * With mtqp_chain_hosts set, the list is the rule:
+ *   - a literal must be inside a listed [ip] or network;
+ *   - a name must be listed by name when the list has names (ASCII
+ *     case-insensitive, a trailing dot ignored); when the list has only
+ *     addresses, any name may be looked up;
+ *   - every address connected to must be inside a listed [ip] or network
+ *     when the list has any (a listed name that resolves outside them is
+ *     not contacted); with names only, a listed name's addresses are
+ *     not checked.
+ * Unset (the default), an outside server cannot steer us inside: a hop
+ * named by an answer from a globally routable address is contacted only
+ * at globally routable addresses; hops named by our own records or by
+ * servers at internal addresses (loopback, RFC 1918, RFC 6598, link-local,
+ * ULA, and the other special-purpose ranges of RFC 6890) may be anywhere.
+ *
+ * Returns 1 (allowed) or 0, with *why_out ("mtqp_chain_hosts" or
+ * "outside-to-internal") when refused.
+ */
+int mtqp_server_chain_allowed(const struct conf *c, const char *name,
+    const struct sockaddr *sa, const struct sockaddr *via,
+    const char **why_out);
+
+/* 1 if sa is not globally routable (the ranges above), else 0. */
+int mtqp_server_internal(const struct sockaddr *sa);
 
 #endif /* MSGTRK_MTQP_SERVER_H */

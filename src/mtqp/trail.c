@@ -8,6 +8,7 @@
  * when the overall timer fires.
  */
 #include <errno.h>
+#include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -31,6 +32,8 @@ struct tr_answer {
 	const char *part_body[RELATED_PARTS_MAX];
 	size_t part_len[RELATED_PARTS_MAX];
 	struct tstatus_parser *parsers[RELATED_PARTS_MAX];
+	struct sockaddr_storage peer; /* the server's address (allow) */
+	int have_peer;
 };
 
 struct tr_query;
@@ -49,6 +52,10 @@ struct tr_query {
 	struct mtqp_client *c;
 	char host[MTQP_DOMAIN_MAX + 1]; /* lower case: the loop key */
 	int done;
+	const struct tr_answer *from; /* the answer naming host, or NULL */
+	struct sockaddr_storage peer; /* the last address allowed */
+	int have_peer;
+	unsigned int refused; /* targets or addresses refused by allow */
 };
 
 struct tr_host {
@@ -69,6 +76,9 @@ struct trail {
 	size_t ntls_known;
 	unsigned int hop_max, timeout;
 	int no_follow;
+	int (*allow)(void *, const char *, const struct sockaddr *,
+	    const struct sockaddr *);
+	void *allow_arg;
 
 	struct event *timer, *kick;
 	time_t deadline;
@@ -121,6 +131,8 @@ trail_end_name(enum trail_end e)
 		return "hop-limit";
 	case TRAIL_END_TIMEOUT:
 		return "timeout";
+	case TRAIL_END_REFUSED:
+		return "refused";
 	}
 	return "unknown";
 }
@@ -273,11 +285,42 @@ host_find(struct trail *t, const char *h)
 
 static void on_answer(const struct mtqp_client_result *, void *);
 
-/* Starts a query to host (with optional port, 0 = discover).  Returns
- * the query or NULL with err set. */
+/* The server address whose answer a named the next hop, or NULL. */
+static const struct sockaddr *
+via_of(const struct tr_answer *a)
+{
+	return a != NULL && a->have_peer ? (const struct sockaddr *)&a->peer
+	                                 : NULL;
+}
+
+/* mtqp_client's allow: the caller's, with the answer that named the
+ * hop; remembers the address connected to. */
+static int
+query_allow(void *arg, const char *name, const struct sockaddr *sa)
+{
+	struct tr_query *q = arg;
+	struct trail *t = q->t;
+
+	if (!t->allow(t->allow_arg, name, sa, via_of(q->from))) {
+		q->refused++;
+		return 0;
+	}
+	if (sa != NULL) {
+		memset(&q->peer, 0, sizeof(q->peer));
+		memcpy(&q->peer, sa,
+		    sa->sa_family == AF_INET6 ? sizeof(struct sockaddr_in6)
+		                              : sizeof(struct sockaddr_in));
+		q->have_peer = 1;
+	}
+	return 1;
+}
+
+/* Starts a query to host (with optional port, 0 = discover), named by
+ * answer from (NULL: the first server).  Returns the query or NULL with
+ * err set. */
 static struct tr_query *
-query_start(struct trail *t, const char *host, unsigned int port, char *err,
-    size_t errsize)
+query_start(struct trail *t, const char *host, unsigned int port,
+    const struct tr_answer *from, char *err, size_t errsize)
 {
 	struct mtqp_client_opts o;
 	struct tr_query *q;
@@ -294,6 +337,7 @@ query_start(struct trail *t, const char *host, unsigned int port, char *err,
 		return NULL;
 	}
 	q->t = t;
+	q->from = from;
 	str_copy(q->host, host, sizeof(q->host));
 	str_lower(q->host);
 	th = host_find(t, q->host);
@@ -310,6 +354,10 @@ query_start(struct trail *t, const char *host, unsigned int port, char *err,
 	o.tls_known = t->tls_known;
 	o.ntls_known = t->ntls_known;
 	o.timeout = t->deadline > now ? (unsigned int)(t->deadline - now) : 1;
+	if (t->allow != NULL) {
+		o.allow = query_allow;
+		o.allow_arg = q;
+	}
 	q->c =
 	    mtqp_client_track(t->base, t->dns, &o, on_answer, q, err, errsize);
 	if (q->c == NULL) {
@@ -436,8 +484,17 @@ absorb(struct trail *t, struct tr_answer *a)
 			    r, TRAIL_END_LOOP, h, "server already queried");
 			continue;
 		}
+		/* mtqp_chain_hosts: a host named by an answer is asked
+		 * about before anything is sent its way (its SRV targets and
+		 * addresses are, in mtqp_client). */
+		if (t->allow != NULL &&
+		    !t->allow(t->allow_arg, h, NULL, via_of(a))) {
+			rcpt_end(r, TRAIL_END_REFUSED, h,
+			    "not allowed to be queried");
+			continue;
+		}
 		/* "[ip]" literals: the client strips the brackets. */
-		q = query_start(t, h, 0, err, sizeof(err));
+		q = query_start(t, h, 0, a, err, sizeof(err));
 		if (q == NULL) {
 			rcpt_end(r, TRAIL_END_ERROR, h, err);
 			continue;
@@ -474,6 +531,15 @@ on_answer(const struct mtqp_client_result *res, void *arg)
 	if (res->status == MTQP_CLIENT_ANSWER) {
 		a = answer_new(res->server, res->tls, res->resp->body,
 		    res->resp->body_len, err, sizeof(err));
+		if (a != NULL && q->have_peer) {
+			a->peer = q->peer;
+			a->have_peer = 1;
+		}
+	} else if (res->status == MTQP_CLIENT_ERROR && q->refused > 0 &&
+	    !q->have_peer) {
+		/* Every target or address was refused: never contacted. */
+		e = TRAIL_END_REFUSED;
+		snprintf(err, sizeof(err), "not allowed to be queried");
 	} else if (res->status == MTQP_CLIENT_NEGATIVE) {
 		const char *ind = res->resp->status == MTQP_TEMP ? "-TEMP"
 		    : res->resp->status == MTQP_BAD              ? "-BAD"
@@ -656,7 +722,7 @@ on_kick(evutil_socket_t fd, short what, void *arg)
 		return;
 	}
 	if (trail_parse_server(t->server, host, sizeof(host), &port) == -1 ||
-	    query_start(t, host, port, err, sizeof(err)) == NULL) {
+	    query_start(t, host, port, NULL, err, sizeof(err)) == NULL) {
 		t->end = TRAIL_END_ERROR;
 		snprintf(t->error, sizeof(t->error), "%.200s: %.200s",
 		    t->server, "cannot start the query");
@@ -698,6 +764,8 @@ trail_start(struct event_base *base, struct dns *dns,
 	t->hop_max = o->hop_max != 0 ? o->hop_max : TRAIL_HOPS_DEFAULT;
 	t->timeout = o->timeout != 0 ? o->timeout : TRAIL_TIMEOUT_DEFAULT;
 	t->no_follow = o->no_follow;
+	t->allow = o->allow;
+	t->allow_arg = o->allow_arg;
 	t->deadline = time(NULL) + (time_t)t->timeout;
 	t->envid = strdup(o->envid);
 	t->secret = strdup(o->secret);

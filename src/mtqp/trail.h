@@ -37,6 +37,7 @@
 
 struct event_base;
 struct dns;
+struct sockaddr;
 
 /* P14: hops per recipient. */
 #define TRAIL_HOPS_DEFAULT 30
@@ -97,6 +98,18 @@ struct trail_opts {
 	const char *first_body;
 	size_t first_len;
 	const char *first_server;
+	/* Firewall mode (mtqp_chain_hosts): NULL (msgtrk track) lets every
+	 * hop be queried.  Otherwise asked before a hop named by an answer
+	 * is contacted: with sa NULL for the host a Remote-MTA names and for
+	 * every SRV target, then with sa for every address before connecting
+	 * to it.  via is the address of the server whose answer named the
+	 * hop (NULL: the first answer, first_body or opts.server's).
+	 * Returns 1 to allow, 0 to refuse: a recipient whose next hop is
+	 * refused (every target or address of it) ends in TRAIL_END_REFUSED
+	 * and that hop is never connected to. */
+	int (*allow)(void *arg, const char *name, const struct sockaddr *sa,
+	    const struct sockaddr *via);
+	void *allow_arg;
 };
 
 /* How one recipient's trail ended (or the whole trail, see below). */
@@ -114,6 +127,8 @@ enum trail_end {
 	TRAIL_END_LOOP, /* sent back to a server already queried */
 	TRAIL_END_HOP_LIMIT, /* hop_max reached */
 	TRAIL_END_TIMEOUT, /* the overall timer ran out */
+	TRAIL_END_REFUSED, /* the next hop is not allowed (opts.allow): never
+			      contacted */
 };
 
 /* One server's answer, in the order received (path order). */

@@ -4,11 +4,13 @@ ssl.SSLContext, messages put in by SMTP (smtplib) with ENVID + MTRK."""
 import base64
 import hashlib
 import os
+import re
 import smtplib
 import socket
 import ssl
 import subprocess
 import sys
+import threading
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -136,6 +138,37 @@ def track_bracketed_envid(c):
 
 
 @suite.case
+def track_xtext_envid_both_spellings(c):
+    """PRODUCT.md: TRACK takes the envid as it was sent in ENVID= (xtext);
+    the server compares decoded forms.  ENVID=QQ314159+40client.example.org
+    is the envid QQ314159@client.example.org: both spellings find it, with
+    the same answer."""
+    d = node(c)
+    sec, cert = secret_pair()
+    submit(d, "QQ314159+40client.example.org", cert)
+    # The recipient's state must not change between the three queries.
+    wait_for(lambda: "delivery done" in d.log(), what="delivery done")
+    answers = []
+    for spelling in ("QQ314159@client.example.org",
+                     "QQ314159+40client.example.org",
+                     "<QQ314159+40client.example.org>"):
+        k = Conn(d.mtqp_port)
+        k.resp()
+        k.send("TRACK %s %s\r\n" % (spelling, sec))
+        first, data = k.resp()
+        k.close()
+        assert first.startswith("+OK+"), (spelling, first)
+        assert "Original-Envelope-Id: QQ314159@client.example.org" in data \
+            or "Original-Envelope-Id: QQ314159+40client.example.org" in data, \
+            data
+        # Only the boundary (random) may differ.
+        b = re.search(r'boundary="([^"]+)"', data).group(1)
+        answers.append(data.replace(b, "BOUNDARY"))
+    assert answers[0] == answers[1] == answers[2], answers
+    assert "invalid envelope id" not in d.log()
+
+
+@suite.case
 def track_transferred_after_relay(c):
     peer = c.peer()
     routes = c.write("routes", "dest.test [127.0.0.1]:%d\n" % peer.port)
@@ -197,6 +230,63 @@ def rate_limit_failed_tracks(c):
         k.send("TRACK no@sender.test %s\r\n" % BOGUS)
         answers.add(k.line())
     assert len(answers) == 1, answers  # never a different message
+    assert "track-delayed" in d.log()
+
+
+@suite.case
+def rate_limit_parallel_flood(c):
+    """README: failed TRACKs are limited per client to "a burst of 10, then
+    one per 6 seconds".  30 sessions from 127.0.0.1 send wrong-secret
+    TRACKs as fast as they can for 10 s: the limit is the client's, not
+    the session's, so they get no more answers than one session would
+    (10 + 10/6, one of slack for the clock's edges).  Before the limit
+    was shared, each session was only delayed: about 150 answers."""
+    d = node(c)
+    span, nsess = 10.0, 30
+    burst, refill = 10, 6
+    counts = [0] * nsess
+    errors = []
+    ready = threading.Barrier(nsess + 1)
+
+    def flood(i):
+        try:
+            k = Conn(d.mtqp_port)
+            k.resp()
+            ready.wait(timeout=30)
+            end = t0[0] + span
+            while True:
+                left = end - time.monotonic()
+                if left <= 0:
+                    break
+                k.send("TRACK no%d@sender.test %s\r\n" % (i, BOGUS))
+                k.s.settimeout(left)
+                try:
+                    ln = k.line()
+                except (socket.timeout, OSError):
+                    break
+                if time.monotonic() > end:
+                    break
+                assert ln.startswith("-ERR/noinfo"), ln
+                counts[i] += 1
+            k.close()
+        except Exception as e:  # reported below
+            errors.append(repr(e))
+
+    t0 = [0.0]
+    ts = [threading.Thread(target=flood, args=(i,)) for i in range(nsess)]
+    for t in ts:
+        t.start()
+    t0[0] = time.monotonic()
+    ready.wait(timeout=30)
+    t0[0] = time.monotonic()
+    for t in ts:
+        t.join(timeout=span + 30)
+    assert not errors, errors
+    total = sum(counts)
+    print("    %d sessions, %.0f s of wrong secrets: %d answers (at most %d)"
+          % (nsess, span, total, burst + int(span // refill) + 1))
+    assert total <= burst + int(span // refill) + 1, counts
+    assert total >= burst, counts  # the burst itself is answered at once
     assert "track-delayed" in d.log()
 
 

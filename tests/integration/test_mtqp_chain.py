@@ -10,11 +10,13 @@ internal host to A's own name (RFC 3887 Example #12)."""
 import os
 import re
 import socket
+import subprocess
 import sys
+import threading
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import Suite, free_port, wait_for, wait_port  # noqa
+from harness import MSGTRKD, Suite, free_port, wait_for, wait_port  # noqa
 from test_mtqp import Conn, secret_pair, submit  # noqa
 
 suite = Suite("mtqp_chain")
@@ -273,6 +275,151 @@ def chain_wrong_secret_not_chained(c):
     assert first.startswith("-ERR/noinfo"), first
     # B was never asked with the wrong secret.
     assert b.log().count("result=unknown") == 0, b.log()
+
+
+class Listener:
+    """A TCP listener standing for an internal host's MTQP server: counts
+    the connections it accepts and closes each at once."""
+
+    def __init__(self, host, port):
+        self.s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self.s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self.s.bind((host, port))
+        self.s.listen(16)
+        self.s.settimeout(0.2)
+        self.accepted = 0
+        self.running = True
+        self.t = threading.Thread(target=self.run, daemon=True)
+        self.t.start()
+
+    def run(self):
+        while self.running:
+            try:
+                conn, _ = self.s.accept()
+            except (socket.timeout, OSError):
+                continue
+            self.accepted += 1
+            conn.close()
+
+    def close(self):
+        self.running = False
+        self.t.join(timeout=5)
+        self.s.close()
+
+
+def steered(c):
+    """B hands dest.test to C (an MTRK SMTP peer at c.test), so B's answer
+    names "dns; c.test".  C's MTQP service is _mtqp._tcp.c.test ->
+    cm.test (127.0.0.2), where only a Listener runs.  Returns a function
+    that starts a firewall node A with extra configuration, sends a
+    message through A -> B -> C and returns (a, first, data) of a TRACK at
+    A, and the listener."""
+    peer = c.peer()
+    lport = free_port()
+    listener = Listener("127.0.0.2", lport)
+    c.on_cleanup(listener.close)
+    b_smtp, b_mtqp = free_port(), free_port()
+    dns = c.dnsmasq([
+        "--host-record=a.test,127.0.0.1",
+        "--host-record=b.test,127.0.0.1",
+        "--host-record=c.test,127.0.0.1",
+        "--host-record=cm.test,127.0.0.2",
+        "--srv-host=_mtqp._tcp.b.test,b.test,%d,0,0" % b_mtqp,
+        "--srv-host=_mtqp._tcp.c.test,cm.test,%d,0,0" % lport,
+    ])
+    b = c.msgtrkd(hostname="b.test", smtp_listen="127.0.0.1:%d" % b_smtp,
+                  mtqp_listen="127.0.0.1:%d" % b_mtqp, dns_servers=dns,
+                  local_domains="other.test",
+                  routes=c.write("routes_b", "dest.test c.test:%d\n"
+                                 % peer.port))
+    wait_port(b_mtqp)
+    b.mtqp_port = b_mtqp
+    routes_a = c.write("routes_a", "dest.test b.test:%d\n" % b_smtp)
+    n = [0]
+
+    def run(a_conf):
+        n[0] += 1
+        a_mtqp = free_port()
+        conf = {"hostname": "a.test", "smtp_listen": "127.0.0.1:%d"
+                % free_port(), "mtqp_listen": "127.0.0.1:%d" % a_mtqp,
+                "dns_servers": dns, "routes": routes_a, "mtqp_chain": "yes"}
+        conf.update(a_conf)
+        a = c.msgtrkd(**conf)
+        a.mtqp_port = a_mtqp
+        wait_port(a_mtqp)
+        sec, cert = secret_pair()
+        envid = "st%d@sender.test" % n[0]
+        submit(a, envid, cert)
+        wait_transferred(a)
+        wait_for(lambda: len(peer.messages) >= n[0], what="B -> C")
+        wait_state(b, envid, sec, "transferred")
+        first, data, took = track(a.mtqp_port, envid, sec)
+        assert took < CHAIN_BOUND, took
+        assert first.startswith("+OK+"), first
+        a.stop()
+        return a, data
+
+    return run, listener
+
+
+def b_block(data):
+    """B's block for the recipient, as A's chained answer shows it."""
+    p = parts(data)
+    assert len(p) == 2, data  # A's part, then B's
+    assert p[0][1]["action"] == "transferred", p[0]
+    assert p[0][1]["remote-mta"] == "dns; b.test", p[0]
+    assert p[1][0]["reporting-mta"] == "dns; b.test", p[1]
+    return p[1][1]
+
+
+@suite.case
+def chain_hosts_unlisted_never_contacted(c):
+    """mtqp_chain_hosts: B's answer names c.test, an internal host not in
+    the list: its MTQP server is never connected to, and A's answer shows
+    B's transferred block as relayed 2.1.9 (not followed).  Listing c.test
+    (and its SRV target) makes A follow it; listing c.test but not the SRV
+    target, or networks that do not hold the target's address, does
+    not."""
+    run, listener = steered(c)
+    a, data = run({"mtqp_chain_hosts": "b.test"})
+    r = b_block(data)
+    assert r["action"] == "relayed" and r["status"] == "2.1.9", r
+    assert r["remote-mta"] == "dns; c.test", r
+    assert listener.accepted == 0, listener.accepted
+    log = a.log()
+    assert "mtqp chain-refused host=c.test addr=- via=127.0.0.1 " \
+        "rule=mtqp_chain_hosts" in log, log
+    assert "relayed=1 refused=1" in log, log
+    # Listed, with its SRV target: followed (C's listener hangs up, so
+    # that hop is unanswered: relayed 2.1.9 as well, but contacted).
+    a, data = run({"mtqp_chain_hosts": "b.test, c.test, cm.test"})
+    assert listener.accepted >= 1, listener.accepted
+    assert "chain-refused" not in a.log(), a.log()
+    assert "refused=0" in a.log(), a.log()
+    seen = listener.accepted
+    # The SRV target must be listed too.
+    a, data = run({"mtqp_chain_hosts": "b.test, c.test"})
+    assert b_block(data)["action"] == "relayed"
+    assert listener.accepted == seen, listener.accepted
+    assert "chain-refused host=cm.test addr=- " in a.log(), a.log()
+    # Networks: cm.test resolves to 127.0.0.2, outside 127.0.0.1/32.
+    a, data = run({"mtqp_chain_hosts":
+                   "b.test, c.test, cm.test, 127.0.0.1/32"})
+    assert b_block(data)["action"] == "relayed"
+    assert listener.accepted == seen, listener.accepted
+    assert "chain-refused host=cm.test addr=127.0.0.2 " in a.log(), a.log()
+    assert "refused=1" in a.log(), a.log()
+
+
+@suite.case
+def chain_hosts_bad_entry_rejected(c):
+    conf = c.write("bad.conf", "hostname = mx.test\ndata_dir = %s\n"
+                   "mtqp_chain = yes\nmtqp_chain_hosts = b.test, "
+                   "10.0.0.0/33\n" % c.path("data"))
+    p = subprocess.run([MSGTRKD, "-n", "-c", conf], capture_output=True,
+                       timeout=20)
+    assert p.returncode != 0
+    assert b":4: mtqp_chain_hosts: bad prefix length" in p.stderr + p.stdout
 
 
 if __name__ == "__main__":

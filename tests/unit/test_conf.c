@@ -386,6 +386,34 @@ chk_bools_no(const struct conf *c)
 }
 
 static void
+chk_chain_hosts(const struct conf *c)
+{
+	const struct conf_net *n = c->mtqp_chain_nets;
+
+	assert_int_equal(c->mtqp_chain_hosts_set, 1);
+	assert_int_equal(c->n_mtqp_chain_names, 2);
+	assert_string_equal(c->mtqp_chain_names[0], "hop2.example.net");
+	assert_string_equal(c->mtqp_chain_names[1], "relay.example.org");
+	assert_int_equal(c->n_mtqp_chain_nets, 4);
+	assert_int_equal(n[0].family, AF_INET);
+	assert_int_equal(n[0].prefix, 32);
+	assert_int_equal(n[1].family, AF_INET6);
+	assert_int_equal(n[1].prefix, 128);
+	assert_int_equal(n[2].family, AF_INET);
+	assert_int_equal(n[2].prefix, 8);
+	assert_int_equal(n[3].family, AF_INET6);
+	assert_int_equal(n[3].prefix, 48);
+}
+
+static void
+chk_chain_hosts_none(const struct conf *c)
+{
+	assert_int_equal(c->mtqp_chain_hosts_set, 0);
+	assert_int_equal(c->n_mtqp_chain_names, 0);
+	assert_int_equal(c->n_mtqp_chain_nets, 0);
+}
+
+static void
 chk_retry1(const struct conf *c)
 {
 	assert_int_equal(c->n_retry_schedule, 1);
@@ -839,6 +867,44 @@ static const struct load_case load_cases[] = {
 	    NULL },
 	{ "bool y", "mtqp_tls_required = y\n", 0, NULL, "is not a boolean",
 	    NULL },
+	/* mtqp_chain_hosts: names, [ip], CIDR */
+	{ "chain hosts",
+	    "mtqp_chain_hosts = Hop2.Example.NET, [192.0.2.7], [2001:db8::7], "
+	    "10.0.0.0/8, relay.example.org, 2001:db8:1::/48\n",
+	    0, NULL, NULL, chk_chain_hosts },
+	{ "chain hosts none", "mtqp_chain_hosts = none\n", 0, NULL, NULL,
+	    chk_chain_hosts_none },
+	{ "chain hosts default", "mtqp_chain = yes\n", 0, NULL, NULL,
+	    chk_chain_hosts_none },
+	{ "chain hosts none and more", "mtqp_chain_hosts = none, a.test\n", 0,
+	    NULL, ":1: mtqp_chain_hosts: 'none' must be the only value", NULL },
+	{ "chain hosts bad name", "mtqp_chain_hosts = a_b.test\n", 0, NULL,
+	    ":1: mtqp_chain_hosts: character '_' not allowed", NULL },
+	{ "chain hosts trailing dot", "mtqp_chain_hosts = a.test.\n", 0, NULL,
+	    ":1: mtqp_chain_hosts: domain name ends with '.'", NULL },
+	{ "chain hosts bad literal", "mtqp_chain_hosts = [192.0.2.300]\n", 0,
+	    NULL, ":1: mtqp_chain_hosts: bad network", NULL },
+	{ "chain hosts open bracket", "mtqp_chain_hosts = [192.0.2.1\n", 0,
+	    NULL, ":1: mtqp_chain_hosts: bad address '[192.0.2.1' (want [IP])",
+	    NULL },
+	{ "chain hosts bracketed net", "mtqp_chain_hosts = [10.0.0.0/8]\n", 0,
+	    NULL, "a network is written without brackets", NULL },
+	{ "chain hosts name literal", "mtqp_chain_hosts = [mx.test]\n", 0, NULL,
+	    ":1: mtqp_chain_hosts: bad network", NULL },
+	{ "chain hosts prefix 33", "mtqp_chain_hosts = 10.0.0.0/33\n", 0, NULL,
+	    ":1: mtqp_chain_hosts: bad prefix length", NULL },
+	{ "chain hosts host bits", "mtqp_chain_hosts = 10.0.0.1/8\n", 0, NULL,
+	    "has host bits set past /8", NULL },
+	{ "chain hosts everything", "mtqp_chain_hosts = 0.0.0.0/0\n", 0, NULL,
+	    ":1: mtqp_chain_hosts: '0.0.0.0/0' matches every address", NULL },
+	{ "chain hosts everything v6", "mtqp_chain_hosts = ::/0\n", 0, NULL,
+	    "matches every address", NULL },
+	{ "chain hosts twice", "mtqp_chain_hosts = a.test, A.test\n", 0, NULL,
+	    ":1: mtqp_chain_hosts: 'a.test' is listed twice", NULL },
+	{ "chain hosts empty item", "mtqp_chain_hosts = a.test,,b.test\n", 0,
+	    NULL, ":1: mtqp_chain_hosts: empty item in list", NULL },
+	{ "chain hosts empty", "mtqp_chain_hosts =\n", 0, NULL,
+	    ":1: mtqp_chain_hosts", NULL },
 	/* TLS */
 	{ "tls pair",
 	    "tls_cert_file = /etc/msgtrk/cert.pem\ntls_key_file = "

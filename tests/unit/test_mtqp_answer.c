@@ -7,10 +7,16 @@
  *     every output is parsed back with the tstatus parser;
  *   - mtqp_server_rewrite(): firewall mode's P11 (unanswered transferred
  *     -> relayed/2.1.9) and hide_internal_hosts (RFC 3887 Example #12);
- *   - mtqp_server_bucket_take(): the failed-TRACK token bucket;
+ *   - mtqp_server_rate_key() and mtqp_server_rate_fail(): the failed-TRACK
+ *     limit per client (IPv4 address, IPv6 /64) over all its sessions,
+ *     and its bounded table (fails closed when full);
+ *   - mtqp_server_chain_allowed(): the hops firewall mode may contact
+ *     (mtqp_chain_hosts, and the default rule without it);
  *   - trail_parse_server() and trail_remote_host(): "host[:port]" and
  *     "dns; host" as followed by the trail.
  */
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -18,6 +24,7 @@
 
 #include "msgtrk/buf.h"
 #include "msgtrk/tstatus.h"
+#include "common/conf.h"
 #include "mtqp/mtqp_server.h"
 #include "mtqp/trail.h"
 #include "store/store.h"
@@ -499,72 +506,347 @@ test_rewrite_errors(void **state)
 }
 
 /*
- * mtqp_server_bucket_take
+ * mtqp_server_rate_key, mtqp_server_rate_fail
  */
 
-struct bucket_case {
-	const char *name;
-	unsigned int tokens;
-	time_t stamp;
-	time_t now;
-	int want; /* return */
-	unsigned int tokens_after;
-	time_t stamp_after;
+#define MS0 ((int64_t)1000000)
+#define PERIOD ((int64_t)MTQP_SERVER_FAIL_REFILL * 1000)
+
+static struct sockaddr_storage
+sa_of(const char *text)
+{
+	struct sockaddr_storage ss;
+	struct sockaddr_in *s4 = (struct sockaddr_in *)&ss;
+	struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)&ss;
+
+	memset(&ss, 0, sizeof(ss));
+	if (inet_pton(AF_INET, text, &s4->sin_addr) == 1)
+		s4->sin_family = AF_INET;
+	else if (inet_pton(AF_INET6, text, &s6->sin6_addr) == 1)
+		s6->sin6_family = AF_INET6;
+	else
+		ss.ss_family = AF_UNIX;
+	return ss;
+}
+
+static int64_t
+fail_at(struct mtqp_server_rate *r, const char *addr, int64_t now)
+{
+	struct sockaddr_storage ss = sa_of(addr);
+
+	return mtqp_server_rate_fail(r, (const struct sockaddr *)&ss, now);
+}
+
+struct key_case {
+	const char *a, *b;
+	int same; /* 1: one client */
 };
 
-#define R MTQP_SERVER_FAIL_REFILL
-#define B MTQP_SERVER_FAIL_BURST
-static const struct bucket_case bucket_cases[] = {
-	{ "full", B, T0, T0, 1, B - 1, T0 },
-	{ "last token", 1, T0, T0, 1, 0, T0 },
-	{ "empty", 0, T0, T0, 0, 0, T0 },
-	{ "refill one period", 0, T0, T0 + R, 1, 0, T0 + R },
-	{ "refill less than a period", 0, T0, T0 + R - 1, 0, 0, T0 },
-	{ "remainder carried", 0, T0, T0 + 2 * R + 1, 1, 1, T0 + 2 * R },
-	{ "refill to exactly full", 0, T0, T0 + B *R + 3, 1, B - 1,
-	    T0 + B *R + 3 },
-	{ "refill capped at burst", 0, T0, T0 + 100000, 1, B - 1, T0 + 100000 },
-	{ "huge gap", 0, 0, T0, 1, B - 1, T0 },
-	{ "clock went back: no refill", 0, T0, T0 - 3600, 0, 0, T0 },
-	{ "clock went back with tokens", 2, T0, T0 - 3600, 1, 1, T0 },
+static const struct key_case key_cases[] = {
+	{ "127.0.0.1", "127.0.0.1", 1 }, { "127.0.0.1", "127.0.0.2", 0 },
+	{ "127.0.0.1", "::ffff:127.0.0.1", 1 },
+	{ "192.0.2.7", "::ffff:192.0.2.8", 0 },
+	{ "2001:db8:1:2::1", "2001:db8:1:2:ffff:ffff:ffff:ffff", 1 },
+	{ "2001:db8:1:2:aaaa::1", "2001:db8:1:2:bbbb::2", 1 },
+	{ "2001:db8:1:2::1", "2001:db8:1:3::1", 0 }, { "::1", "::2", 1 },
+	{ "::1", "127.0.0.1", 0 },
+	{ "::7f00:1", "127.0.0.1", 0 }, /* IPv4-compatible is not mapped */
 };
-#undef R
-#undef B
 
 static const char *
-bucket_name(const void *row)
+key_name(const void *row)
 {
-	return ((const struct bucket_case *)row)->name;
+	static char name[128];
+	const struct key_case *c = row;
+
+	snprintf(
+	    name, sizeof(name), "%s %s %s", c->a, c->same ? "=" : "!=", c->b);
+	return name;
 }
 
 static void
-test_bucket(void **state)
+test_rate_key(void **state)
 {
-	const struct bucket_case *c = *state;
-	struct mtqp_server_bucket b = { c->tokens, c->stamp };
+	const struct key_case *c = *state;
+	struct sockaddr_storage a = sa_of(c->a), b = sa_of(c->b);
+	unsigned char ka[MTQP_SERVER_RATE_KEY_LEN],
+	    kb[MTQP_SERVER_RATE_KEY_LEN];
+	struct mtqp_server_rate *r = calloc(1, sizeof(*r));
+	int i;
 
-	assert_int_equal(mtqp_server_bucket_take(&b, c->now), c->want);
-	assert_int_equal(b.tokens, c->tokens_after);
-	assert_true(b.stamp == c->stamp_after);
+	assert_non_null(r);
+	assert_int_equal(mtqp_server_rate_key((struct sockaddr *)&a, ka), 0);
+	assert_int_equal(mtqp_server_rate_key((struct sockaddr *)&b, kb), 0);
+	assert_int_equal(memcmp(ka, kb, sizeof(ka)) == 0, c->same);
+	/* The same through the table: a's burst leaves b limited only if
+	 * they are one client. */
+	for (i = 0; i < MTQP_SERVER_FAIL_BURST; i++)
+		assert_true(fail_at(r, c->a, MS0) == 0);
+	assert_true((fail_at(r, c->b, MS0) > 0) == c->same);
+	free(r);
 }
 
-/* A burst of failures, then the steady rate. */
+/* The burst, then one slot per period, each failure taking the next. */
 static void
-test_bucket_sequence(void **state)
+test_rate_sequence(void **state)
 {
-	struct mtqp_server_bucket b = { MTQP_SERVER_FAIL_BURST, T0 };
-	time_t now = T0;
-	int i, ok = 0;
+	struct mtqp_server_rate *r = calloc(1, sizeof(*r));
+	int64_t w;
+	int i;
 
 	(void)state;
-	for (i = 0; i < MTQP_SERVER_FAIL_BURST + 5; i++)
-		ok += mtqp_server_bucket_take(&b, now);
-	assert_int_equal(ok, MTQP_SERVER_FAIL_BURST);
-	/* One hour at one attempt a second: one in FAIL_REFILL passes. */
-	ok = 0;
-	for (i = 0; i < 3600; i++)
-		ok += mtqp_server_bucket_take(&b, ++now);
-	assert_int_equal(ok, 3600 / MTQP_SERVER_FAIL_REFILL);
+	assert_non_null(r);
+	for (i = 0; i < MTQP_SERVER_FAIL_BURST; i++)
+		assert_true(fail_at(r, "192.0.2.1", MS0) == 0);
+	for (i = 1; i <= 5; i++) {
+		w = fail_at(r, "192.0.2.1", MS0);
+		assert_true(w == i * PERIOD);
+	}
+	/* Another client is not touched. */
+	assert_true(fail_at(r, "192.0.2.2", MS0) == 0);
+	/* Idle long enough: a whole burst again. */
+	for (i = 0; i < MTQP_SERVER_FAIL_BURST; i++)
+		assert_true(fail_at(r, "192.0.2.1", MS0 + 1000 * PERIOD) == 0);
+	assert_true(fail_at(r, "192.0.2.1", MS0 + 1000 * PERIOD) == PERIOD);
+	/* A clock that went back gives nothing back. */
+	assert_true(fail_at(r, "192.0.2.1", MS0) > PERIOD);
+	free(r);
+}
+
+/* The issue's flood: n sessions of one client (or n addresses of one
+ * /64), each sending its next failed TRACK as soon as the previous answer
+ * came, for 10 s.  Answers in those 10 s: at most the burst plus what one
+ * period refills, whatever n. */
+static size_t
+flood(const char *const *addrs, size_t n, int64_t span)
+{
+	struct mtqp_server_rate *r = calloc(1, sizeof(*r));
+	int64_t next[64];
+	size_t i, answered = 0;
+
+	assert_non_null(r);
+	assert_true(n <= 64);
+	for (i = 0; i < n; i++)
+		next[i] = MS0;
+	for (;;) {
+		size_t k = 0;
+
+		/* The session whose request comes first. */
+		for (i = 1; i < n; i++)
+			if (next[i] < next[k])
+				k = i;
+		if (next[k] >= MS0 + span)
+			break;
+		next[k] += fail_at(r, addrs[k], next[k]);
+		if (next[k] < MS0 + span)
+			answered++;
+		next[k] += 1; /* the client's next request */
+	}
+	free(r);
+	return answered;
+}
+
+static void
+test_rate_flood(void **state)
+{
+	const char *v4[30],
+	    *v6[8] = { "2001:db8:0:1::1", "2001:db8:0:1::2", "2001:db8:0:1::3",
+		    "2001:db8:0:1:1::4", "2001:db8:0:1:2::5",
+		    "2001:db8:0:1:3::6", "2001:db8:0:1:4::7",
+		    "2001:db8:0:1:ffff::8" };
+	size_t i, one, many, six;
+	size_t max = MTQP_SERVER_FAIL_BURST + 10 / MTQP_SERVER_FAIL_REFILL;
+
+	(void)state;
+	for (i = 0; i < 30; i++)
+		v4[i] = "127.0.0.1";
+	one = flood(v4, 1, 10000);
+	many = flood(v4, 30, 10000);
+	six = flood(v6, 8, 10000);
+	print_message("flood 10 s: 1 session %zu, 30 sessions %zu, 8 addresses "
+	              "of one /64 %zu answers (at most %zu)\n",
+	    one, many, six, max);
+	assert_true(one <= max);
+	assert_true(many <= max);
+	assert_true(six <= max);
+	assert_true(many == one);
+}
+
+/* A full table reuses the entry whose bucket has been full again the
+ * longest; while every entry still limits its client, newcomers are
+ * limited too (no fresh burst by cycling addresses). */
+static void
+test_rate_table_full(void **state)
+{
+	struct mtqp_server_rate *r = calloc(1, sizeof(*r));
+	char a[64];
+	size_t i;
+	int k;
+
+	(void)state;
+	assert_non_null(r);
+	for (i = 0; i < MTQP_SERVER_RATE_ENTRIES; i++) {
+		snprintf(a, sizeof(a), "10.%zu.%zu.1", i / 256, i % 256);
+		assert_true(fail_at(r, a, MS0 + (int64_t)i) == 0);
+	}
+	/* Every entry is limiting (tat in the future): a newcomer shares
+	 * the overflow slot: one now, the next a period later. */
+	assert_true(fail_at(r, "198.51.100.1", MS0 + 2000) == 0);
+	assert_true(fail_at(r, "198.51.100.2", MS0 + 2000) == PERIOD);
+	assert_true(fail_at(r, "198.51.100.3", MS0 + 2000) == 2 * PERIOD);
+	assert_true(r->overflowed == 3);
+	/* Known clients keep their own buckets meanwhile. */
+	assert_true(fail_at(r, "10.0.5.1", MS0 + 2000) == 0);
+	/* Once the first entry (10.0.0.1) is full again it is reused: the
+	 * newcomer gets a burst of its own. */
+	for (k = 0; k < MTQP_SERVER_FAIL_BURST; k++)
+		assert_true(fail_at(r, "203.0.113.9", MS0 + PERIOD) == 0);
+	assert_true(fail_at(r, "203.0.113.9", MS0 + PERIOD) == PERIOD);
+	/* 10.0.0.1 was the one evicted: it starts over. */
+	assert_true(fail_at(r, "10.0.0.1", MS0 + PERIOD + 1) == 0);
+	/* Not an address: the overflow slot. */
+	assert_true(fail_at(r, "not-an-address", MS0 + 2 * PERIOD) > 0);
+	free(r);
+}
+
+/*
+ * mtqp_server_chain_allowed: firewall mode's hop rule
+ */
+
+enum { L_NONE, L_MIXED, L_NAMES, L_NETS };
+
+struct allow_case {
+	const char *name;
+	int list;
+	const char *host;
+	const char *sa; /* NULL: the name step */
+	const char *via; /* NULL: named by our own record */
+	int want;
+};
+
+static const struct allow_case allow_cases[] = {
+	/* mtqp_chain_hosts = hop2.test, 10.0.0.0/8, [2001:db8::5] */
+	{ "mixed listed name", L_MIXED, "hop2.test", NULL, NULL, 1 },
+	{ "mixed name any case, dot", L_MIXED, "HOP2.Test.", NULL, NULL, 1 },
+	{ "mixed unlisted name", L_MIXED, "evil.test", NULL, NULL, 0 },
+	{ "mixed suffix is not a name", L_MIXED, "x.hop2.test", NULL, NULL, 0 },
+	{ "mixed literal inside", L_MIXED, "[10.1.2.3]", NULL, NULL, 1 },
+	{ "mixed bare literal inside", L_MIXED, "10.1.2.3", NULL, NULL, 1 },
+	{ "mixed literal outside", L_MIXED, "[192.168.1.1]", NULL, NULL, 0 },
+	{ "mixed v6 literal listed", L_MIXED, "[2001:db8::5]", NULL, NULL, 1 },
+	{ "mixed v6 literal other", L_MIXED, "[2001:db8::6]", NULL, NULL, 0 },
+	{ "mixed address inside", L_MIXED, "hop2.test", "10.9.9.9", NULL, 1 },
+	{ "mixed name resolving outside", L_MIXED, "hop2.test", "192.168.0.9",
+	    NULL, 0 },
+	{ "mixed mapped address inside", L_MIXED, "hop2.test",
+	    "::ffff:10.0.0.1", NULL, 1 },
+	{ "mixed list beats via", L_MIXED, "hop2.test", "10.0.0.1", "8.8.4.4",
+	    1 },
+	/* mtqp_chain_hosts = hop2.test */
+	{ "names listed", L_NAMES, "hop2.test", NULL, NULL, 1 },
+	{ "names other", L_NAMES, "hop3.test", NULL, NULL, 0 },
+	{ "names any address of a listed name", L_NAMES, "hop2.test",
+	    "192.168.0.9", NULL, 1 },
+	{ "names no literal", L_NAMES, "[10.0.0.1]", NULL, NULL, 0 },
+	{ "names no bare literal", L_NAMES, "127.0.0.1", NULL, NULL, 0 },
+	/* mtqp_chain_hosts = 127.0.0.0/8, [::1] */
+	{ "nets any name", L_NETS, "whatever.test", NULL, NULL, 1 },
+	{ "nets address inside", L_NETS, "whatever.test", "127.0.0.5", NULL,
+	    1 },
+	{ "nets address outside", L_NETS, "whatever.test", "10.0.0.1", NULL,
+	    0 },
+	{ "nets v6 listed", L_NETS, "whatever.test", "::1", NULL, 1 },
+	{ "nets v6 other", L_NETS, "whatever.test", "::2", NULL, 0 },
+	/* none: an outside server names only outside hops */
+	{ "default any name", L_NONE, "x.test", NULL, "8.8.4.4", 1 },
+	{ "default own record inside", L_NONE, "x.test", "10.0.0.1", NULL, 1 },
+	{ "default inside names inside", L_NONE, "x.test", "10.0.0.1",
+	    "127.0.0.1", 1 },
+	{ "default inside names outside", L_NONE, "x.test", "1.1.1.1",
+	    "192.168.1.1", 1 },
+	{ "default outside names outside", L_NONE, "x.test", "1.1.1.1",
+	    "8.8.4.4", 1 },
+	{ "default outside names rfc1918", L_NONE, "x.test", "10.0.0.1",
+	    "8.8.4.4", 0 },
+	{ "default outside names loopback", L_NONE, "x.test", "127.0.0.1",
+	    "8.8.4.4", 0 },
+	{ "default outside names cgnat", L_NONE, "x.test", "100.64.0.1",
+	    "8.8.4.4", 0 },
+	{ "default outside names link-local", L_NONE, "x.test", "169.254.1.1",
+	    "8.8.4.4", 0 },
+	{ "default outside names v6 loopback", L_NONE, "x.test", "::1",
+	    "8.8.4.4", 0 },
+	{ "default outside names ula", L_NONE, "x.test", "fd00::1",
+	    "2001:4860::1", 0 },
+	{ "default outside names fe80", L_NONE, "x.test", "fe80::1",
+	    "2001:4860::1", 0 },
+	{ "default outside names mapped", L_NONE, "x.test", "::ffff:10.0.0.1",
+	    "8.8.4.4", 0 },
+	{ "default outside names nat64 inside", L_NONE, "x.test",
+	    "64:ff9b::a00:1", "8.8.4.4", 0 },
+	{ "default outside names v6 global", L_NONE, "x.test", "2001:4860::8",
+	    "8.8.4.4", 1 },
+	{ "default outside literal inside", L_NONE, "[10.0.0.1]", NULL,
+	    "8.8.4.4", 0 },
+	{ "default outside literal outside", L_NONE, "[1.1.1.1]", NULL,
+	    "8.8.4.4", 1 },
+	{ "default mapped via inside", L_NONE, "x.test", "10.0.0.1",
+	    "::ffff:127.0.0.1", 1 },
+};
+
+static const char *
+allow_name(const void *row)
+{
+	return ((const struct allow_case *)row)->name;
+}
+
+static void
+add_net(struct conf *c, const char *addr, int prefix)
+{
+	struct conf_net *n = &c->mtqp_chain_nets[c->n_mtqp_chain_nets++];
+
+	n->family = strchr(addr, ':') != NULL ? AF_INET6 : AF_INET;
+	assert_int_equal(inet_pton(n->family, addr, n->addr), 1);
+	n->prefix = prefix;
+}
+
+static void
+test_allow(void **state)
+{
+	const struct allow_case *t = *state;
+	static char *names[] = { "hop2.test" };
+	struct conf c;
+	struct sockaddr_storage sa, via;
+	const char *why = NULL;
+	int r;
+
+	memset(&c, 0, sizeof(c));
+	if (t->list != L_NONE)
+		c.mtqp_chain_hosts_set = 1;
+	if (t->list == L_MIXED || t->list == L_NAMES) {
+		c.mtqp_chain_names = names;
+		c.n_mtqp_chain_names = 1;
+	}
+	if (t->list == L_MIXED) {
+		add_net(&c, "10.0.0.0", 8);
+		add_net(&c, "2001:db8::5", 128);
+	}
+	if (t->list == L_NETS) {
+		add_net(&c, "127.0.0.0", 8);
+		add_net(&c, "::1", 128);
+	}
+	if (t->sa != NULL)
+		sa = sa_of(t->sa);
+	if (t->via != NULL)
+		via = sa_of(t->via);
+	r = mtqp_server_chain_allowed(&c, t->host,
+	    t->sa != NULL ? (struct sockaddr *)&sa : NULL,
+	    t->via != NULL ? (struct sockaddr *)&via : NULL, &why);
+	assert_int_equal(r, t->want);
+	if (r == 0)
+		assert_string_equal(why,
+		    t->list == L_NONE ? "outside-to-internal"
+		                      : "mtqp_chain_hosts");
 }
 
 /*
@@ -730,7 +1012,9 @@ main(void)
 	const struct CMUnitTest once[] = {
 		cmocka_unit_test(test_part_counts),
 		cmocka_unit_test(test_rewrite_errors),
-		cmocka_unit_test(test_bucket_sequence),
+		cmocka_unit_test(test_rate_sequence),
+		cmocka_unit_test(test_rate_flood),
+		cmocka_unit_test(test_rate_table_full),
 		cmocka_unit_test(test_server_long),
 		cmocka_unit_test(test_remote_long),
 		cmocka_unit_test(test_end_names),
@@ -742,9 +1026,11 @@ main(void)
 	failed += TABLE_RUN(
 	    "mtqp_server_rewrite", test_rewrite, rewrite_cases, rewrite_name);
 	failed += TABLE_RUN(
-	    "mtqp_server_bucket_take", test_bucket, bucket_cases, bucket_name);
+	    "mtqp_server_rate_key", test_rate_key, key_cases, key_name);
 	failed += TABLE_RUN(
 	    "trail_parse_server", test_server, server_cases, server_name);
+	failed += TABLE_RUN(
+	    "mtqp_server_chain_allowed", test_allow, allow_cases, allow_name);
 	failed += TABLE_RUN(
 	    "trail_remote_host", test_remote, remote_cases, remote_name);
 	failed += cmocka_run_group_tests_name("mtqp_answer", once, NULL, NULL);
