@@ -78,6 +78,10 @@ struct dl_msg {
 	size_t nbounce;
 	unsigned char *dsn_done; /* per recipient: its DSN is durable */
 	int delay_done;
+	/* an operator's change, made when the message is idle */
+	enum { OP_NONE, OP_HOLD, OP_RELEASE, OP_DELETE } op;
+	void (*op_done)(void *, int, int);
+	void *op_arg;
 	TAILQ_ENTRY(dl_msg) entry;
 };
 
@@ -335,6 +339,8 @@ dl_all_final(const struct queue_msg *m)
 
 /* --- scheduling ------------------------------------------------------- */
 
+static void dl_op(struct dl_msg *dm);
+
 static void
 dl_arm(struct dl_msg *dm)
 {
@@ -342,8 +348,14 @@ dl_arm(struct dl_msg *dm)
 	time_t now = time(NULL), at = dm->m->next_attempt;
 
 	dm->phase = DL_IDLE;
-	if (dm->dl->stopping)
+	if (dm->op != OP_NONE) {
+		dl_op(dm);
 		return;
+	}
+	if (dm->dl->stopping || dm->m->held) {
+		evtimer_del(dm->timer);
+		return;
+	}
 	if (dm->retry_at > at)
 		at = dm->retry_at;
 	/* Something owed, or nothing left to try: at once. */
@@ -753,7 +765,7 @@ dl_fire(evutil_socket_t fd, short ev, void *arg)
 
 	(void)fd;
 	(void)ev;
-	if (dm->dl->stopping || dm->phase != DL_IDLE)
+	if (dm->dl->stopping || dm->phase != DL_IDLE || dm->m->held)
 		return;
 	dm->retry_at = 0;
 	if (dl_owes(dm))
@@ -784,6 +796,10 @@ static void
 dl_next(struct dl_msg *dm)
 {
 	dm->phase = DL_IDLE;
+	if (dm->op != OP_NONE && !dm->dl->stopping) {
+		dl_op(dm);
+		return;
+	}
 	if (dm->dl->stopping)
 		return; /* duties stay owed; the restart does them */
 	if (dl_owes(dm))
@@ -875,6 +891,7 @@ dl_commit(struct dl_msg *dm)
 		u.next_attempt = dl_next_attempt(c, m, u.attempts, now);
 	}
 	u.delay_warned = m->delay_warned;
+	u.held = m->held;
 	u.n = n;
 	u.r = r;
 	dm->phase = DL_COMMIT;
@@ -930,6 +947,7 @@ dl_duties_done(struct dl_msg *dm)
 	u.attempts = m->attempts;
 	u.next_attempt = m->next_attempt;
 	u.delay_warned = m->delay_warned || dm->delay_done;
+	u.held = m->held;
 	u.n = n;
 	u.r = r;
 	dm->phase = DL_COMMIT;
@@ -1008,6 +1026,153 @@ dl_duties(struct dl_msg *dm)
 	}
 	if (--dm->nbounce == 0)
 		dl_duties_done(dm);
+}
+
+/* --- the operator's changes ------------------------------------------ */
+
+static struct dl_msg *
+dl_find(struct delivery *dl, const char *qid)
+{
+	struct dl_msg *dm;
+
+	TAILQ_FOREACH(dm, &dl->msgs, entry)
+	if (strcmp(dm->m->qid, qid) == 0)
+		return dm;
+	return NULL;
+}
+
+int
+delivery_flush(struct delivery *dl, const char *qid)
+{
+	struct dl_msg *dm;
+	struct timeval now = { 0, 0 };
+	int n = 0;
+
+	if (qid != NULL && dl_find(dl, qid) == NULL) {
+		errno = ENOENT;
+		return -1;
+	}
+	TAILQ_FOREACH(dm, &dl->msgs, entry)
+	{
+		if (qid != NULL && strcmp(dm->m->qid, qid) != 0)
+			continue;
+		if (dm->phase != DL_IDLE || dm->m->held || dl->stopping)
+			continue;
+		dm->retry_at = 0;
+		if (evtimer_add(dm->timer, &now) == 0)
+			n++;
+	}
+	return n;
+}
+
+static void
+dl_op_done(void *arg, int rc, int err)
+{
+	struct dl_msg *dm = arg;
+	void (*done)(void *, int, int) = dm->op_done;
+	void *darg = dm->op_arg;
+
+	dm->op = OP_NONE;
+	dm->op_done = NULL;
+	if (rc == -1)
+		log_warnx("%s delivery control error=\"%s\"", dm->m->qid,
+		    strerror(err));
+	done(darg, rc, err);
+	if (rc == -1)
+		dl_write_failed(dm, "control", err);
+	else
+		dl_next(dm);
+}
+
+/* Makes the pending change (the message is idle). */
+static void
+dl_op(struct dl_msg *dm)
+{
+	const struct queue_msg *m = dm->m;
+	struct queue_rcpt_update *r;
+	struct queue_update u;
+	time_t now = time(NULL);
+	size_t i, n = 0;
+
+	evtimer_del(dm->timer);
+	if ((r = calloc(m->nrcpt + 1, sizeof(*r))) == NULL)
+		fatal("delivery");
+	memset(&u, 0, sizeof(u));
+	u.attempts = m->attempts;
+	u.next_attempt = m->next_attempt;
+	u.delay_warned = m->delay_warned;
+	u.held = dm->op == OP_HOLD ? 1 : dm->op == OP_RELEASE ? 0 : m->held;
+	if (dm->op == OP_RELEASE)
+		u.next_attempt = now;
+	if (dm->op == OP_DELETE) {
+		/* RFC 3463 5.0.0: other or undefined status; no DSN for
+		 * anyone (dsn_sent), the tracking records updated. */
+		for (i = 0; i < m->nrcpt; i++) {
+			const struct queue_rcpt *qr = &m->rcpts[i];
+
+			r[n].track = qr->track;
+			r[n].track.idx = (uint32_t)i;
+			r[n].final = 1;
+			r[n].dsn_sent = 1;
+			if (!qr->final) {
+				r[n].track.action = STORE_ACTION_FAILED;
+				str_copy(r[n].track.status, "5.0.0",
+				    sizeof(r[n].track.status));
+				r[n].track.reply = "deleted by the operator";
+				r[n].track.last_attempt = now;
+				r[n].track.will_retry_until = 0;
+			}
+			n++;
+		}
+		u.held = 0;
+	}
+	u.n = n;
+	u.r = r;
+	log_info("%s delivery control op=%s", m->qid,
+	    dm->op == OP_HOLD      ? "hold"
+	        : dm->op == OP_RELEASE ? "release"
+	                               : "delete");
+	dm->phase = DL_COMMIT;
+	if (queue_update(dm->dl->deps.queue, m, &u, dl_op_done, dm) == -1)
+		dl_op_done(dm, -1, errno);
+	free(r);
+}
+
+static int
+dl_ask(struct delivery *dl, const char *qid, int op,
+    void (*done)(void *, int, int), void *arg)
+{
+	struct dl_msg *dm = dl_find(dl, qid);
+
+	if (dm == NULL || dm->phase == DL_FINISH) {
+		errno = ENOENT;
+		return -1;
+	}
+	if (dm->op != OP_NONE || dl->stopping) {
+		errno = EBUSY;
+		return -1;
+	}
+	dm->op = op;
+	dm->op_done = done;
+	dm->op_arg = arg;
+	if (dm->phase == DL_IDLE)
+		dl_op(dm);
+	/* else: when the attempt (or write) in flight ends */
+	return 0;
+}
+
+int
+delivery_hold(struct delivery *dl, const char *qid, int hold,
+    void (*done)(void *, int, int), void *arg)
+{
+	return dl_ask(dl, qid, hold ? OP_HOLD : OP_RELEASE, done, arg);
+}
+
+int
+delivery_delete(struct delivery *dl, const char *qid,
+    void (*done)(void *, int, int), void *arg)
+{
+	return dl_ask(dl, qid, OP_DELETE, done, arg);
 }
 
 /* --- stopping ---------------------------------------------------------- */

@@ -67,6 +67,30 @@ int delivery_reload(struct delivery *dl, char *err, size_t errsize);
  * alias.  The SMTP server answers 550 5.1.1 otherwise. */
 int delivery_local_known(struct delivery *dl, const char *addr);
 
+/*
+ * Operator controls (msgtrk queue, over the control socket).  qid names a
+ * queued message.
+ *
+ * delivery_flush: the message (or every message, qid NULL) is tried now
+ * whatever its retry time; held ones stay held.  Returns the number of
+ * messages flushed, or -1 with errno ENOENT (no such message).
+ *
+ * delivery_hold (hold 1) / release (hold 0): a held message gets no
+ * attempt until released; the hold is durable (it survives a restart).
+ * delivery_delete: every recipient not yet final becomes failed, status
+ * 5.0.0, "deleted by the operator", with no DSN (none is sent for any
+ * recipient), the tracking records say so, and the message leaves the
+ * queue.  Both are asynchronous: done(arg, 0, 0) once durable, or
+ * done(arg, -1, err).  A change asked while an attempt runs is made
+ * when it ends.  Return 0 (done will be called), or -1 with errno ENOENT
+ * (no such message) or EBUSY (another change is pending for it).
+ */
+int delivery_flush(struct delivery *dl, const char *qid);
+int delivery_hold(struct delivery *dl, const char *qid, int hold,
+    void (*done)(void *arg, int rc, int err), void *arg);
+int delivery_delete(struct delivery *dl, const char *qid,
+    void (*done)(void *arg, int rc, int err), void *arg);
+
 /* SIGTERM: starts no new attempt; attempts in flight are abandoned
  * (their recipients stay as they were), outcomes already known are made
  * durable.  Returns the number of connections and queue writes still in

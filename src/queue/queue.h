@@ -90,6 +90,7 @@ struct queue_msg {
 	uint8_t body_8bit; /* BODY=8BITMIME */
 	uint8_t mtrk; /* MTRK given */
 	uint8_t delay_warned; /* the delay DSN went out */
+	uint8_t held; /* the operator holds it: no attempt until released */
 	char certifier[STORE_CERTIFIER_LEN + 1];
 	uint32_t mtrk_timeout; /* MTRK :timeout as received, 0 if none */
 	uint8_t mtrk_has_timeout; /* MTRK carried ":timeout" (0 is one) */
@@ -201,6 +202,7 @@ struct queue_update {
 	time_t next_attempt;
 	uint32_t attempts;
 	uint8_t delay_warned;
+	uint8_t held;
 	size_t n;
 	const struct queue_rcpt_update *r;
 };

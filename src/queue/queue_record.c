@@ -41,6 +41,7 @@ enum {
 	T_DELAY_WARNED,
 	T_NRCPT,
 	T_MTRK_HAS_TIMEOUT,
+	T_HELD, /* operator hold (msgtrk queue hold) */
 	/* per recipient, after T_RCPT */
 	T_RCPT = 32,
 	T_R_ADDR,
@@ -122,7 +123,8 @@ sched_encode(const struct queue_msg *m, struct buf *b)
 	if (tlv_str(b, T_QID, m->qid) == -1 ||
 	    tlv_u64(b, T_NEXT_ATTEMPT, (uint64_t)m->next_attempt) == -1 ||
 	    tlv_u64(b, T_ATTEMPTS, m->attempts) == -1 ||
-	    tlv_u64(b, T_DELAY_WARNED, m->delay_warned) == -1)
+	    tlv_u64(b, T_DELAY_WARNED, m->delay_warned) == -1 ||
+	    (m->held && tlv_u64(b, T_HELD, 1) == -1))
 		return -1;
 	return 0;
 }
@@ -301,12 +303,15 @@ sched_field(const struct tlv_in *in, struct queue_msg *m)
 	case T_NEXT_ATTEMPT:
 	case T_ATTEMPTS:
 	case T_DELAY_WARNED:
+	case T_HELD:
 		if (get_u64(in, &v) == -1)
 			return -1;
 		if (in->tag == T_NEXT_ATTEMPT)
 			m->next_attempt = (time_t)v;
 		else if (in->tag == T_ATTEMPTS)
 			m->attempts = (uint32_t)v;
+		else if (in->tag == T_HELD)
+			m->held = v != 0;
 		else
 			m->delay_warned = v != 0;
 		return 0;
@@ -590,7 +595,8 @@ record_state(const char *qid, const struct queue_update *u, struct buf *out)
 	if (tlv_str(out, T_QID, qid) == -1 ||
 	    tlv_u64(out, T_NEXT_ATTEMPT, (uint64_t)u->next_attempt) == -1 ||
 	    tlv_u64(out, T_ATTEMPTS, u->attempts) == -1 ||
-	    tlv_u64(out, T_DELAY_WARNED, u->delay_warned) == -1)
+	    tlv_u64(out, T_DELAY_WARNED, u->delay_warned) == -1 ||
+	    tlv_u64(out, T_HELD, u->held) == -1)
 		return -1;
 	for (i = 0; i < u->n; i++) {
 		struct queue_rcpt r;
@@ -660,6 +666,7 @@ record_update_apply(struct queue_msg *m, const struct queue_update *u)
 		m->next_attempt = u->next_attempt;
 		m->attempts = u->attempts;
 		m->delay_warned = u->delay_warned;
+		m->held = u->held;
 	} else {
 		for (i = 0; i < u->n; i++) {
 			free(t[i].orcpt);
