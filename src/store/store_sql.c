@@ -196,15 +196,17 @@ static const char *const sx_sql[SX_COUNT][SQL_DIALECTS] = {
 	[SX_MARK_GET] = SX_BOTH(
 	    "SELECT pos_seg, pos_off FROM mark WHERE journal = :journal"),
 	/* One statement, so one round trip and one snapshot: a message and
-	 * its recipients are never seen half-written by the writer.  The
-	 * inner SELECT is one probe of msg_envid_cert. */
+	 * its recipients are never seen half-written by the writer.  One
+	 * probe of msg_envid_cert.  SQLite reads rows as they are stepped,
+	 * already in (id, idx) order from the index and rcpt's key, and
+	 * lookup() stops after STORE_LOOKUP_MAX messages; PostgreSQL gets
+	 * the whole result at once, so its SQL caps the messages. */
 	[SX_LOOKUP] = {
 	    [SQL_DIALECT_SQLITE] =
 	        "SELECT " SX_MSG_COLS ", " SX_RCPT_COLS_SQLITE
-	        " FROM (SELECT * FROM msg WHERE envid_h = :envid_h"
-	        " AND envid = :envid AND certifier = :cert ORDER BY id"
-	        " LIMIT :max) m LEFT JOIN rcpt r ON r.msg = m.id"
-	        " ORDER BY m.id, r.idx",
+	        " FROM msg m LEFT JOIN rcpt r ON r.msg = m.id"
+	        " WHERE m.envid_h = :envid_h AND m.envid = :envid"
+	        " AND m.certifier = :cert ORDER BY m.id, r.idx",
 	    [SQL_DIALECT_PG] =
 	        "SELECT " SX_MSG_COLS ", " SX_RCPT_COLS_PG
 	        " FROM (SELECT * FROM msg WHERE envid = :envid"
@@ -1004,6 +1006,10 @@ sx_lookup_once(struct store *st, const char *envid, const char *certifier,
 	 * has one row with NULL recipient columns (LEFT JOIN). */
 	while ((rc = d->step(s)) == SQL_ROW) {
 		if (m == NULL || d->column_int(s, MC_ID) != id) {
+			if (n == STORE_LOOKUP_MAX) {
+				rc = SQL_DONE;
+				break;
+			}
 			id = d->column_int(s, MC_ID);
 			if ((m = sx_lookup_msg(st, s, &msgs, &n)) == NULL)
 				goto fail;
@@ -1328,8 +1334,28 @@ sx_schema_exec(struct store *st, const char *sql, int64_t *a, int64_t *b)
 	return rc == SQL_DONE ? 0 : -1;
 }
 
-/* Creates the schema in an empty store, upgrades an older one, or
- * checks its version, in one transaction (read-only: checks only). */
+/* Reads the schema's state: whether a version is recorded (and which),
+ * whether other objects exist. */
+static int
+sx_probe(struct store *st, int64_t *have_version, int64_t *have_objects,
+    int64_t *version)
+{
+	const struct sx_schema *sc = &sx_schema_defs[st->dia];
+
+	*have_version = *have_objects = *version = 0;
+	if (sx_schema_exec(st, sc->probe, have_version, have_objects) == -1 ||
+	    (*have_version &&
+	        sx_schema_exec(st, sc->version, version, NULL) == -1))
+		return -1;
+	return 0;
+}
+
+/* Checks the schema's version, and creates the schema in an empty store
+ * or upgrades an older one (not when read-only; an older schema is then
+ * read as it is).  A current schema is only read, so a handle opening
+ * while another is in a batch does not wait for its lock; otherwise the
+ * work runs in one transaction under the schema lock, after probing
+ * again (another handle may have done it meanwhile). */
 static int
 sx_schema(struct store *st, char *err, size_t errsize)
 {
@@ -1337,19 +1363,23 @@ sx_schema(struct store *st, char *err, size_t errsize)
 	const struct sql_driver *d = st->drv;
 	const char *where = d->where(st->c);
 	const char *const *list = NULL;
-	int64_t have_version = 0, have_objects = 0, version = 0;
-	int ro = (st->flags & STORE_OPEN_READONLY) != 0;
+	int64_t have_version, have_objects, version;
+	int ro = (st->flags & STORE_OPEN_READONLY) != 0, locked = 0;
 	size_t i;
 
-	if (!ro && d->begin(st->c) == -1)
+	if (sx_probe(st, &have_version, &have_objects, &version) == -1)
 		goto fail_db;
-	if ((!ro && sc->lock != NULL &&
-	        sx_schema_exec(st, sc->lock, NULL, NULL) == -1) ||
-	    sx_schema_exec(st, sc->probe, &have_version, &have_objects) == -1)
-		goto fail_db;
-	if (have_version &&
-	    sx_schema_exec(st, sc->version, &version, NULL) == -1)
-		goto fail_db;
+	if (have_version && version == SX_SCHEMA)
+		return 0;
+	if (!ro && (!have_version || version < SX_SCHEMA)) {
+		if (d->begin(st->c) == -1)
+			goto fail_db;
+		locked = 1;
+		if ((sc->lock != NULL &&
+		        sx_schema_exec(st, sc->lock, NULL, NULL) == -1) ||
+		    sx_probe(st, &have_version, &have_objects, &version) == -1)
+			goto fail_db;
+	}
 	if (have_version && version > SX_SCHEMA) {
 		snprintf(err, errsize,
 		    "%s: schema version %lld is newer than this program's (%d)",
@@ -1366,7 +1396,6 @@ sx_schema(struct store *st, char *err, size_t errsize)
 		goto fail;
 	}
 	if (ro) {
-		/* An older schema is read as it is. */
 		if (!have_version) {
 			snprintf(err, errsize, "%s: no tracking store schema",
 			    where);
@@ -1395,7 +1424,7 @@ fail_db:
 	    sc->error_prefix != NULL ? sc->error_prefix : where,
 	    d->error(st->c));
 fail:
-	if (!ro)
+	if (locked)
 		(void)d->rollback(st->c);
 	return -1;
 }
