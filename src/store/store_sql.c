@@ -259,9 +259,12 @@ static const char *const sx_rcpt_cols[SQL_DIALECTS] = {
 /* Schema, per dialect: creation of version SX_SCHEMA, and the steps
  * from each older version. */
 struct sx_schema {
-	/* Serialises schema work between handles, inside the transaction
-	 * (SQLite's BEGIN IMMEDIATE does it already). */
+	/* Serialises schema work between handles, taken before the
+	 * transaction starts (so that it sees what the last holder
+	 * committed) and released after it ends; NULL: SQLite's BEGIN
+	 * IMMEDIATE does it. */
 	const char *lock;
+	const char *unlock;
 	/* One row: (a schema version is recorded, other objects exist). */
 	const char *probe;
 	/* One row: the version. */
@@ -376,7 +379,8 @@ static const struct sx_schema sx_schema_defs[SQL_DIALECTS] = {
 	},
 	[SQL_DIALECT_PG] = {
 	    /* Key of the advisory lock that serialises schema work. */
-	    .lock = "SELECT pg_advisory_xact_lock(7166130761327460353)",
+	    .lock = "SELECT pg_advisory_lock(7166130761327460353)",
+	    .unlock = "SELECT pg_advisory_unlock(7166130761327460353)",
 	    .probe = "SELECT to_regclass('msgtrk_schema') IS NOT NULL,"
 	             " to_regclass('msg') IS NOT NULL"
 	             " OR to_regclass('rcpt') IS NOT NULL",
@@ -1372,12 +1376,14 @@ sx_schema(struct store *st, char *err, size_t errsize)
 	if (have_version && version == SX_SCHEMA)
 		return 0;
 	if (!ro && (!have_version || version < SX_SCHEMA)) {
-		if (d->begin(st->c) == -1)
+		if (sc->lock != NULL &&
+		    sx_schema_exec(st, sc->lock, NULL, NULL) == -1)
 			goto fail_db;
 		locked = 1;
-		if ((sc->lock != NULL &&
-		        sx_schema_exec(st, sc->lock, NULL, NULL) == -1) ||
-		    sx_probe(st, &have_version, &have_objects, &version) == -1)
+		if (d->begin(st->c) == -1)
+			goto fail_db;
+		locked = 2;
+		if (sx_probe(st, &have_version, &have_objects, &version) == -1)
 			goto fail_db;
 	}
 	if (have_version && version > SX_SCHEMA) {
@@ -1416,16 +1422,23 @@ sx_schema(struct store *st, char *err, size_t errsize)
 			    d->error(st->c));
 			goto fail;
 		}
-	if (d->commit(st->c) == -1)
+	if (locked == 2 && d->commit(st->c) == -1)
 		goto fail_db;
+	if (locked && sc->unlock != NULL &&
+	    sx_schema_exec(st, sc->unlock, NULL, NULL) == -1) {
+		locked = 0;
+		goto fail_db;
+	}
 	return 0;
 fail_db:
 	snprintf(err, errsize, "%s: %s",
 	    sc->error_prefix != NULL ? sc->error_prefix : where,
 	    d->error(st->c));
 fail:
-	if (locked)
+	if (locked == 2)
 		(void)d->rollback(st->c);
+	if (locked && sc->unlock != NULL)
+		(void)sx_schema_exec(st, sc->unlock, NULL, NULL);
 	return -1;
 }
 
