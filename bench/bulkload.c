@@ -198,9 +198,9 @@ bulkload_lookups(const struct store_backend *be, struct store *st, uint64_t n,
 		 * then the lookup by envid and certifier. */
 		len = mtrk_secret_decode(
 		    secret, strlen(secret), raw, sizeof(raw));
-		if (len == -1 ||
-		    mtrk_certifier(raw, (size_t)len, cert) == -1) {
-			fprintf(stderr, "bulkload: bad secret %" PRIu64 "\n", i);
+		if (len == -1 || mtrk_certifier(raw, (size_t)len, cert) == -1) {
+			fprintf(
+			    stderr, "bulkload: bad secret %" PRIu64 "\n", i);
 			goto done;
 		}
 		r = be->lookup(st, envid, cert, &msgs, &nmsgs);

@@ -310,10 +310,10 @@ inspect_as_owner(const char *dir, char *err, size_t errsize)
 		    dir, (unsigned)sb.st_uid, strerror(errno));
 		return -1;
 	}
-	if (getresuid(&ru, &eu, &su) == -1 ||
-	    getresgid(&rg, &eg, &sg) == -1 || ru != sb.st_uid ||
-	    eu != sb.st_uid || su != sb.st_uid || rg != sb.st_gid ||
-	    eg != sb.st_gid || sg != sb.st_gid || setuid(0) != -1) {
+	if (getresuid(&ru, &eu, &su) == -1 || getresgid(&rg, &eg, &sg) == -1 ||
+	    ru != sb.st_uid || eu != sb.st_uid || su != sb.st_uid ||
+	    rg != sb.st_gid || eg != sb.st_gid || sg != sb.st_gid ||
+	    setuid(0) != -1) {
 		snprintf(err, errsize, "%s: could not drop root for uid=%u",
 		    dir, (unsigned)sb.st_uid);
 		return -1;

@@ -177,9 +177,9 @@ pg_session(struct sql_conn *c)
 	char sql[256];
 
 	snprintf(sql, sizeof(sql), "SET synchronous_commit = on;%s%s",
-	    c->own_timeout
-	        ? ""
-	        : " SET statement_timeout = " PG_STATEMENT_TIMEOUT_MS ";",
+	    c->own_timeout ? ""
+	                   : " SET statement_timeout = " PG_STATEMENT_TIMEOUT_MS
+	                     ";",
 	    c->flags & STORE_OPEN_READONLY
 	        ? " SET default_transaction_read_only = on;"
 	        : "");
@@ -196,7 +196,8 @@ pg_ready(struct sql_conn *c, int in_tx)
 		return 0;
 	/* A lost connection took the transaction with it. */
 	if (in_tx)
-		return pg_errx(c, "postgresql connection lost during the batch");
+		return pg_errx(
+		    c, "postgresql connection lost during the batch");
 	if (PQstatus(c->conn) != CONNECTION_OK) {
 		c->session_ok = 0;
 		PQreset(c->conn);
@@ -242,12 +243,13 @@ pg_translate(struct sql_stmt *s, const char *sql)
 				;
 			for (i = 0; i < s->nparams; i++)
 				if (strlen(s->pname[i]) == (size_t)(e - p) &&
-				    memcmp(s->pname[i], p, (size_t)(e - p)) == 0)
+				    memcmp(s->pname[i], p, (size_t)(e - p)) ==
+				        0)
 					break;
 			if (i == s->nparams) {
 				if (i == PG_PARAMS_MAX ||
-				    (s->pname[i] = strndup(p, (size_t)(e - p))) ==
-				        NULL)
+				    (s->pname[i] = strndup(
+				         p, (size_t)(e - p))) == NULL)
 					return -1;
 				s->nparams++;
 			}
@@ -281,8 +283,9 @@ pg_prepare(struct sql_conn *c, const char *sql, int flags)
 
 	if ((s = calloc(1, sizeof(*s))) == NULL || pg_translate(s, sql) == -1) {
 		pg_finalize(s);
-		pg_errx(c, "postgresql: out of memory, or more than %d "
-		           "parameters",
+		pg_errx(c,
+		    "postgresql: out of memory, or more than %d "
+		    "parameters",
 		    PG_PARAMS_MAX);
 		return NULL;
 	}
@@ -374,8 +377,8 @@ pg_run(struct sql_stmt *s)
 	s->changes = 0;
 	if (s->flags & SQL_STREAM) {
 		int sent = s->nparams > 0
-		    ? PQsendQueryPrepared(c->conn, s->name, s->nparams, s->v,
-		          s->len, s->fmt, 1)
+		    ? PQsendQueryPrepared(
+		          c->conn, s->name, s->nparams, s->v, s->len, s->fmt, 1)
 		    : PQsendQueryParams(
 		          c->conn, s->sql, 0, NULL, NULL, NULL, NULL, 1);
 
@@ -448,8 +451,7 @@ pg_step(struct sql_stmt *s)
 static int
 pg_column_null(struct sql_stmt *s, int col)
 {
-	return s->res == NULL || s->row < 0 ||
-	    PQgetisnull(s->res, s->row, col);
+	return s->res == NULL || s->row < 0 || PQgetisnull(s->res, s->row, col);
 }
 
 /* Integers come in binary: boolean, int2, int4 or int8, big-endian. */
@@ -509,7 +511,8 @@ pg_commit(struct sql_conn *c)
 	/* COMMIT of a transaction in error rolls back and says "ROLLBACK"
 	 * without an error: check the state first. */
 	if (PQtransactionStatus(c->conn) != PQTRANS_INTRANS)
-		return pg_fail_msg(c, PQstatus(c->conn) == CONNECTION_BAD
+		return pg_fail_msg(c,
+		    PQstatus(c->conn) == CONNECTION_BAD
 		        ? PQerrorMessage(c->conn)
 		        : "the transaction failed; roll it back");
 	res = PQexec(c->conn, "COMMIT");
@@ -562,8 +565,8 @@ pg_notice_ignore(void *arg, const char *message)
 }
 
 static struct sql_conn *
-pg_open(const char *uri, const char *data_dir, int flags, char *err,
-    size_t errsize)
+pg_open(
+    const char *uri, const char *data_dir, int flags, char *err, size_t errsize)
 {
 	/* Our defaults first: with expand_dbname the URI's parameters
 	 * override earlier keywords. */
@@ -572,8 +575,8 @@ pg_open(const char *uri, const char *data_dir, int flags, char *err,
 		"keepalives_count", "fallback_application_name", "dbname",
 		NULL };
 	const char *vals[] = { PG_CONNECT_TIMEOUT, PG_TCP_USER_TIMEOUT, "1",
-		PG_KEEPALIVES_IDLE, PG_KEEPALIVES_INTERVAL,
-		PG_KEEPALIVES_COUNT, "msgtrkd", uri, NULL };
+		PG_KEEPALIVES_IDLE, PG_KEEPALIVES_INTERVAL, PG_KEEPALIVES_COUNT,
+		"msgtrkd", uri, NULL };
 	PQconninfoOption *opts, *o;
 	struct sql_conn *c;
 	char *perr = NULL;
@@ -653,10 +656,11 @@ const struct sql_driver sql_driver_pg = {
 };
 
 static struct store *
-pg_store_open(const char *uri, const char *data_dir, int flags, char *err,
-    size_t errsize)
+pg_store_open(
+    const char *uri, const char *data_dir, int flags, char *err, size_t errsize)
 {
-	return store_sql_open(&sql_driver_pg, uri, data_dir, flags, err, errsize);
+	return store_sql_open(
+	    &sql_driver_pg, uri, data_dir, flags, err, errsize);
 }
 
 const struct store_backend store_backend_pg =

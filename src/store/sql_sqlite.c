@@ -288,8 +288,8 @@ sq_sync(struct sql_conn *c)
 	        &nlog, &nckpt) != SQLITE_OK)
 		return sq_errx(c, "checkpoint: %s", sqlite3_errmsg(c->db));
 	if (nlog < 0 || nckpt != nlog)
-		return sq_errx(c, "checkpoint copied %d of %d WAL frames", nckpt,
-		    nlog);
+		return sq_errx(
+		    c, "checkpoint copied %d of %d WAL frames", nckpt, nlog);
 	if (!c->dir_synced) {
 		if (sq_sync_dir(c) == -1)
 			return -1;
@@ -417,9 +417,8 @@ sq_wal(struct sql_conn *c, char *err, size_t errsize)
 	 * turning a new file to WAL at once can get SQLITE_BUSY without the
 	 * busy handler being called (SQLite avoids a deadlock that way):
 	 * retry, bounded by SQ_BUSY_MS (only at open). */
-	for (i = 0;
-	     (rc = sq_pragma(c, "PRAGMA journal_mode = WAL", mode,
-	          sizeof(mode))) == -1 &&
+	for (i = 0; (rc = sq_pragma(c, "PRAGMA journal_mode = WAL", mode,
+	                 sizeof(mode))) == -1 &&
 	     (sqlite3_errcode(c->db) & 0xff) == SQLITE_BUSY &&
 	     i < SQ_BUSY_MS / 10;
 	     i++) {
@@ -440,8 +439,8 @@ sq_wal(struct sql_conn *c, char *err, size_t errsize)
 }
 
 static struct sql_conn *
-sq_open(const char *uri, const char *data_dir, int flags, char *err,
-    size_t errsize)
+sq_open(
+    const char *uri, const char *data_dir, int flags, char *err, size_t errsize)
 {
 	char pragmas[256];
 	struct sql_conn *c = NULL;
@@ -524,7 +523,8 @@ sq_open(const char *uri, const char *data_dir, int flags, char *err,
 	    " PRAGMA cache_size = -%d;",
 	    (long long)SQ_MMAP_BYTES, SQ_CACHE_KIB);
 	if (sqlite3_exec(c->db, pragmas, NULL, NULL, NULL) != SQLITE_OK) {
-		snprintf(err, errsize, "%s: %s", c->path, sqlite3_errmsg(c->db));
+		snprintf(
+		    err, errsize, "%s: %s", c->path, sqlite3_errmsg(c->db));
 		goto fail;
 	}
 	return c;
@@ -559,8 +559,8 @@ const struct sql_driver sql_driver_sqlite = {
 };
 
 static struct store *
-sq_store_open(const char *uri, const char *data_dir, int flags, char *err,
-    size_t errsize)
+sq_store_open(
+    const char *uri, const char *data_dir, int flags, char *err, size_t errsize)
 {
 	return store_sql_open(
 	    &sql_driver_sqlite, uri, data_dir, flags, err, errsize);

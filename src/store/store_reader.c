@@ -161,7 +161,8 @@ sr_run(void *ctx, void *arg)
 	}
 	x->failed = 0;
 	if (j->kind == SR_LOOKUP) {
-		j->rc = be->lookup(x->st, j->envid, j->certifier, &j->msgs, &j->n);
+		j->rc =
+		    be->lookup(x->st, j->envid, j->certifier, &j->msgs, &j->n);
 		if (j->rc == -1) {
 			str_copy(j->err, be->error(x->st), sizeof(j->err));
 			x->failed = 1;
@@ -219,8 +220,8 @@ static struct store_reader_job *
 sr_submit(struct store_reader *r, struct store_reader_job *j,
     unsigned int deadline_ms)
 {
-	if ((j->wj = workers_submit(r->w, sr_run, sr_done, sr_abandon, j,
-	         deadline_ms)) == NULL) {
+	if ((j->wj = workers_submit(
+	         r->w, sr_run, sr_done, sr_abandon, j, deadline_ms)) == NULL) {
 		int e = errno;
 
 		sr_job_free(j);

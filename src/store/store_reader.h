@@ -63,8 +63,8 @@ struct store_reader_job *store_reader_lookup(struct store_reader *r,
 /* store_backend.search(q) on a reader thread, at most
  * STORE_READER_SEARCH_MAX rows; q is copied.  As store_reader_lookup. */
 struct store_reader_job *store_reader_search(struct store_reader *r,
-    const struct store_query *q, unsigned int deadline_ms,
-    store_reader_cb cb, void *arg);
+    const struct store_query *q, unsigned int deadline_ms, store_reader_cb cb,
+    void *arg);
 
 /* Withdraws a job whose cb has not run (its session went away): cb is
  * never called, and what the job produces is freed. */

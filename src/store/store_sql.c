@@ -143,7 +143,10 @@ enum {
 	SX_RCPT_SET ", orcpt_key = excluded.orcpt_key," \
 	            " final_key = excluded.final_key"
 
-#define SX_BOTH(sql) { [SQL_DIALECT_SQLITE] = (sql), [SQL_DIALECT_PG] = (sql) }
+#define SX_BOTH(sql) \
+	{ \
+		[SQL_DIALECT_SQLITE] = (sql), [SQL_DIALECT_PG] = (sql) \
+	}
 
 static const char *const sx_sql[SX_COUNT][SQL_DIALECTS] = {
 	[SX_MSG_UPSERT] = {
@@ -241,10 +244,10 @@ static const char *const sx_filter[5][SQL_DIALECTS] = {
 	    [SQL_DIALECT_PG] = " AND m.envid = :envid" },
 	{ [SQL_DIALECT_SQLITE] = " AND m.sender = :sender COLLATE NOCASE",
 	    [SQL_DIALECT_PG] = " AND m.sender_key = :sender_key" },
-	{ [SQL_DIALECT_SQLITE] =
-	        " AND (" SX_ADDR("r.orcpt") " = :rcpt_key OR"
-	        " (typeof(r.final_rcpt) = 'text' AND " SX_ADDR(
-	            "r.final_rcpt") " = :rcpt_key))",
+	{ [SQL_DIALECT_SQLITE] = " AND (" SX_ADDR(
+	      "r.orcpt") " = :rcpt_key OR"
+	                 " (typeof(r.final_rcpt) = 'text' AND " SX_ADDR(
+	                     "r.final_rcpt") " = :rcpt_key))",
 	    [SQL_DIALECT_PG] =
 	        " AND (r.orcpt_key = :rcpt_key OR r.final_key = :rcpt_key)" },
 	SX_BOTH(" AND m.arrival >= :since"),
@@ -439,8 +442,8 @@ static struct sql_stmt *
 sx_stmt(struct store *st, enum sx_stmt id, const char *op)
 {
 	if (st->stmt[id] == NULL &&
-	    (st->stmt[id] = st->drv->prepare(
-	         st->c, sx_sql[id][st->dia], 0)) == NULL)
+	    (st->stmt[id] = st->drv->prepare(st->c, sx_sql[id][st->dia], 0)) ==
+	        NULL)
 		sx_fail(st, op);
 	return st->stmt[id];
 }
@@ -606,7 +609,8 @@ sx_bind_rcpt(struct store *st, struct sql_stmt *s, const struct store_rcpt *r,
 	rc |= d->bind_text(s, ":final", r->final_rcpt);
 	rc |= d->bind_text(s, ":final_key", fkey);
 	rc |= d->bind_int(s, ":action", (int64_t)r->action);
-	rc |= d->bind_text(s, ":status", r->status[0] != '\0' ? r->status : NULL);
+	rc |=
+	    d->bind_text(s, ":status", r->status[0] != '\0' ? r->status : NULL);
 	rc |= d->bind_text(s, ":rmta", r->remote_mta);
 	rc |= d->bind_int(s, ":last", (int64_t)r->last_attempt);
 	rc |= d->bind_int(s, ":wru", (int64_t)r->will_retry_until);
@@ -658,8 +662,8 @@ sx_put_msg_rows(struct store *st, const struct store_msg *m, char *keys)
 	/* Replace: drop recipients beyond the new list, upsert the rest. */
 	if ((s = sx_stmt(st, SX_RCPT_TRIM, "put_msg")) == NULL)
 		return -1;
-	if ((d->bind_int(s, ":msg", id) | d->bind_int(s, ":n",
-	                                      (int64_t)m->nrcpt)) != 0) {
+	if ((d->bind_int(s, ":msg", id) |
+	        d->bind_int(s, ":n", (int64_t)m->nrcpt)) != 0) {
 		sx_fail(st, "put_msg");
 		d->reset(s);
 		return -1;
@@ -705,7 +709,8 @@ store_sql_put_msg(struct store *st, const struct store_msg *m)
 }
 
 int
-store_sql_put_rcpt(struct store *st, const char *qid, const struct store_rcpt *r)
+store_sql_put_rcpt(
+    struct store *st, const char *qid, const struct store_rcpt *r)
 {
 	struct sql_stmt *s;
 	char *keys;
@@ -880,8 +885,8 @@ sx_col_dup(struct store *st, struct sql_stmt *s, int col, char **out)
 /* Copies a column into a fixed field; "" for NULL.  Returns -1 if it
  * does not fit. */
 static int
-sx_col_fixed(struct store *st, struct sql_stmt *s, int col, char *dst,
-    size_t size)
+sx_col_fixed(
+    struct store *st, struct sql_stmt *s, int col, char *dst, size_t size)
 {
 	const char *v;
 
@@ -901,8 +906,8 @@ sx_row_msg(struct store *st, struct sql_stmt *s, struct store_msg *m)
 	const struct sql_driver *d = st->drv;
 
 	if (sx_col_fixed(st, s, MC_QID, m->qid, sizeof(m->qid)) == -1 ||
-	    sx_col_fixed(
-	        st, s, MC_CERT, m->certifier, sizeof(m->certifier)) == -1)
+	    sx_col_fixed(st, s, MC_CERT, m->certifier, sizeof(m->certifier)) ==
+	        -1)
 		return -1;
 	m->arrival = (time_t)d->column_int(s, MC_ARRIVAL);
 	m->expires = (time_t)d->column_int(s, MC_EXPIRES);
@@ -937,8 +942,8 @@ sx_lookup_msg(
 	struct store_msg *nm, *m;
 
 	if ((*n & (*n - 1)) == 0) { /* 0, 1, 2, 4...: grow */
-		if ((nm = realloc(*msgs,
-		         (*n ? *n * 2 : 1) * sizeof(**msgs))) == NULL) {
+		if ((nm = realloc(*msgs, (*n ? *n * 2 : 1) * sizeof(**msgs))) ==
+		    NULL) {
 			sx_errx(st, "lookup: out of memory");
 			return NULL;
 		}
@@ -1229,8 +1234,8 @@ store_sql_search(struct store *st, const struct store_query *q,
 	}
 	if (q->rcpt != NULL) {
 		if (store_addr_key(q->rcpt, rkey, STORE_TEXT_MAX + 1) == -1) {
-			sx_errx(st, "search: rcpt longer than %d",
-			    STORE_TEXT_MAX);
+			sx_errx(
+			    st, "search: rcpt longer than %d", STORE_TEXT_MAX);
 			goto done;
 		}
 		mask |= SX_F_RCPT;
@@ -1393,7 +1398,8 @@ sx_schema(struct store *st, char *err, size_t errsize)
 		goto fail;
 	}
 	if (have_version && version < 1) {
-		snprintf(err, errsize, "%s: the schema holds no version", where);
+		snprintf(
+		    err, errsize, "%s: the schema holds no version", where);
 		goto fail;
 	}
 	if (!have_version && have_objects) {
@@ -1416,8 +1422,7 @@ sx_schema(struct store *st, char *err, size_t errsize)
 	for (i = 0; list != NULL && list[i] != NULL; i++)
 		if (sx_schema_exec(st, list[i], NULL, NULL) == -1) {
 			snprintf(err, errsize, "%s: %s the schema: %s",
-			    sc->error_prefix != NULL ? sc->error_prefix
-			                             : where,
+			    sc->error_prefix != NULL ? sc->error_prefix : where,
 			    have_version ? "upgrading" : "creating",
 			    d->error(st->c));
 			goto fail;

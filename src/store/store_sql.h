@@ -25,11 +25,7 @@
 #define SQL_ERR_MAX 512
 
 /* Which statement texts of store_sql.c a driver runs. */
-enum sql_dialect {
-	SQL_DIALECT_SQLITE = 0,
-	SQL_DIALECT_PG,
-	SQL_DIALECTS
-};
+enum sql_dialect { SQL_DIALECT_SQLITE = 0, SQL_DIALECT_PG, SQL_DIALECTS };
 
 /* step() results. */
 enum {
@@ -71,7 +67,8 @@ struct sql_driver {
 	/* Prepares one statement (flags SQL_*).  Returns NULL with the
 	 * error in error().  A statement lives until finalize() or
 	 * close(), across reconnections. */
-	struct sql_stmt *(*prepare)(struct sql_conn *, const char *sql, int flags);
+	struct sql_stmt *(*prepare)(
+	    struct sql_conn *, const char *sql, int flags);
 	void (*finalize)(struct sql_stmt *);
 	/* Binds parameter name (":qid"); NULL binds SQL NULL.  The string
 	 * is used in place until reset().  A name the statement does not
@@ -122,8 +119,8 @@ int store_sql_put_rcpt(struct store *, const char *, const struct store_rcpt *);
 int store_sql_set_done(struct store *, const char *);
 int store_sql_set_mark(struct store *, const struct store_mark *);
 int store_sql_get_mark(struct store *, struct store_mark *);
-int store_sql_lookup(struct store *, const char *, const char *,
-    struct store_msg **, size_t *);
+int store_sql_lookup(
+    struct store *, const char *, const char *, struct store_msg **, size_t *);
 int store_sql_purge(struct store *, time_t, size_t *);
 int store_sql_search(struct store *, const struct store_query *,
     int (*)(void *, const struct store_msg *, const struct store_rcpt *),
@@ -135,22 +132,15 @@ const char *store_sql_error(struct store *);
  * open is open_fn. */
 #define STORE_SQL_BACKEND(bname, open_fn) \
 	{ \
-		.name = (bname), \
-		.open = (open_fn), \
-		.close = store_sql_close, \
-		.begin = store_sql_begin, \
-		.commit = store_sql_commit, \
-		.rollback = store_sql_rollback, \
-		.put_msg = store_sql_put_msg, \
+		.name = (bname), .open = (open_fn), .close = store_sql_close, \
+		.begin = store_sql_begin, .commit = store_sql_commit, \
+		.rollback = store_sql_rollback, .put_msg = store_sql_put_msg, \
 		.put_rcpt = store_sql_put_rcpt, \
 		.set_done = store_sql_set_done, \
 		.set_mark = store_sql_set_mark, \
-		.get_mark = store_sql_get_mark, \
-		.lookup = store_sql_lookup, \
-		.purge = store_sql_purge, \
-		.search = store_sql_search, \
-		.sync = store_sql_sync, \
-		.error = store_sql_error, \
+		.get_mark = store_sql_get_mark, .lookup = store_sql_lookup, \
+		.purge = store_sql_purge, .search = store_sql_search, \
+		.sync = store_sql_sync, .error = store_sql_error, \
 	}
 
 #endif /* MSGTRK_STORE_SQL_H */

@@ -194,8 +194,7 @@ fetch_check(struct store *st, const struct store_msg *want)
 	if (want->envid == NULL)
 		return;
 	if (want->certifier[0] == '\0') {
-		assert_int_equal(
-		    B->lookup(st, want->envid, CERT, &out, &n), 0);
+		assert_int_equal(B->lookup(st, want->envid, CERT, &out, &n), 0);
 		assert_null(out);
 		return;
 	}
@@ -977,10 +976,11 @@ test_lookup_many(void **state)
 	store_msgs_free(out, n);
 	/* not found, overlong, empty, NULL */
 	assert_int_equal(lk(st, "none@x", &out, &n), 0);
-	assert_int_equal(lk(st,
-	                     "01234567890123456789012345678901234567890123456789"
-	                     "01234567890123456789012345678901234567890123456789x",
-	                     &out, &n),
+	assert_int_equal(
+	    lk(st,
+	        "01234567890123456789012345678901234567890123456789"
+	        "01234567890123456789012345678901234567890123456789x",
+	        &out, &n),
 	    0);
 	assert_int_equal(lk(st, "", &out, &n), 0);
 	assert_int_equal(lk(st, NULL, &out, &n), -1);
@@ -1032,8 +1032,8 @@ test_lookup_decoys(void **state)
 	sc_assert_msg_equal(&out[0], &k.m);
 	store_msgs_free(out, n);
 	/* a wrong certifier: nothing, as for an unknown envid */
-	assert_int_equal(B->lookup(st, "victim@x",
-	                     "WRONGAAAAAAAAAAAAAAAAAAAAAA", &out, &n),
+	assert_int_equal(
+	    B->lookup(st, "victim@x", "WRONGAAAAAAAAAAAAAAAAAAAAAA", &out, &n),
 	    0);
 	assert_null(out);
 	assert_int_equal(n, 0);
@@ -1136,7 +1136,8 @@ test_mark(void **state)
 	assert_int_equal(g.off, 0);
 	snprintf(g.journal, sizeof(g.journal), "node 2 ~");
 	assert_int_equal(B->get_mark(st2, &g), 1);
-	assert_true(g.seg == (uint64_t)INT64_MAX && g.off == (uint64_t)INT64_MAX);
+	assert_true(
+	    g.seg == (uint64_t)INT64_MAX && g.off == (uint64_t)INT64_MAX);
 	/* a rolled back batch keeps the mark it had */
 	assert_int_equal(B->begin(st), 0);
 	snprintf(m.journal, sizeof(m.journal), "node-1");

@@ -202,7 +202,6 @@ raw_int(const char *sql)
 	return v;
 }
 
-
 pid_t
 pg_postmaster_pid(void)
 {

@@ -298,10 +298,10 @@ test_readonly_missing(void **state)
 
 	(void)state;
 	tmp_make(&t);
-	assert_null(B->open("sqlite", t.dir, STORE_OPEN_READONLY, t.err,
-	    sizeof(t.err)));
-	snprintf(want, sizeof(want), "no tracking store at %s/tracking.db",
-	    t.dir);
+	assert_null(B->open(
+	    "sqlite", t.dir, STORE_OPEN_READONLY, t.err, sizeof(t.err)));
+	snprintf(
+	    want, sizeof(want), "no tracking store at %s/tracking.db", t.dir);
 	assert_string_equal(t.err, want);
 	assert_non_null(d = opendir(t.dir));
 	while ((e = readdir(d)) != NULL)
@@ -311,8 +311,8 @@ test_readonly_missing(void **state)
 	assert_int_equal(n, 0);
 	/* an empty file is no store either, and is left as it is */
 	raw_exec(t.dir, "SELECT 1");
-	assert_null(B->open("sqlite", t.dir, STORE_OPEN_READONLY, t.err,
-	    sizeof(t.err)));
+	assert_null(B->open(
+	    "sqlite", t.dir, STORE_OPEN_READONLY, t.err, sizeof(t.err)));
 	assert_non_null(strstr(t.err, "tracking.db: no tracking store schema"));
 	assert_int_equal(raw_int(t.dir, "PRAGMA user_version"), 0);
 	tmp_done(&t);
@@ -343,8 +343,8 @@ test_upgrade_v1(void **state)
 	    "BEGIN; DROP TABLE mark; DROP INDEX msg_envid_cert;"
 	    "CREATE INDEX msg_envid ON msg(envid_h) WHERE envid_h IS NOT NULL;"
 	    "PRAGMA user_version = 1; COMMIT");
-	ro = B->open("sqlite", t.dir, STORE_OPEN_READONLY, t.err,
-	    sizeof(t.err));
+	ro =
+	    B->open("sqlite", t.dir, STORE_OPEN_READONLY, t.err, sizeof(t.err));
 	if (ro == NULL)
 		fail_msg("open read-only: %s", t.err);
 	assert_int_equal(B->lookup(ro, "e1@x", SC_CERT, &out, &n), 1);
@@ -387,12 +387,13 @@ test_upgrade_v1(void **state)
 		                     -1, &s, NULL),
 		    SQLITE_OK);
 		while (sqlite3_step(s) == SQLITE_ROW)
-			snprintf(plan + strlen(plan), sizeof(plan) - strlen(plan),
-			    "%s;", sqlite3_column_text(s, 3));
+			snprintf(plan + strlen(plan),
+			    sizeof(plan) - strlen(plan), "%s;",
+			    sqlite3_column_text(s, 3));
 		sqlite3_finalize(s);
 		sqlite3_close(db);
-		if (strstr(plan, "msg_envid_cert (envid_h=? AND certifier=?)") ==
-		        NULL ||
+		if (strstr(plan,
+		        "msg_envid_cert (envid_h=? AND certifier=?)") == NULL ||
 		    strstr(plan, "TEMP B-TREE") != NULL)
 			fail_msg("plan: %s", plan);
 	}
@@ -534,8 +535,8 @@ test_open_fail(void **state)
 		break;
 	}
 	t.err[0] = '\0';
-	st =
-	    B->open(uri, longdir != NULL ? longdir : dir, 0, t.err, sizeof(t.err));
+	st = B->open(
+	    uri, longdir != NULL ? longdir : dir, 0, t.err, sizeof(t.err));
 	free(longdir);
 	assert_null(st);
 	if (strstr(t.err, row->err) == NULL)

@@ -277,8 +277,8 @@ store_sockopt(int level, int name)
 		    sin.sin_family != AF_INET || ntohs(sin.sin_port) != pg.port)
 			continue;
 		if (found != -1)
-			fail_msg("two connections to the server: %d, %d", found,
-			    fd);
+			fail_msg(
+			    "two connections to the server: %d, %d", found, fd);
 		found = fd;
 	}
 	if (found == -1)
@@ -352,9 +352,10 @@ test_upgrade_v1(void **state)
 	sc_mk_msg(&k, "Q1", "e1@x", 2);
 	sc_put(B, t.st, &k.m);
 	tmp_done(&t);
-	raw_exec("DROP TABLE mark; DROP INDEX msg_envid_cert;"
-	         "CREATE INDEX msg_envid ON msg (envid) WHERE envid IS NOT NULL;"
-	         "UPDATE msgtrk_schema SET version = 1");
+	raw_exec(
+	    "DROP TABLE mark; DROP INDEX msg_envid_cert;"
+	    "CREATE INDEX msg_envid ON msg (envid) WHERE envid IS NOT NULL;"
+	    "UPDATE msgtrk_schema SET version = 1");
 	ro = B->open(pg.uri, NULL, STORE_OPEN_READONLY, t.err, sizeof(t.err));
 	if (ro == NULL)
 		fail_msg("open read-only: %s", t.err);
@@ -376,7 +377,8 @@ test_upgrade_v1(void **state)
 	                         " IN ('mark', 'msg_envid_cert')"),
 	    2);
 	assert_int_equal(
-	    raw_int("SELECT count(*) FROM pg_class WHERE relname = 'msg_envid'"),
+	    raw_int(
+	        "SELECT count(*) FROM pg_class WHERE relname = 'msg_envid'"),
 	    0);
 	assert_int_equal(B->lookup(t.st, "e1@x", SC_CERT, &out, &n), 1);
 	sc_assert_msg_equal(&out[0], &k.m);

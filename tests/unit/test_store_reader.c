@@ -100,7 +100,8 @@ mk_msg(struct store_msg *m, struct store_rcpt *r, const char *qid,
 	m->rcpts = r;
 	for (i = 0; i < nrcpt; i++) {
 		memset(&r[i], 0, sizeof(r[i]));
-		r[i].idx = (uint32_t)(nrcpt - 1 - i) * 2; /* given out of order */
+		r[i].idx =
+		    (uint32_t)(nrcpt - 1 - i) * 2; /* given out of order */
 		r[i].orcpt = (char *)"rfc822;bob@dst.test";
 		r[i].final_rcpt = (char *)"rfc822;bob@dst.test";
 		r[i].action = STORE_ACTION_QUEUED;
@@ -150,7 +151,8 @@ test_sqlite(void **state)
 		fail_msg("reader: %s", err);
 
 	/* lookup: oldest first (write order), recipients by idx */
-	assert_non_null(store_reader_lookup(r, "e@x", CERT, 5000, on_answer, &a));
+	assert_non_null(
+	    store_reader_lookup(r, "e@x", CERT, 5000, on_answer, &a));
 	wait_answer(base, &a);
 	assert_int_equal(a.rc, 1);
 	assert_int_equal(a.n, 3);
@@ -199,7 +201,8 @@ test_sqlite(void **state)
 
 		q.envid = envid;
 		q.limit = 1;
-		assert_non_null(store_reader_search(r, &q, 5000, on_answer, &a));
+		assert_non_null(
+		    store_reader_search(r, &q, 5000, on_answer, &a));
 		envid[0] = 'z'; /* the query was copied */
 	}
 	wait_answer(base, &a);
@@ -235,13 +238,15 @@ test_sqlite(void **state)
 	snprintf(sub, sizeof(sub), "%s/later", dir);
 	r = store_reader_new(base, b, "sqlite", sub, 1, err, sizeof(err));
 	assert_non_null(r);
-	assert_non_null(store_reader_lookup(r, "e@x", CERT, 5000, on_answer, &a));
+	assert_non_null(
+	    store_reader_lookup(r, "e@x", CERT, 5000, on_answer, &a));
 	wait_answer(base, &a);
 	assert_int_equal(a.rc, -1);
 	assert_non_null(strstr(a.err, "later: No such file or directory"));
 	answer_clear(&a);
 	assert_int_equal(mkdir(sub, 0700), 0);
-	assert_non_null(store_reader_lookup(r, "e@x", CERT, 5000, on_answer, &a));
+	assert_non_null(
+	    store_reader_lookup(r, "e@x", CERT, 5000, on_answer, &a));
 	wait_answer(base, &a);
 	assert_int_equal(a.rc, 0);
 	answer_clear(&a);
@@ -308,7 +313,8 @@ test_pg_stopped(void **state)
 	r = store_reader_new(base, b, pg.uri, NULL, 2, err, sizeof(err));
 	if (r == NULL)
 		fail_msg("reader: %s", err);
-	assert_non_null(store_reader_lookup(r, "e@x", CERT, 5000, on_answer, &a));
+	assert_non_null(
+	    store_reader_lookup(r, "e@x", CERT, 5000, on_answer, &a));
 	wait_answer(base, &a);
 	assert_int_equal(a.rc, 1);
 	answer_clear(&a);
@@ -339,7 +345,8 @@ test_pg_stopped(void **state)
 	answer_clear(&a);
 
 	/* back: the next lookup answers */
-	assert_non_null(store_reader_lookup(r, "e@x", CERT, 5000, on_answer, &a));
+	assert_non_null(
+	    store_reader_lookup(r, "e@x", CERT, 5000, on_answer, &a));
 	wait_answer(base, &a);
 	assert_int_equal(a.rc, 1);
 	assert_int_equal(a.n, 1);
