@@ -842,7 +842,7 @@ sx_get_mark_once(struct store *st, struct store_mark *m)
 int
 store_sql_get_mark(struct store *st, struct store_mark *m)
 {
-	int rc, tries = 0;
+	int rc = -1, tries = 0;
 
 	if (m == NULL || store_check_journal(m->journal) == -1)
 		return sx_errx(st, "get_mark: invalid journal id");
@@ -1047,7 +1047,7 @@ int
 store_sql_lookup(struct store *st, const char *envid, const char *certifier,
     struct store_msg **out, size_t *n_out)
 {
-	int rc, tries = 0;
+	int rc = -1, tries = 0;
 
 	*out = NULL;
 	*n_out = 0;
