@@ -284,7 +284,7 @@ env_start(struct env *e, uint64_t segsize, char *errout)
 
 	e->be = store_backend_find("sqlite");
 	assert_non_null(e->be);
-	e->store = e->be->open("sqlite", e->dir, err, sizeof(err));
+	e->store = e->be->open("sqlite", e->dir, 0, err, sizeof(err));
 	if (e->store == NULL)
 		fail_msg("store: %s", err);
 	e->q = queue_open(
@@ -345,7 +345,8 @@ static int
 lookup_count(struct env *e, const char *envid, struct store_msg **out)
 {
 	size_t n = 0;
-	int rc = e->be->lookup_envid(e->store, envid, out, &n);
+	int rc = e->be->lookup(
+	    e->store, envid, "qZk+NkcGgWq6PiVxeFDCbJzQ2J0", out, &n);
 
 	assert_true(rc >= 0);
 	return rc == 1 ? (int)n : 0;
