@@ -3,8 +3,9 @@
  * recipient each, through the store API (store.h) in batches, the way
  * msgtrkd's queue writer does; prints the insert rate and the bytes per
  * tracked recipient (issue 5 target: <= 400).  With -l SECONDS it then
- * times lookups of random envids (lookup_envid + mtrk_verify, what an
- * MTQP TRACK costs in the store): the store's bound for bench/mtqp-load.
+ * times lookups of random envids (the secret's certifier, then lookup by
+ * envid and certifier: what an MTQP TRACK costs in the store): the
+ * store's bound for bench/mtqp-load.
  *
  *   bulkload -d DATA_DIR [-n N] [-b BATCH] [-l SECONDS] [-S SEED]
  *
@@ -167,7 +168,10 @@ static int
 bulkload_lookups(const struct store_backend *be, struct store *st, uint64_t n,
     uint64_t seconds, uint64_t seed)
 {
-	char envid[BENCH_KEY_ENVID_SIZE], secret[MTRK_SECRET_B64_SIZE];
+	char envid[BENCH_KEY_ENVID_SIZE], secret[MTRK_SECRET_B64_SIZE],
+	    cert[MTRK_CERTIFIER_LEN + 1];
+	unsigned char raw[MTRK_SECRET_MAX];
+	int len;
 	struct bench_hist *h;
 	struct store_msg *msgs;
 	size_t nmsgs, k;
@@ -190,7 +194,16 @@ bulkload_lookups(const struct store_backend *be, struct store *st, uint64_t n,
 			goto done;
 		}
 		ts = bench_now();
-		r = be->lookup_envid(st, envid, &msgs, &nmsgs);
+		/* What a TRACK costs: the certifier of the secret presented,
+		 * then the lookup by envid and certifier. */
+		len = mtrk_secret_decode(
+		    secret, strlen(secret), raw, sizeof(raw));
+		if (len == -1 || mtrk_certifier(raw, (size_t)len, cert) == -1) {
+			fprintf(
+			    stderr, "bulkload: bad secret %" PRIu64 "\n", i);
+			goto done;
+		}
+		r = be->lookup(st, envid, cert, &msgs, &nmsgs);
 		if (r == -1) {
 			fprintf(
 			    stderr, "bulkload: lookup: %s\n", be->error(st));
@@ -279,7 +292,7 @@ main(int argc, char **argv)
 		fprintf(stderr, "bulkload: no sqlite store backend\n");
 		return 1;
 	}
-	if ((st = be->open("sqlite", dir, err, sizeof(err))) == NULL) {
+	if ((st = be->open("sqlite", dir, 0, err, sizeof(err))) == NULL) {
 		fprintf(stderr, "bulkload: %s\n", err);
 		return 1;
 	}

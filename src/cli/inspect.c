@@ -11,9 +11,11 @@
 
 #include <errno.h>
 #include <getopt.h>
+#include <grp.h>
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "cli/cli.h"
 #include "cli/json.h"
@@ -288,6 +290,37 @@ cleanup:
 static const char *const inspect_actions[] = { "delayed", "delivered",
 	"transferred", "relayed", "expanded", "failed", NULL };
 
+/* Run as root, becomes the owner of data_dir (its user and group, no
+ * supplementary groups) for good, so that opening the store there never
+ * leaves a root-owned file (-wal, -shm) the daemon could not write.
+ * Returns 0 (also when there is nothing to do), or -1 with err set. */
+static int
+inspect_as_owner(const char *dir, char *err, size_t errsize)
+{
+	uid_t ru, eu, su;
+	gid_t rg, eg, sg;
+	struct stat sb;
+
+	if (geteuid() != 0 || stat(dir, &sb) == -1 || sb.st_uid == 0)
+		return 0;
+	if (setgroups(1, &sb.st_gid) == -1 ||
+	    setresgid(sb.st_gid, sb.st_gid, sb.st_gid) == -1 ||
+	    setresuid(sb.st_uid, sb.st_uid, sb.st_uid) == -1) {
+		snprintf(err, errsize, "%s: cannot become its owner uid=%u: %s",
+		    dir, (unsigned)sb.st_uid, strerror(errno));
+		return -1;
+	}
+	if (getresuid(&ru, &eu, &su) == -1 || getresgid(&rg, &eg, &sg) == -1 ||
+	    ru != sb.st_uid || eu != sb.st_uid || su != sb.st_uid ||
+	    rg != sb.st_gid || eg != sb.st_gid || sg != sb.st_gid ||
+	    setuid(0) != -1) {
+		snprintf(err, errsize, "%s: could not drop root for uid=%u",
+		    dir, (unsigned)sb.st_uid);
+		return -1;
+	}
+	return 0;
+}
+
 int
 inspect_log_main(int argc, char **argv, const struct cli_opts *co)
 {
@@ -308,8 +341,7 @@ inspect_log_main(int argc, char **argv, const struct cli_opts *co)
 	struct inspect_out o;
 	struct conf c;
 	struct date d;
-	struct stat sb;
-	char err[512], path[4096];
+	char err[512];
 	time_t dur;
 	int ch, i, rc = CLI_EXIT_USAGE;
 
@@ -387,17 +419,14 @@ inspect_log_main(int argc, char **argv, const struct cli_opts *co)
 		goto cleanup;
 	}
 	rc = CLI_EXIT_FAIL;
-	/* Do not create an empty store where none was ever written. */
-	snprintf(path, sizeof(path), "%s/tracking.db", c.data_dir);
-	if (strcmp(be->name, "sqlite") == 0 && stat(path, &sb) == -1) {
-		if (errno == ENOENT) {
-			rc = CLI_EXIT_OK;
-			goto cleanup;
-		}
-		cli_err("log", "%s: %s", path, strerror(errno));
+	/* Read-only, as data_dir's owner: nothing is created, and a
+	 * data_dir without a store is "no tracking store at PATH". */
+	if (inspect_as_owner(c.data_dir, err, sizeof(err)) == -1) {
+		cli_err("log", "%s", err);
 		goto cleanup;
 	}
-	if ((st = be->open(c.store, c.data_dir, err, sizeof(err))) == NULL) {
+	if ((st = be->open(c.store, c.data_dir, STORE_OPEN_READONLY, err,
+	         sizeof(err))) == NULL) {
 		cli_err("log", "%s", err);
 		goto cleanup;
 	}

@@ -378,9 +378,9 @@ main(int argc, char *argv[])
 		fatalx("store %.*s: no such backend (this build has %s)",
 		    (int)strcspn(conf.store, ":"), conf.store, STORE_BACKENDS);
 	if ((d.wstore = d.store_be->open(
-	         conf.store, conf.data_dir, err, sizeof(err))) == NULL ||
+	         conf.store, conf.data_dir, 0, err, sizeof(err))) == NULL ||
 	    (d.rstore = d.store_be->open(
-	         conf.store, conf.data_dir, err, sizeof(err))) == NULL)
+	         conf.store, conf.data_dir, 0, err, sizeof(err))) == NULL)
 		fatalx("store: %s", err);
 	memset(&dopts, 0, sizeof(dopts));
 	for (i = 0; i < conf.n_dns_servers && i < CONF_DNS_MAX; i++)

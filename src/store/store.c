@@ -116,6 +116,22 @@ store_check_qid(const char *qid)
 }
 
 int
+store_check_journal(const char *journal)
+{
+	size_t n;
+
+	if (journal == NULL)
+		return -1;
+	n = strnlen(journal, STORE_JOURNAL_MAX + 1);
+	if (n == 0 || n > STORE_JOURNAL_MAX)
+		return -1;
+	while (n-- > 0)
+		if (journal[n] < 0x20 || journal[n] > 0x7e)
+			return -1;
+	return 0;
+}
+
+int
 store_check_rcpt(const char *op, const char *qid, const struct store_rcpt *r,
     char *err, size_t errsize)
 {

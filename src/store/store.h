@@ -2,20 +2,43 @@
  * store: the tracking store behind an interface (RFC 3885 §3.1, §3.3;
  * RFC 3886 §3.2, §3.3).  A backend is a struct of function pointers, like
  * OpenSMTPD's table backends and Dovecot's sql_db_vfuncs; callers never
- * see SQL or any backend type.
+ * see SQL or any backend type.  Both backends (SQLite, PostgreSQL) are
+ * one SQL implementation (store_sql.c) over a driver each (sql_sqlite.c,
+ * sql_pg.c): see store_sql.h.
  *
- * Durability model: the queue journal (src/queue) is the source of truth.
- * Every tracking change is first written to the journal and fdatasync'd
- * with its batch; the store is then updated in one transaction per batch
- * and may lag behind after a crash (backends may commit without fsync).
- * At startup the queue replays its journal into the store, so every write
- * here must be idempotent (an upsert keyed as documented).  Before the
- * queue deletes a journal segment it calls sync(), after which everything
- * committed so far must be durable.
+ * Durability model: the queue journal (src/queue) is the source of truth;
+ * the store is an index of it.  Every tracking change is first written to
+ * the journal and fdatasync'd with its batch; the store is then updated
+ * in one transaction per batch and may lag behind after a crash (SQLite
+ * commits without fsync).  At startup the queue replays its journal into
+ * the store, so every write here is idempotent (an upsert keyed as
+ * documented) and a replayed record whose message is gone (purged, or
+ * never written to this store) is not an error: put_rcpt and set_done of
+ * an unknown qid write nothing and return 0, so a replay never wedges on
+ * one record.  Each batch may record the store's mark (set_mark): the
+ * journal position up to which the store has applied every record, in the
+ * batch's own transaction.  The queue drops a journal segment only once
+ * sync() returned 0 after a batch whose mark lies past that segment:
+ * sync() makes everything committed so far durable (SQLite: a full
+ * checkpoint; PostgreSQL: a COMMIT is durable when it returns, since the
+ * backend runs every session with synchronous_commit = on, so sync()
+ * only checks that the connection is healthy and no batch is open).
  *
  * Threads: a handle is used by one thread at a time.  The daemon opens one
- * handle for the queue's writer thread and one for readers (MTQP, the
- * purge job); backends must allow that (SQLite: WAL mode).
+ * handle for the queue's writer thread and others for readers (MTQP
+ * through store_reader.h, the purge job); backends allow that (SQLite:
+ * WAL mode).
+ *
+ * Blocking: every call may block on disk or on the PostgreSQL server.
+ * The PostgreSQL backend bounds that client-side (connect_timeout,
+ * tcp_user_timeout, TCP keepalives, statement_timeout; see sql_pg.c), but
+ * a server that is stopped (SIGSTOP) or hung while its kernel still
+ * answers defeats all of them: the kernel ACKs what the client sends and
+ * keepalive probes, so tcp_user_timeout and keepalives never fire, and
+ * statement_timeout is the server's own timer, which does not run while
+ * the server is stopped.  So never call the store on the event loop:
+ * readers go through store_reader.h, whose callers bound each call with a
+ * deadline.
  *
  * Errors: functions return 0 on success, -1 on failure with a message in
  * the handle (store_error()); lookups return 1 found, 0 not found, -1
@@ -40,10 +63,23 @@
  * ones, so callers cap what a peer sent (a reply line is at most 512
  * octets, RFC 5321 §4.5.3.1.5; an ORCPT 500, RFC 3461 §4.2). */
 #define STORE_TEXT_MAX 2048
-/* lookup_envid() returns at most this many messages, oldest first.  A
- * unique envid (RFC 3885 §3.2) is not known before its message is sent,
- * so the genuine message comes before any copies made to crowd it out. */
+/* lookup() returns at most this many messages, oldest first.  Only
+ * messages with the certifier asked for count, so others sent with the
+ * same envid (by someone who learnt it) never crowd out the genuine one:
+ * they are never read. */
 #define STORE_LOOKUP_MAX 64
+/* A journal id (struct store_mark): 1 to this many printable ASCII
+ * characters. */
+#define STORE_JOURNAL_MAX 64
+
+/* open() flags. */
+enum {
+	/* Only reads: SQLite opens the file read-only and never creates it
+	 * or its schema (a missing file is "no tracking store at PATH");
+	 * PostgreSQL runs every transaction read-only
+	 * (default_transaction_read_only).  Writes then fail. */
+	STORE_OPEN_READONLY = 1 << 0,
+};
 
 /* RFC 3886 §3.3.3 actions, plus the state before any attempt. */
 enum store_action {
@@ -97,8 +133,11 @@ struct store_query {
 	size_t limit; /* 0: no limit */
 };
 
-/* SCAFFOLD (replaced by the store branch): the store's mark. */
-#define STORE_JOURNAL_MAX 64
+/* What the store has applied of one journal: journal is the journal's
+ * id (1..64 printable ASCII characters), pos the position just past the
+ * last record applied (segment seg, byte offset off; each at most
+ * INT64_MAX).  Keyed by journal, so several nodes may share one store
+ * (PostgreSQL). */
 struct store_mark {
 	char journal[STORE_JOURNAL_MAX + 1];
 	uint64_t seg;
@@ -109,11 +148,14 @@ struct store;
 
 struct store_backend {
 	const char *name;
-	/* Opens (creating as needed) the store.  uri is the config value
-	 * ("sqlite", or "postgresql://..."); data_dir holds embedded files.
-	 * Returns NULL with a message in err on failure. */
-	struct store *(*open)(
-	    const char *uri, const char *data_dir, char *err, size_t errsize);
+	/* Opens (creating as needed, unless STORE_OPEN_READONLY in flags)
+	 * the store.  uri is the config value ("sqlite", or
+	 * "postgresql://..."); data_dir holds embedded files (SQLite:
+	 * tracking.db, -wal and -shm, each created mode 0600 whatever the
+	 * umask).  A store written by an older version is upgraded (not
+	 * when read-only).  Returns NULL with a message in err on failure. */
+	struct store *(*open)(const char *uri, const char *data_dir, int flags,
+	    char *err, size_t errsize);
 	void (*close)(struct store *);
 	/* A batch: every put between begin and commit lands together.
 	 * After a write in the batch returned -1, commit refuses (-1) and
@@ -124,21 +166,32 @@ struct store_backend {
 	int (*rollback)(struct store *);
 	/* Upserts the message and all its recipients. */
 	int (*put_msg)(struct store *, const struct store_msg *);
-	/* Upserts one recipient's record; -1 if the message is unknown
-	 * (put_msg must come first). */
+	/* Upserts one recipient's record of message qid.  An unknown qid
+	 * (a replayed state record whose message was purged, or never
+	 * reached this store) writes nothing and returns 0. */
 	int (*put_rcpt)(
 	    struct store *, const char *qid, const struct store_rcpt *);
 	/* Marks the message as no longer queued (all recipients final).
 	 * An unknown qid is not an error (nothing is left to mark). */
 	int (*set_done)(struct store *, const char *qid);
+	/* Inside a batch: records the mark with the batch's writes (the
+	 * same transaction), replacing the journal's earlier mark.
+	 * Returns 0 or -1 (no batch open, an invalid journal id or
+	 * position; a failure inside the batch poisons it). */
 	int (*set_mark)(struct store *, const struct store_mark *);
+	/* Reads the mark of m->journal (outside a batch, normally).
+	 * Returns 1 (m->seg and m->off filled), 0 (none recorded) or -1. */
 	int (*get_mark)(struct store *, struct store_mark *m);
-	/* Finds every message with this decoded envid (several senders may
-	 * pick the same one; the caller checks each certifier), at most
-	 * STORE_LOOKUP_MAX, oldest first, each with all its recipients in
-	 * idx order.  On 1, *out is an array of *n_out messages, freed with
-	 * store_msgs_free(); on 0 or -1, *out is NULL. */
-	int (*lookup_envid)(struct store *, const char *envid,
+	/* Finds the messages with this decoded envid whose certifier is
+	 * exactly certifier (27 base64 characters), each with all its
+	 * recipients in idx order, oldest first, at most STORE_LOOKUP_MAX.
+	 * Messages without a certifier or with another one are never read:
+	 * an index on (envid, certifier) answers, so a wrong secret costs
+	 * what an unknown envid costs.  The caller computes the certifier
+	 * from the secret presented (mtrk_certifier()).  Returns 1 (*out,
+	 * *n_out set; free with store_msgs_free), 0 none, -1; on 0 or -1
+	 * *out is NULL. */
+	int (*lookup)(struct store *, const char *envid, const char *certifier,
 	    struct store_msg **out, size_t *n_out);
 	/* Deletes messages whose retention ended before now (expires <
 	 * now) and that are not queued, with their recipients.  *n_out: how
@@ -157,7 +210,9 @@ struct store_backend {
 	        void *arg, const struct store_msg *, const struct store_rcpt *),
 	    void *arg);
 	/* Makes everything committed so far durable.  -1 inside a batch,
-	 * or if readers kept it from completing (retry later). */
+	 * if readers kept it from completing (SQLite; retry later), or if
+	 * the connection is not healthy (PostgreSQL: lost, or in a
+	 * transaction). */
 	int (*sync)(struct store *);
 	const char *(*error)(struct store *);
 };
@@ -171,7 +226,7 @@ extern const struct store_backend store_backend_pg;
  * Returns NULL if none matches. */
 const struct store_backend *store_backend_find(const char *uri);
 
-/* Frees what lookup_envid returned. */
+/* Frees what lookup returned. */
 void store_msgs_free(struct store_msg *msgs, size_t n);
 
 /* Frees the strings inside one message (not the struct itself). */
@@ -183,6 +238,10 @@ void store_msg_clear(struct store_msg *msg);
 
 /* A queue id: 1 to STORE_QID_MAX characters of [0-9A-Za-z]. */
 int store_check_qid(const char *qid);
+
+/* A journal id: 1 to STORE_JOURNAL_MAX characters of printable ASCII
+ * (0x20-0x7e), NUL-terminated within the array. */
+int store_check_journal(const char *journal);
 
 /* What put_rcpt(qid, r) would write; op ("put_rcpt", or "put_msg" for the
  * recipients of a message) starts the message. */

@@ -29,15 +29,16 @@ struct store_cases {
 	const struct store_backend *b;
 	/* Makes a fresh, empty store (no schema yet), with no handle. */
 	void (*empty)(void);
-	/* Opens a handle on the store empty() made last; may be called from
-	 * several threads at once.  Returns NULL with a message in err. */
-	struct store *(*open)(char *err, size_t errsize);
+	/* Opens a handle (flags STORE_OPEN_*) on the store empty() made
+	 * last; may be called from several threads at once.  Returns NULL
+	 * with a message in err. */
+	struct store *(*open)(int flags, char *err, size_t errsize);
 	/* Closes st (NULL: none) and removes what empty() made. */
 	void (*discard)(struct store *st);
 	void (*raw_exec)(const char *sql);
 	long long (*raw_int)(const char *sql);
 	/* Queries that must each answer 1 once several handles opened an
-	 * empty store at the same moment (one schema, version 1). */
+	 * empty store at the same moment (one schema, version 2). */
 	const char *schema_sql[2];
 	/* SQL giving message M0 the envid key of OTHER (a hash collision),
 	 * or NULL if the backend keys envids exactly. */
@@ -53,9 +54,10 @@ struct store_cases {
  * valid during the call.  Returns the number of failed cases. */
 int store_cases_run(const struct store_cases *c);
 
-/* A lookup_envid failure on a record this code did not write: sql
- * damages message Q1 (envid "e1@x", two recipients), err is a part of the
- * message expected.  For a backend's own rows of the "corrupt" table. */
+/* A lookup failure on a record this code did not write: sql damages
+ * message Q1 (envid "e1@x", two recipients), err is a part of the message
+ * expected (one starting "search:" is search()'s, and lookup() is not
+ * tried).  For a backend's own rows of the "corrupt" table. */
 struct sc_corrupt_row {
 	const char *name;
 	const char *sql;

@@ -346,10 +346,10 @@ env_start(struct env *e, uint64_t segsize, char *errout)
 {
 	char err[512];
 
-	e->store = e->be->open("sqlite", e->dir, err, sizeof(err));
+	e->store = e->be->open("sqlite", e->dir, 0, err, sizeof(err));
 	if (e->store == NULL)
 		fail_msg("store: %s", err);
-	e->reader = e->be->open("sqlite", e->dir, err, sizeof(err));
+	e->reader = e->be->open("sqlite", e->dir, 0, err, sizeof(err));
 	if (e->reader == NULL)
 		fail_msg("store: %s", err);
 	e->q = queue_open(
@@ -450,7 +450,8 @@ lookup_count(struct env *e, const char *envid, struct store_msg **out)
 	int rc;
 
 	wait_store(e);
-	rc = e->be->lookup_envid(e->reader, envid, out, &n);
+	rc = e->be->lookup(
+	    e->reader, envid, "qZk+NkcGgWq6PiVxeFDCbJzQ2J0", out, &n);
 	assert_true(rc >= 0);
 	return rc == 1 ? (int)n : 0;
 }
@@ -988,7 +989,7 @@ test_store_ahead(void **state)
 	{
 		char err[256];
 		struct store *st = store_backend_sqlite.open(
-		    "sqlite", e.dir, err, sizeof(err));
+		    "sqlite", e.dir, 0, err, sizeof(err));
 
 		assert_non_null(st);
 		mk.seg = 99;

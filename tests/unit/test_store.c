@@ -7,6 +7,7 @@
 #include <sys/stat.h>
 #include <sys/wait.h>
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
@@ -45,7 +46,7 @@ static void
 tmp_open(struct tmp *t)
 {
 	tmp_make(t);
-	t->st = B->open("sqlite", t->dir, t->err, sizeof(t->err));
+	t->st = B->open("sqlite", t->dir, 0, t->err, sizeof(t->err));
 	if (t->st == NULL)
 		fail_msg("open %s: %s", t->dir, t->err);
 }
@@ -117,9 +118,9 @@ sq_empty(void)
 }
 
 static struct store *
-sq_open(char *err, size_t errsize)
+sq_open(int flags, char *err, size_t errsize)
 {
-	return B->open("sqlite", cur.dir, err, errsize);
+	return B->open("sqlite", cur.dir, flags, err, errsize);
 }
 
 static void
@@ -149,7 +150,8 @@ static const struct store_cases sq_cases = {
 	.discard = sq_discard,
 	.raw_exec = sq_raw_exec,
 	.raw_int = sq_raw_int,
-	.schema_sql = { "PRAGMA user_version", NULL },
+	.schema_sql = { "SELECT user_version = 2 FROM pragma_user_version",
+	    NULL },
 	/* The envid index keys a hash (store_sqlite.c): give M0 the hash
 	 * of other@x. */
 	.collide_sql = "UPDATE msg SET envid_h = (SELECT envid_h FROM msg"
@@ -160,7 +162,7 @@ static const struct store_cases sq_cases = {
 
 /* Beyond the shared rows: SQLite's own message for a missing table. */
 static const struct sc_corrupt_row corrupt_rows[] = {
-	{ "table dropped", "DROP TABLE rcpt", "lookup_envid: no such table" },
+	{ "table dropped", "DROP TABLE rcpt", "lookup: no such table" },
 };
 
 /* After sync() everything is in tracking.db itself: a copy of that file
@@ -201,9 +203,9 @@ test_sync_and_reopen(void **state)
 	snprintf(from, sizeof(from), "%s/tracking.db", t.dir);
 	snprintf(to, sizeof(to), "%s/tracking.db", c.dir);
 	copy_file(from, to);
-	c.st = B->open("sqlite", c.dir, c.err, sizeof(c.err));
+	c.st = B->open("sqlite", c.dir, 0, c.err, sizeof(c.err));
 	assert_non_null(c.st);
-	assert_int_equal(B->lookup_envid(c.st, "e1@x", &out, &n), 1);
+	assert_int_equal(B->lookup(c.st, "e1@x", SC_CERT, &out, &n), 1);
 	sc_assert_msg_equal(&out[0], &k.m);
 	store_msgs_free(out, n);
 	tmp_done(&c);
@@ -211,11 +213,190 @@ test_sync_and_reopen(void **state)
 	k.m.queued = 0;
 	sc_put(B, t.st, &k.m);
 	B->close(t.st);
-	t.st = B->open("sqlite", t.dir, t.err, sizeof(t.err));
+	t.st = B->open("sqlite", t.dir, 0, t.err, sizeof(t.err));
 	assert_non_null(t.st);
-	assert_int_equal(B->lookup_envid(t.st, "e1@x", &out, &n), 1);
+	assert_int_equal(B->lookup(t.st, "e1@x", SC_CERT, &out, &n), 1);
 	sc_assert_msg_equal(&out[0], &k.m);
 	store_msgs_free(out, n);
+	tmp_done(&t);
+}
+
+/*
+ * Files: tracking.db, -wal and -shm are 0600 whatever the umask and
+ * data_dir's mode; a wider one an older version left is narrowed.
+ */
+static void
+assert_mode(const char *dir, const char *name, mode_t want)
+{
+	char p[128];
+	struct stat sb;
+
+	snprintf(p, sizeof(p), "%s/%s", dir, name);
+	if (stat(p, &sb) == -1)
+		fail_msg("%s: %s", p, strerror(errno));
+	if ((sb.st_mode & 07777) != want)
+		fail_msg("%s: mode %04o, want %04o", p,
+		    (unsigned)(sb.st_mode & 07777), (unsigned)want);
+}
+
+static void
+test_file_modes(void **state)
+{
+	static const mode_t masks[] = { 022, 0, 077 };
+	struct sc_mk k;
+	struct tmp t;
+	mode_t old;
+	size_t i;
+
+	(void)state;
+	for (i = 0; i < sizeof(masks) / sizeof(masks[0]); i++) {
+		tmp_make(&t);
+		assert_int_equal(chmod(t.dir, 0755), 0);
+		old = umask(masks[i]);
+		t.st = B->open("sqlite", t.dir, 0, t.err, sizeof(t.err));
+		umask(old);
+		if (t.st == NULL)
+			fail_msg("open: %s", t.err);
+		sc_mk_msg(&k, "Q1", "e1@x", 1);
+		sc_put(B, t.st, &k.m);
+		assert_mode(t.dir, "tracking.db", 0600);
+		assert_mode(t.dir, "tracking.db-wal", 0600);
+		assert_mode(t.dir, "tracking.db-shm", 0600);
+		tmp_done(&t);
+	}
+	/* an older version's 0644 files are narrowed at open */
+	tmp_open(&t);
+	sc_put(B, t.st, &k.m);
+	B->close(t.st);
+	raw_exec(t.dir, "PRAGMA journal_mode = DELETE");
+	{
+		char p[128];
+
+		snprintf(p, sizeof(p), "%s/tracking.db", t.dir);
+		assert_int_equal(chmod(p, 0644), 0);
+	}
+	old = umask(022);
+	t.st = B->open("sqlite", t.dir, 0, t.err, sizeof(t.err));
+	umask(old);
+	assert_non_null(t.st);
+	sc_put(B, t.st, &k.m);
+	assert_mode(t.dir, "tracking.db", 0600);
+	assert_mode(t.dir, "tracking.db-wal", 0600);
+	assert_mode(t.dir, "tracking.db-shm", 0600);
+	tmp_done(&t);
+}
+
+/* Read-only: a missing store is an error and nothing is created. */
+static void
+test_readonly_missing(void **state)
+{
+	char want[160];
+	struct tmp t;
+	DIR *d;
+	struct dirent *e;
+	int n = 0;
+
+	(void)state;
+	tmp_make(&t);
+	assert_null(B->open(
+	    "sqlite", t.dir, STORE_OPEN_READONLY, t.err, sizeof(t.err)));
+	snprintf(
+	    want, sizeof(want), "no tracking store at %s/tracking.db", t.dir);
+	assert_string_equal(t.err, want);
+	assert_non_null(d = opendir(t.dir));
+	while ((e = readdir(d)) != NULL)
+		if (strcmp(e->d_name, ".") != 0 && strcmp(e->d_name, "..") != 0)
+			n++;
+	closedir(d);
+	assert_int_equal(n, 0);
+	/* an empty file is no store either, and is left as it is */
+	raw_exec(t.dir, "SELECT 1");
+	assert_null(B->open(
+	    "sqlite", t.dir, STORE_OPEN_READONLY, t.err, sizeof(t.err)));
+	assert_non_null(strstr(t.err, "tracking.db: no tracking store schema"));
+	assert_int_equal(raw_int(t.dir, "PRAGMA user_version"), 0);
+	tmp_done(&t);
+}
+
+/*
+ * A store written by the previous version (schema 1: no mark table, the
+ * envid index on envid_h alone) opens: read-only as it is, read-write
+ * upgraded in place.
+ */
+static void
+test_upgrade_v1(void **state)
+{
+	struct store_msg *out;
+	struct store_mark m;
+	struct sc_mk k;
+	struct store *ro;
+	struct tmp t;
+	size_t n;
+
+	(void)state;
+	tmp_open(&t);
+	sc_mk_msg(&k, "Q1", "e1@x", 2);
+	sc_put(B, t.st, &k.m);
+	B->close(t.st);
+	t.st = NULL;
+	raw_exec(t.dir,
+	    "BEGIN; DROP TABLE mark; DROP INDEX msg_envid_cert;"
+	    "CREATE INDEX msg_envid ON msg(envid_h) WHERE envid_h IS NOT NULL;"
+	    "PRAGMA user_version = 1; COMMIT");
+	ro =
+	    B->open("sqlite", t.dir, STORE_OPEN_READONLY, t.err, sizeof(t.err));
+	if (ro == NULL)
+		fail_msg("open read-only: %s", t.err);
+	assert_int_equal(B->lookup(ro, "e1@x", SC_CERT, &out, &n), 1);
+	sc_assert_msg_equal(&out[0], &k.m);
+	store_msgs_free(out, n);
+	memset(&m, 0, sizeof(m));
+	snprintf(m.journal, sizeof(m.journal), "j");
+	assert_int_equal(B->get_mark(ro, &m), -1);
+	assert_non_null(strstr(B->error(ro), "no such table: mark"));
+	B->close(ro);
+	assert_int_equal(raw_int(t.dir, "PRAGMA user_version"), 1);
+	t.st = B->open("sqlite", t.dir, 0, t.err, sizeof(t.err));
+	if (t.st == NULL)
+		fail_msg("open: %s", t.err);
+	assert_int_equal(raw_int(t.dir, "PRAGMA user_version"), 2);
+	assert_int_equal(raw_int(t.dir,
+	                     "SELECT count(*) FROM sqlite_master WHERE name IN"
+	                     " ('mark', 'msg_envid_cert')"),
+	    2);
+	assert_int_equal(raw_int(t.dir,
+	                     "SELECT count(*) FROM sqlite_master"
+	                     " WHERE name = 'msg_envid'"),
+	    0);
+	assert_int_equal(B->lookup(t.st, "e1@x", SC_CERT, &out, &n), 1);
+	sc_assert_msg_equal(&out[0], &k.m);
+	store_msgs_free(out, n);
+	assert_int_equal(B->get_mark(t.st, &m), 0);
+	/* lookup's probe uses the new index on both columns */
+	{
+		char p[128], plan[1024] = "";
+		sqlite3_stmt *s;
+		sqlite3 *db;
+
+		snprintf(p, sizeof(p), "%s/tracking.db", t.dir);
+		assert_int_equal(sqlite3_open(p, &db), SQLITE_OK);
+		assert_int_equal(sqlite3_prepare_v2(db,
+		                     "EXPLAIN QUERY PLAN SELECT id FROM msg"
+		                     " WHERE envid_h = 1 AND envid = 'x'"
+		                     " AND certifier = 'y' ORDER BY id",
+		                     -1, &s, NULL),
+		    SQLITE_OK);
+		while (sqlite3_step(s) == SQLITE_ROW)
+			snprintf(plan + strlen(plan),
+			    sizeof(plan) - strlen(plan), "%s;",
+			    sqlite3_column_text(s, 3));
+		sqlite3_finalize(s);
+		sqlite3_close(db);
+		if (strstr(plan,
+		        "msg_envid_cert (envid_h=? AND certifier=?)") == NULL ||
+		    strstr(plan, "TEMP B-TREE") != NULL)
+			fail_msg("plan: %s", plan);
+	}
 	tmp_done(&t);
 }
 
@@ -249,10 +430,9 @@ static const struct open_row open_rows[] = {
 	    ": directory not writable: Permission denied" },
 	{ "garbage file", OC_GARBAGE, "tracking.db: file is not a database" },
 	{ "newer schema", OC_NEWER,
-	    "tracking.db: schema version 2 is newer than this program's (1)" },
+	    "tracking.db: schema version 3 is newer than this program's (2)" },
 	{ "foreign database", OC_FOREIGN,
-	    "tracking.db: not a msgtrk tracking store (no schema version, "
-	    "1 objects)" },
+	    "tracking.db: not a msgtrk tracking store (no schema version)" },
 	{ "postgresql uri", OC_BAD_URI,
 	    "sqlite: unsupported store \"postgresql://h/db\"" },
 	{ "null uri", OC_NULL_URI, "sqlite: unsupported store \"\"" },
@@ -302,7 +482,7 @@ test_open_fail(void **state)
 			if (pid == 0) {
 				if (setgid(65534) == -1 || setuid(65534) == -1)
 					_exit(2);
-				st = B->open(uri, dir, t.err, sizeof(t.err));
+				st = B->open(uri, dir, 0, t.err, sizeof(t.err));
 				_exit(st == NULL &&
 				            strstr(t.err, row->err) != NULL
 				        ? 0
@@ -326,10 +506,10 @@ test_open_fail(void **state)
 		close(fd);
 		break;
 	case OC_NEWER:
-		st = B->open("sqlite", t.dir, t.err, sizeof(t.err));
+		st = B->open("sqlite", t.dir, 0, t.err, sizeof(t.err));
 		assert_non_null(st);
 		B->close(st);
-		raw_exec(t.dir, "PRAGMA user_version = 2");
+		raw_exec(t.dir, "PRAGMA user_version = 3");
 		break;
 	case OC_FOREIGN:
 		raw_exec(t.dir, "CREATE TABLE other (x)");
@@ -355,8 +535,8 @@ test_open_fail(void **state)
 		break;
 	}
 	t.err[0] = '\0';
-	st =
-	    B->open(uri, longdir != NULL ? longdir : dir, t.err, sizeof(t.err));
+	st = B->open(
+	    uri, longdir != NULL ? longdir : dir, 0, t.err, sizeof(t.err));
 	free(longdir);
 	assert_null(st);
 	if (strstr(t.err, row->err) == NULL)
@@ -498,7 +678,7 @@ test_bulk(void **state)
 	        BULK_MSGS,
 	    (double)raw_int(t.dir,
 	        "SELECT count(*) * 4096 FROM dbstat "
-	        "WHERE name = 'msg_envid'") /
+	        "WHERE name = 'msg_envid_cert'") /
 	        BULK_MSGS,
 	    (double)raw_int(t.dir,
 	        "SELECT count(*) * 4096 FROM dbstat "
@@ -514,6 +694,9 @@ main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_sync_and_reopen),
+		cmocka_unit_test(test_file_modes),
+		cmocka_unit_test(test_readonly_missing),
+		cmocka_unit_test(test_upgrade_v1),
 		cmocka_unit_test(test_free_helpers),
 		cmocka_unit_test(test_bulk),
 	};

@@ -14,6 +14,7 @@
 #include <sys/stat.h>
 
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -31,201 +32,10 @@
 
 #include "store/store.h"
 #include "store_cases.h"
+#include "store_pg_server.h"
 #include "table.h"
 
-/* The test role's password: no error message may contain it. */
-#define PG_PASSWORD "pw-Sekr1t-7c1e"
-#define PG_USER "msgtrk_test"
-
 static const struct store_backend *B;
-
-/* The private server. */
-static struct {
-	char bin[PATH_MAX];
-	char dir[64];
-	int port;
-	char uri[256];
-	char runas[64]; /* "runuser -u postgres -- " when root */
-	PGconn *admin; /* raw SQL, as the tests' own connection */
-} pg;
-
-static int sh(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-
-static int
-sh(const char *fmt, ...)
-{
-	char cmd[2048];
-	va_list ap;
-	int rc;
-
-	va_start(ap, fmt);
-	vsnprintf(cmd, sizeof(cmd), fmt, ap);
-	va_end(ap);
-	fflush(NULL);
-	rc = system(cmd);
-	return rc == 0 ? 0 : -1;
-}
-
-static int
-pg_start(void)
-{
-	return sh("%s%s/pg_ctl -D %s/data -l %s/server.log -w -t 30 "
-	          "-o '-p %d -k %s -c listen_addresses=127.0.0.1 "
-	          "-c fsync=off' start >/dev/null",
-	    pg.runas, pg.bin, pg.dir, pg.dir, pg.port, pg.dir);
-}
-
-static int
-pg_stop(void)
-{
-	return sh("%s%s/pg_ctl -D %s/data -w -t 30 -m fast stop >/dev/null",
-	    pg.runas, pg.bin, pg.dir);
-}
-
-static int
-free_port(void)
-{
-	struct sockaddr_in sin;
-	socklen_t len = sizeof(sin);
-	int fd, port = -1;
-
-	if ((fd = socket(AF_INET, SOCK_STREAM, 0)) == -1)
-		return -1;
-	memset(&sin, 0, sizeof(sin));
-	sin.sin_family = AF_INET;
-	sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	if (bind(fd, (struct sockaddr *)&sin, sizeof(sin)) == 0 &&
-	    getsockname(fd, (struct sockaddr *)&sin, &len) == 0)
-		port = ntohs(sin.sin_port);
-	close(fd);
-	return port;
-}
-
-/* Sets up and starts the server.  Returns 0, or -1 with the reason
- * printed (the caller skips). */
-static int
-pg_setup(void)
-{
-	const char *env = getenv("MSGTRK_PG_BIN");
-	char p[PATH_MAX + 16];
-	struct passwd *pw;
-	FILE *f;
-
-	if (env != NULL)
-		snprintf(pg.bin, sizeof(pg.bin), "%s", env);
-	else if ((f = popen("pg_config --bindir 2>/dev/null", "r")) != NULL) {
-		if (fgets(pg.bin, sizeof(pg.bin), f) == NULL)
-			pg.bin[0] = '\0';
-		pclose(f);
-		pg.bin[strcspn(pg.bin, "\n")] = '\0';
-	}
-	snprintf(p, sizeof(p), "%s/initdb", pg.bin);
-	if (pg.bin[0] == '\0' || access(p, X_OK) == -1) {
-		printf("no PostgreSQL server binaries (initdb)\n");
-		return -1;
-	}
-	snprintf(pg.dir, sizeof(pg.dir), "/tmp/test_store_pg.XXXXXX");
-	if (mkdtemp(pg.dir) == NULL)
-		return -1;
-	/* initdb refuses to run as root. */
-	if (geteuid() == 0) {
-		if ((pw = getpwnam("postgres")) == NULL) {
-			printf("running as root and no user postgres\n");
-			return -1;
-		}
-		if (chown(pg.dir, pw->pw_uid, pw->pw_gid) == -1)
-			return -1;
-		snprintf(pg.runas, sizeof(pg.runas), "runuser -u postgres -- ");
-	}
-	snprintf(p, sizeof(p), "%s/pw", pg.dir);
-	if ((f = fopen(p, "w")) == NULL)
-		return -1;
-	fprintf(f, "%s\n", PG_PASSWORD);
-	fclose(f);
-	if (geteuid() == 0 && (pw = getpwnam("postgres")) != NULL &&
-	    chown(p, pw->pw_uid, pw->pw_gid) == -1)
-		return -1;
-	if (sh("%s%s/initdb -D %s/data -U %s --pwfile=%s/pw "
-	       "-A scram-sha-256 -E UTF8 --no-locale >%s/initdb.log 2>&1",
-	        pg.runas, pg.bin, pg.dir, PG_USER, pg.dir, pg.dir) == -1) {
-		printf("initdb failed (see %s/initdb.log)\n", pg.dir);
-		return -1;
-	}
-	if ((pg.port = free_port()) == -1 || pg_start() == -1) {
-		printf("pg_ctl start failed (see %s/server.log)\n", pg.dir);
-		return -1;
-	}
-	snprintf(pg.uri, sizeof(pg.uri),
-	    "postgresql://" PG_USER ":" PG_PASSWORD "@127.0.0.1:%d/postgres",
-	    pg.port);
-	pg.admin = PQconnectdb(pg.uri);
-	if (PQstatus(pg.admin) != CONNECTION_OK) {
-		printf("admin connection: %s", PQerrorMessage(pg.admin));
-		return -1;
-	}
-	/* A test that waits on a lock the store holds fails, not hangs. */
-	PQclear(PQexec(pg.admin,
-	    "SET client_min_messages = warning;"
-	    "SET lock_timeout = 10000"));
-	return 0;
-}
-
-static void
-pg_teardown(void)
-{
-	PQfinish(pg.admin);
-	pg.admin = NULL;
-	if (pg.port > 0)
-		(void)pg_stop();
-	if (pg.dir[0] != '\0')
-		(void)sh("rm -rf %s", pg.dir);
-}
-
-/* The admin connection, reconnected after a server restart. */
-static PGconn *
-admin(void)
-{
-	if (PQstatus(pg.admin) != CONNECTION_OK)
-		PQreset(pg.admin);
-	if (PQstatus(pg.admin) != CONNECTION_OK)
-		fail_msg("admin: %s", PQerrorMessage(pg.admin));
-	return pg.admin;
-}
-
-/* Runs sql on the admin connection; one retry, as the first use after
- * a server restart finds the connection lost. */
-static PGresult *
-raw_query(const char *sql, ExecStatusType want)
-{
-	PGresult *res = PQexec(admin(), sql);
-
-	if (PQresultStatus(res) != want) {
-		PQclear(res);
-		res = PQexec(admin(), sql);
-	}
-	if (PQresultStatus(res) != want)
-		fail_msg("%s: %s", sql, PQresultErrorMessage(res));
-	return res;
-}
-
-static void
-raw_exec(const char *sql)
-{
-	PQclear(raw_query(sql, PGRES_COMMAND_OK));
-}
-
-static long long
-raw_int(const char *sql)
-{
-	PGresult *res = raw_query(sql, PGRES_TUPLES_OK);
-	long long v;
-
-	if (PQntuples(res) != 1)
-		fail_msg("%s: %d rows", sql, PQntuples(res));
-	v = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
-	PQclear(res);
-	return v;
-}
 
 static size_t
 count_rows(const char *table)
@@ -245,7 +55,7 @@ struct tmp {
 static void
 db_empty(void)
 {
-	raw_exec("DROP TABLE IF EXISTS rcpt, msg, msgtrk_schema CASCADE");
+	raw_exec("DROP TABLE IF EXISTS rcpt, msg, mark, msgtrk_schema CASCADE");
 }
 
 static void
@@ -253,7 +63,7 @@ tmp_open(struct tmp *t)
 {
 	memset(t, 0, sizeof(*t));
 	db_empty();
-	t->st = B->open(pg.uri, "/nonexistent", t->err, sizeof(t->err));
+	t->st = B->open(pg.uri, "/nonexistent", 0, t->err, sizeof(t->err));
 	if (t->st == NULL)
 		fail_msg("open: %s", t->err);
 }
@@ -275,9 +85,9 @@ assert_no_password(const char *s)
 /* The store of the shared cases (store_cases.c): the database emptied
  * for each case. */
 static struct store *
-pgc_open(char *err, size_t errsize)
+pgc_open(int flags, char *err, size_t errsize)
 {
-	return B->open(pg.uri, NULL, err, errsize);
+	return B->open(pg.uri, NULL, flags, err, errsize);
 }
 
 static void
@@ -300,7 +110,7 @@ static struct store_cases pg_cases = {
 	.raw_exec = raw_exec,
 	.raw_int = pgc_raw_int,
 	.schema_sql = { "SELECT count(*) FROM msgtrk_schema",
-	    "SELECT version FROM msgtrk_schema" },
+	    "SELECT (version = 2)::int FROM msgtrk_schema" },
 	.collide_sql = NULL, /* envids are compared exactly */
 	.mt_msgs = 1000,
 	.mt_sync_every = 1,
@@ -310,9 +120,9 @@ static struct store_cases pg_cases = {
  * message for a missing table. */
 static const struct sc_corrupt_row corrupt_rows[] = {
 	{ "nul byte in reply", "UPDATE rcpt SET reply = '\\x410042'",
-	    "lookup_envid: Q1: corrupt recipient record" },
+	    "lookup: Q1: corrupt recipient record" },
 	{ "table dropped", "DROP TABLE rcpt",
-	    "lookup_envid: postgresql: relation \"rcpt\" does not exist" },
+	    "lookup: postgresql: relation \"rcpt\" does not exist" },
 };
 
 /*
@@ -369,7 +179,7 @@ test_restart(void **state)
 
 	(void)state;
 	tmp_open(&t);
-	rd = B->open(pg.uri, NULL, t.err, sizeof(t.err));
+	rd = B->open(pg.uri, NULL, 0, t.err, sizeof(t.err));
 	assert_non_null(rd);
 	sc_mk_msg(&k, "Q1", "e1@x", 1);
 	sc_put(B, t.st, &k.m);
@@ -385,9 +195,9 @@ test_restart(void **state)
 	assert_no_password(B->error(t.st));
 	assert_int_equal(B->rollback(t.st), 0);
 	out = (struct store_msg *)1;
-	assert_int_equal(B->lookup_envid(rd, "e1@x", &out, &n), -1);
+	assert_int_equal(B->lookup(rd, "e1@x", SC_CERT, &out, &n), -1);
 	assert_null(out);
-	assert_non_null(strstr(B->error(rd), "lookup_envid: postgresql"));
+	assert_non_null(strstr(B->error(rd), "lookup: postgresql"));
 	assert_no_password(B->error(rd));
 
 	/* back: the next calls reconnect */
@@ -395,7 +205,7 @@ test_restart(void **state)
 	assert_int_equal(B->begin(t.st), 0);
 	sc_put(B, t.st, &k.m);
 	assert_int_equal(B->commit(t.st), 0);
-	assert_int_equal(B->lookup_envid(rd, "e2@x", &out, &n), 1);
+	assert_int_equal(B->lookup(rd, "e2@x", SC_CERT, &out, &n), 1);
 	store_msgs_free(out, n);
 
 	/* lost inside a batch: the batch fails, nothing of it lands */
@@ -412,7 +222,7 @@ test_restart(void **state)
 	assert_int_equal(B->rollback(t.st), 0);
 	assert_int_equal(count_rows("msg"), 2);
 	/* a reader that missed the restart answers on its first call */
-	assert_int_equal(B->lookup_envid(rd, "e1@x", &out, &n), 1);
+	assert_int_equal(B->lookup(rd, "e1@x", SC_CERT, &out, &n), 1);
 	store_msgs_free(out, n);
 	/* the writer is back for the next batch */
 	assert_int_equal(B->begin(t.st), 0);
@@ -420,6 +230,160 @@ test_restart(void **state)
 	assert_int_equal(B->commit(t.st), 0);
 	assert_int_equal(count_rows("msg"), 3);
 	B->close(rd);
+	tmp_done(&t);
+}
+
+/*
+ * sync() vouches for the connection: -1 once it was lost, until a call
+ * reconnects.  (It used to return 0 whatever the state.)
+ */
+static void
+test_sync_health(void **state)
+{
+	struct tmp t;
+	struct sc_mk k;
+
+	(void)state;
+	tmp_open(&t);
+	sc_mk_msg(&k, "Q1", "e1@x", 1);
+	sc_put(B, t.st, &k.m);
+	assert_int_equal(B->sync(t.st), 0);
+	assert_int_equal(pg_stop(), 0);
+	assert_int_equal(B->put_msg(t.st, &k.m), -1);
+	assert_int_equal(B->sync(t.st), -1);
+	assert_non_null(strstr(B->error(t.st), "sync: postgresql"));
+	assert_no_password(B->error(t.st));
+	assert_int_equal(pg_start(), 0);
+	assert_int_equal(B->begin(t.st), 0);
+	sc_put(B, t.st, &k.m);
+	assert_int_equal(B->commit(t.st), 0);
+	assert_int_equal(B->sync(t.st), 0);
+	tmp_done(&t);
+}
+
+/* The option of the one TCP connection to the server besides the admin
+ * one. */
+static int
+store_sockopt(int level, int name)
+{
+	struct sockaddr_in sin;
+	socklen_t len;
+	int fd, found = -1, v = -1;
+
+	for (fd = 0; fd < 1024; fd++) {
+		len = sizeof(sin);
+		if (fd == PQsocket(pg.admin) ||
+		    getpeername(fd, (struct sockaddr *)&sin, &len) == -1 ||
+		    sin.sin_family != AF_INET || ntohs(sin.sin_port) != pg.port)
+			continue;
+		if (found != -1)
+			fail_msg(
+			    "two connections to the server: %d, %d", found, fd);
+		found = fd;
+	}
+	if (found == -1)
+		fail_msg("no connection to the server");
+	len = sizeof(v);
+	if (getsockopt(found, level, name, &v, &len) == -1)
+		fail_msg("getsockopt: %s", strerror(errno));
+	return v;
+}
+
+/* Client-side bounds: set unless the URI sets them. */
+static void
+test_client_bounds(void **state)
+{
+	struct store_msg *out;
+	char uri[512], err[512];
+	struct store *st;
+	PGresult *res;
+	double t0;
+	size_t n;
+
+	(void)state;
+	db_empty();
+	(void)admin();
+	st = B->open(pg.uri, NULL, 0, err, sizeof(err));
+	if (st == NULL)
+		fail_msg("open: %s", err);
+	assert_int_equal(store_sockopt(SOL_SOCKET, SO_KEEPALIVE), 1);
+	assert_int_equal(store_sockopt(IPPROTO_TCP, TCP_KEEPIDLE), 10);
+	assert_int_equal(store_sockopt(IPPROTO_TCP, TCP_KEEPINTVL), 5);
+	assert_int_equal(store_sockopt(IPPROTO_TCP, TCP_KEEPCNT), 3);
+	assert_int_equal(store_sockopt(IPPROTO_TCP, TCP_USER_TIMEOUT), 15000);
+	B->close(st);
+	/* the URI's own values win, statement_timeout included */
+	snprintf(uri, sizeof(uri),
+	    "%s?keepalives_idle=33&tcp_user_timeout=777"
+	    "&options=-c%%20statement_timeout%%3D300",
+	    pg.uri);
+	st = B->open(uri, NULL, 0, err, sizeof(err));
+	if (st == NULL)
+		fail_msg("open: %s", err);
+	assert_int_equal(store_sockopt(IPPROTO_TCP, TCP_KEEPIDLE), 33);
+	assert_int_equal(store_sockopt(IPPROTO_TCP, TCP_USER_TIMEOUT), 777);
+	/* a lookup that waits on a lock is cancelled by the server */
+	res = PQexec(admin(), "BEGIN; LOCK TABLE msg IN ACCESS EXCLUSIVE MODE");
+	assert_int_equal(PQresultStatus(res), PGRES_COMMAND_OK);
+	PQclear(res);
+	t0 = sc_now();
+	assert_int_equal(B->lookup(st, "e@x", SC_CERT, &out, &n), -1);
+	assert_true(sc_now() - t0 < 5.0);
+	assert_non_null(strstr(B->error(st), "statement timeout"));
+	raw_exec("ROLLBACK");
+	assert_int_equal(B->lookup(st, "e@x", SC_CERT, &out, &n), 0);
+	B->close(st);
+}
+
+/* A schema 1 database (no mark table, msg_envid on envid alone) opens:
+ * read-only as it is, read-write upgraded. */
+static void
+test_upgrade_v1(void **state)
+{
+	struct store_msg *out;
+	struct store_mark m;
+	struct store *ro;
+	struct sc_mk k;
+	struct tmp t;
+	size_t n;
+
+	(void)state;
+	tmp_open(&t);
+	sc_mk_msg(&k, "Q1", "e1@x", 2);
+	sc_put(B, t.st, &k.m);
+	tmp_done(&t);
+	raw_exec(
+	    "DROP TABLE mark; DROP INDEX msg_envid_cert;"
+	    "CREATE INDEX msg_envid ON msg (envid) WHERE envid IS NOT NULL;"
+	    "UPDATE msgtrk_schema SET version = 1");
+	ro = B->open(pg.uri, NULL, STORE_OPEN_READONLY, t.err, sizeof(t.err));
+	if (ro == NULL)
+		fail_msg("open read-only: %s", t.err);
+	assert_int_equal(B->lookup(ro, "e1@x", SC_CERT, &out, &n), 1);
+	sc_assert_msg_equal(&out[0], &k.m);
+	store_msgs_free(out, n);
+	memset(&m, 0, sizeof(m));
+	snprintf(m.journal, sizeof(m.journal), "j");
+	assert_int_equal(B->get_mark(ro, &m), -1);
+	assert_int_equal(B->put_msg(ro, &k.m), -1);
+	assert_non_null(strstr(B->error(ro), "read-only transaction"));
+	B->close(ro);
+	assert_int_equal(raw_int("SELECT version FROM msgtrk_schema"), 1);
+	t.st = B->open(pg.uri, NULL, 0, t.err, sizeof(t.err));
+	if (t.st == NULL)
+		fail_msg("open: %s", t.err);
+	assert_int_equal(raw_int("SELECT version FROM msgtrk_schema"), 2);
+	assert_int_equal(raw_int("SELECT count(*) FROM pg_class WHERE relname"
+	                         " IN ('mark', 'msg_envid_cert')"),
+	    2);
+	assert_int_equal(
+	    raw_int(
+	        "SELECT count(*) FROM pg_class WHERE relname = 'msg_envid'"),
+	    0);
+	assert_int_equal(B->lookup(t.st, "e1@x", SC_CERT, &out, &n), 1);
+	sc_assert_msg_equal(&out[0], &k.m);
+	store_msgs_free(out, n);
+	assert_int_equal(B->get_mark(t.st, &m), 0);
 	tmp_done(&t);
 }
 
@@ -455,8 +419,8 @@ static const struct open_row open_rows[] = {
 	{ "no such database", OC_NO_DATABASE,
 	    "database \"nodb\" does not exist" },
 	{ "newer schema", OC_NEWER,
-	    "open: postgresql: schema version 2 is newer than this "
-	    "program's (1)" },
+	    "open: postgresql: schema version 3 is newer than this "
+	    "program's (2)" },
 	{ "foreign tables", OC_FOREIGN,
 	    "open: postgresql: not a msgtrk tracking store" },
 };
@@ -509,17 +473,17 @@ test_open_fail(void **state)
 		    pg.port);
 		break;
 	case OC_NEWER:
-		st = B->open(pg.uri, NULL, err, sizeof(err));
+		st = B->open(pg.uri, NULL, 0, err, sizeof(err));
 		assert_non_null(st);
 		B->close(st);
-		raw_exec("UPDATE msgtrk_schema SET version = 2");
+		raw_exec("UPDATE msgtrk_schema SET version = 3");
 		break;
 	case OC_FOREIGN:
 		raw_exec("CREATE TABLE msg (x int)");
 		break;
 	}
 	err[0] = '\0';
-	st = B->open(u, NULL, err, sizeof(err));
+	st = B->open(u, NULL, 0, err, sizeof(err));
 	assert_null(st);
 	if (strstr(err, row->err) == NULL)
 		fail_msg("error \"%s\" lacks \"%s\"", err, row->err);
@@ -590,6 +554,9 @@ main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_batches_server),
 		cmocka_unit_test(test_restart),
+		cmocka_unit_test(test_sync_health),
+		cmocka_unit_test(test_client_bounds),
+		cmocka_unit_test(test_upgrade_v1),
 		cmocka_unit_test(test_bulk),
 	};
 	int failed = 0;
