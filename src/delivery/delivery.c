@@ -1129,7 +1129,7 @@ dl_op(struct dl_msg *dm)
 	u.n = n;
 	u.r = r;
 	log_info("%s delivery control op=%s", m->qid,
-	    dm->op == OP_HOLD      ? "hold"
+	    dm->op == OP_HOLD          ? "hold"
 	        : dm->op == OP_RELEASE ? "release"
 	                               : "delete");
 	dm->phase = DL_COMMIT;
