@@ -88,7 +88,7 @@ inspect_flush(struct inspect_out *o)
 }
 
 static void
-inspect_queue_one(void *arg, struct queue_msg *m)
+inspect_queue_one(void *arg, const struct queue_msg *m)
 {
 	struct inspect_out *o = arg;
 	struct buf *b = &o->b;

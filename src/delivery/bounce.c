@@ -5,7 +5,12 @@
  * message: a local sender finds them in its Maildir.
  *
  * The returned content follows RET (dsn.h: the whole message for a
- * failure with RET=FULL, else the header).  A status of class 4 with
+ * failure with RET=FULL, else the header); a message larger than
+ * BOUNCE_RETURN_MAX is returned as its header only, as Postfix does past
+ * bounce_size_limit, so a DSN never carries (or holds in memory) a large
+ * message.  The body is read off the loop (queue_body_read), and the
+ * caller learns only once the DSN is durable in the queue: a recipient is
+ * marked dsn_sent after that, never before.  A status of class 4 with
  * the failed action (4.4.7, the queue lifetime passed) is written with
  * class 5 in the DSN only, because RFC 3464 §2.3.4 ties "failed" to a
  * permanent status; the tracking record keeps 4.4.7.
@@ -19,23 +24,49 @@
 
 #include "common/conf.h"
 #include "common/log.h"
-#include "delivery/delivery.h"
+#include "delivery/delivery_int.h"
 #include "msgtrk/buf.h"
 #include "msgtrk/dsn.h"
 #include "msgtrk/str.h"
-#include "msgtrkd/msgtrkd.h"
 #include "queue/queue.h"
 
-/* A DSN is at most the returned message plus this much. */
+/* A DSN is at most the returned content plus this much. */
 #define BOUNCE_OVERHEAD (1024 * 1024)
 
 struct bounce {
 	struct delivery *dl;
-	struct queue_msg *m;
+	const struct queue_msg *m; /* the original (kept by the queue while
+				      its duties are owed) */
+	enum store_action action;
+	size_t n;
+	uint32_t *idx;
+	struct queue_body_reader *rd;
+	struct buf body; /* the returned content, at most the cap + 1 */
+	struct queue_msg *nm; /* the DSN */
 	struct buf out;
 	struct iovec iov;
-	char parent[QUEUE_ID_LEN + 1];
+	void (*done)(void *, int);
+	void *arg;
 };
+
+static void
+bounce_free(struct bounce *b)
+{
+	queue_body_close(b->rd);
+	buf_reset(&b->body);
+	buf_reset(&b->out);
+	queue_msg_free(b->nm);
+	free(b->idx);
+	free(b);
+}
+
+/* Ends b: done(arg, rc) and free. */
+static void
+bounce_end(struct bounce *b, int rc)
+{
+	b->done(b->arg, rc);
+	bounce_free(b);
+}
 
 static void
 bounce_queued(void *arg, int rc, int err)
@@ -44,13 +75,12 @@ bounce_queued(void *arg, int rc, int err)
 
 	if (rc == -1) {
 		log_warnx(
-		    "%s delivery dsn error=\"%s\"", b->parent, strerror(err));
-		queue_msg_free(b->m);
+		    "%s delivery dsn error=\"%s\"", b->m->qid, strerror(err));
 	} else {
-		delivery_schedule(b->dl, b->m);
+		delivery_schedule(b->dl, b->nm);
+		b->nm = NULL; /* the queue's now */
 	}
-	buf_reset(&b->out);
-	free(b);
+	bounce_end(b, rc == -1 ? -1 : 0);
 }
 
 static enum tstatus_action
@@ -80,16 +110,16 @@ bounce_strdup(const char *s)
 	return p;
 }
 
-int
-bounce_send(struct delivery *dl, struct queue_msg *m, const uint32_t *idx,
-    size_t n, enum store_action action)
+/* The body is read (or as much as is returned): build and queue it. */
+static void
+bounce_build(struct bounce *b)
 {
-	struct msgtrkd *d = delivery_daemon(dl);
+	const struct delivery_deps *d = delivery_deps(b->dl);
 	const struct conf *c = d->conf;
+	const struct queue_msg *m = b->m;
+	size_t n = b->n;
 	struct dsn_rcpt *dr;
 	struct dsn ds;
-	struct buf body;
-	struct bounce *b;
 	struct queue_msg *nm;
 	enum dsn_error e = DSN_OK;
 	char(*st)[STORE_STATUS_MAX + 1];
@@ -97,19 +127,14 @@ bounce_send(struct delivery *dl, struct queue_msg *m, const uint32_t *idx,
 	char msgid[400], rcpt[600];
 	const char *semi;
 	size_t i;
-	int rc = -1;
+	int big = b->body.len > BOUNCE_RETURN_MAX;
 
-	if (m->sender[0] == '\0' || n == 0 || n > DSN_RCPT_MAX)
-		return -1;
 	if ((dr = calloc(n, sizeof(*dr))) == NULL ||
 	    (st = calloc(n, sizeof(*st))) == NULL ||
-	    (otype = calloc(n, sizeof(*otype))) == NULL ||
-	    (b = calloc(1, sizeof(*b))) == NULL)
+	    (otype = calloc(n, sizeof(*otype))) == NULL)
 		fatal("bounce");
-	buf_init(&body, (size_t)c->max_message_size + BOUNCE_OVERHEAD);
-	buf_init(&b->out, (size_t)c->max_message_size + 2 * BOUNCE_OVERHEAD);
 	for (i = 0; i < n; i++) {
-		struct queue_rcpt *qr = &m->rcpts[idx[i]];
+		const struct queue_rcpt *qr = &m->rcpts[b->idx[i]];
 
 		if (qr->orcpt_raw != NULL && qr->track.orcpt != NULL &&
 		    (semi = strchr(qr->track.orcpt, ';')) != NULL &&
@@ -122,40 +147,38 @@ bounce_send(struct delivery *dl, struct queue_msg *m, const uint32_t *idx,
 				dr[i].orcpt++;
 		}
 		dr[i].final_rcpt = qr->addr;
-		dr[i].action = bounce_action(action);
+		dr[i].action = bounce_action(b->action);
 		str_copy(st[i], qr->track.status, sizeof(st[i]));
-		if (action == STORE_ACTION_FAILED && st[i][0] != '5')
+		if (b->action == STORE_ACTION_FAILED && st[i][0] != '5')
 			st[i][0] = '5';
-		if (action == STORE_ACTION_RELAYED)
+		if (b->action == STORE_ACTION_RELAYED)
 			str_copy(st[i], "2.1.9", sizeof(st[i]));
 		if (st[i][0] == '\0')
 			str_copy(st[i],
-			    action == STORE_ACTION_DELAYED ? "4.0.0" : "2.0.0",
+			    b->action == STORE_ACTION_DELAYED ? "4.0.0"
+			                                      : "2.0.0",
 			    sizeof(st[i]));
 		dr[i].status = st[i];
 		if (qr->track.remote_mta != NULL &&
 		    strncmp(qr->track.remote_mta, "dns; ", 5) == 0)
 			dr[i].remote_mta = qr->track.remote_mta + 5;
 		if (qr->track.reply != NULL && qr->track.remote_mta != NULL &&
-		    action != STORE_ACTION_RELAYED)
+		    b->action != STORE_ACTION_RELAYED)
 			dr[i].diagnostic = qr->track.reply;
 		if (qr->track.last_attempt != 0) {
 			dr[i].has_last_attempt = 1;
 			dr[i].last_attempt.t = qr->track.last_attempt;
 		}
-		if (action == STORE_ACTION_DELAYED &&
+		if (b->action == STORE_ACTION_DELAYED &&
 		    qr->track.will_retry_until != 0) {
 			dr[i].has_will_retry = 1;
 			dr[i].will_retry.t = qr->track.will_retry_until;
 		}
 	}
-	if (queue_read_body(d->queue, m, &body) == -1) {
-		log_warn("%s delivery dsn body", m->qid);
-		goto done;
-	}
 	if ((nm = calloc(1, sizeof(*nm))) == NULL ||
 	    (nm->rcpts = calloc(1, sizeof(*nm->rcpts))) == NULL)
 		fatal("bounce");
+	b->nm = nm;
 	queue_new_id(nm->qid);
 	memset(&ds, 0, sizeof(ds));
 	ds.sender = m->sender;
@@ -171,8 +194,10 @@ bounce_send(struct delivery *dl, struct queue_msg *m, const uint32_t *idx,
 	ds.ret = m->ret == QUEUE_RET_FULL ? DSN_RET_FULL
 	    : m->ret == QUEUE_RET_HDRS    ? DSN_RET_HDRS
 	                                  : DSN_RET_NONE;
-	ds.msg = body.data;
-	ds.msglen = body.len;
+	if (big && ds.ret == DSN_RET_FULL)
+		ds.ret = DSN_RET_HDRS; /* too large to return whole */
+	ds.msg = b->body.data != NULL ? b->body.data : "";
+	ds.msglen = b->body.len;
 	if (dsn_generate(&ds, &b->out, &e) == -1 && e == DSN_E_BAD_VALUE) {
 		/* A diagnostic the generator will not carry (8-bit text
 		 * from a peer): leave the diagnostics out. */
@@ -182,11 +207,15 @@ bounce_send(struct delivery *dl, struct queue_msg *m, const uint32_t *idx,
 		if (dsn_generate(&ds, &b->out, &e) == -1)
 			(void)0;
 	}
+	free(dr);
+	free(st);
+	free(otype);
+	buf_reset(&b->body); /* copied into the DSN, or not needed */
 	if (e != DSN_OK) {
 		log_warnx(
 		    "%s delivery dsn error=\"%s\"", m->qid, dsn_strerror(e));
-		queue_msg_free(nm);
-		goto done;
+		bounce_end(b, -1);
+		return;
 	}
 	nm->sender = bounce_strdup("");
 	nm->ret = QUEUE_RET_NONE;
@@ -200,35 +229,82 @@ bounce_send(struct delivery *dl, struct queue_msg *m, const uint32_t *idx,
 	nm->reporting_mta = bounce_strdup(c->hostname);
 	nm->helo = bounce_strdup(c->hostname);
 	nm->client = bounce_strdup("local");
-	nm->size = b->out.len;
 	nm->next_attempt = nm->arrival;
 	nm->nrcpt = 1;
 	nm->rcpts[0].addr = bounce_strdup(m->sender);
 	snprintf(rcpt, sizeof(rcpt), "rfc822;%s", m->sender);
 	nm->rcpts[0].track.orcpt = bounce_strdup(rcpt);
 	nm->rcpts[0].track.final_rcpt = bounce_strdup(rcpt);
-	b->dl = dl;
-	b->m = nm;
-	str_copy(b->parent, m->qid, sizeof(b->parent));
 	b->iov.iov_base = b->out.data;
 	b->iov.iov_len = b->out.len;
-	if (queue_submit(d->queue, nm, &b->iov, 1, bounce_queued, b) == -1) {
+	if (queue_submit(d->queue, nm, &b->iov, 1, NULL, bounce_queued, b) ==
+	    -1) {
 		log_warn("%s delivery dsn submit", m->qid);
-		queue_msg_free(nm);
-		goto done;
+		bounce_end(b, -1);
+		return;
 	}
-	log_info("%s delivery dsn sent=%s type=%s rcpts=%zu", m->qid, nm->qid,
-	    store_action_name(action), n);
-	b = NULL;
-	rc = 0;
-done:
-	if (b != NULL) {
-		buf_reset(&b->out);
-		free(b);
+	log_info("%s delivery dsn sent=%s type=%s rcpts=%zu%s", m->qid, nm->qid,
+	    store_action_name(b->action), n, big ? " returned=header" : "");
+}
+
+static void bounce_read(struct bounce *b);
+
+static void
+bounce_piece(void *arg, int rc, int err)
+{
+	struct bounce *b = arg;
+
+	if (rc == -1) {
+		log_warnx("%s delivery dsn body error=\"%s\"", b->m->qid,
+		    strerror(err));
+		bounce_end(b, -1);
+		return;
 	}
-	buf_reset(&body);
-	free(dr);
-	free(st);
-	free(otype);
-	return rc;
+	if (rc == 0 || b->body.len > BOUNCE_RETURN_MAX) {
+		queue_body_close(b->rd);
+		b->rd = NULL;
+		bounce_build(b);
+		return;
+	}
+	bounce_read(b);
+}
+
+static void
+bounce_read(struct bounce *b)
+{
+	if (queue_body_read(delivery_deps(b->dl)->queue, b->rd, &b->body,
+	        bounce_piece, b) == -1)
+		bounce_piece(b, -1, errno);
+}
+
+int
+bounce_send(struct delivery *dl, const struct queue_msg *m, const uint32_t *idx,
+    size_t n, enum store_action action, void (*done)(void *, int), void *arg)
+{
+	const struct delivery_deps *d = delivery_deps(dl);
+	struct bounce *b;
+
+	if (m->sender[0] == '\0' || n == 0 || n > DSN_RCPT_MAX)
+		return -1;
+	if ((b = calloc(1, sizeof(*b))) == NULL ||
+	    (b->idx = calloc(n, sizeof(*b->idx))) == NULL)
+		fatal("bounce");
+	b->dl = dl;
+	b->m = m;
+	b->action = action;
+	b->n = n;
+	memcpy(b->idx, idx, n * sizeof(*idx));
+	b->done = done;
+	b->arg = arg;
+	/* The cap plus one piece: enough to know it is over the cap. */
+	buf_init(&b->body, BOUNCE_RETURN_MAX + QUEUE_CHUNK_SIZE + 1);
+	buf_init(&b->out,
+	    BOUNCE_RETURN_MAX + QUEUE_CHUNK_SIZE + 2 * BOUNCE_OVERHEAD);
+	if ((b->rd = queue_body_open(d->queue, m)) == NULL) {
+		log_warn("%s delivery dsn body", m->qid);
+		bounce_free(b);
+		return -1;
+	}
+	bounce_read(b);
+	return 0;
 }

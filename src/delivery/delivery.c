@@ -1,11 +1,25 @@
 /*
- * delivery: the scheduler.  One timer per queued message; when it fires,
- * the pending recipients are grouped by next hop (the local transport, or
- * a remote domain after aliases), each group becomes a job (relay.c,
- * local.c), and when every job has ended the outcomes are made durable
- * (queue_update, or queue_finish when every recipient is final) after
- * the DSNs they call for were queued (bounce.c).  A crash between the two
- * can only repeat a DSN, never lose one.
+ * delivery: the scheduler (see delivery.h).  One timer per queued
+ * message.  When it fires:
+ *
+ *   1. duties first: a recipient whose committed state is final and whose
+ *      DSN was asked for and not yet sent gets it now (bounce.c); only
+ *      once the DSN is durable is the recipient marked dsn_sent;
+ *   2. otherwise an attempt: the pending recipients are grouped by next
+ *      hop (the local transport, or a remote domain after aliases), each
+ *      group becomes a job of a transport, and an alias with several
+ *      targets becomes a copy of the message for them (made by the
+ *      queue's writer; the recipient is "expanded" only once the copy is
+ *      durable);
+ *   3. when every job and copy has ended, the outcomes go to the queue as
+ *      one delta; once it is durable the committed message has them, and
+ *      1 runs again (a DSN), or the message leaves the queue (every
+ *      recipient final, nothing owed), or the timer is set for the next
+ *      attempt per retry_schedule.
+ *
+ * A failed write (a full disk) loses nothing: outcomes not durable are
+ * found again by the next attempt (the recipient is tried again: at
+ * least once), duties not done stay in the committed state.
  */
 #include <sys/queue.h>
 
@@ -18,59 +32,118 @@
 
 #include "common/conf.h"
 #include "common/log.h"
+#include "common/workers.h"
 #include "delivery/alias.h"
-#include "delivery/delivery.h"
+#include "delivery/delivery_int.h"
 #include "msgtrk/buf.h"
 #include "msgtrk/str.h"
-#include "msgtrkd/msgtrkd.h"
 #include "queue/queue.h"
+
+/* Seconds before trying again after a failed queue write. */
+#define DELIVERY_WRITE_RETRY 60
+
+enum dl_phase {
+	DL_IDLE, /* the timer is set (or the daemon stops) */
+	DL_ATTEMPT, /* jobs and copies running */
+	DL_COMMIT, /* the delta is being made durable */
+	DL_DUTIES, /* DSNs being made */
+	DL_FINISH, /* the DONE is being made durable */
+};
+
+/* An attempt's outcome for one recipient (not yet durable). */
+struct dl_out {
+	int set;
+	enum store_action action;
+	char status[STORE_STATUS_MAX + 1];
+	char *remote_mta; /* NULL: keep the committed one */
+	char *reply; /* NULL: keep the committed one */
+	time_t last_attempt;
+	int dsn_passed; /* a DSN hop took over the DSN duties */
+};
 
 /* A message the scheduler holds. */
 struct dl_msg {
 	struct delivery *dl;
-	struct queue_msg *m;
+	const struct queue_msg *m; /* the queue's committed copy */
 	struct event *timer;
+	enum dl_phase phase;
+	time_t retry_at; /* after a failed write: not before this */
 	struct delivery_job *jobs; /* of the attempt in flight */
 	size_t njobs; /* still running */
-	uint32_t *changed; /* recipients the attempt touched */
-	size_t nchanged;
-	int finishing; /* queue_finish requested */
+	size_t nexpand; /* alias copies being written */
+	struct dl_out *out; /* per recipient, this attempt */
+	int attempted; /* some outcome is known */
+	int aborted; /* some job was abandoned (SIGTERM) */
+	/* duties in flight */
+	size_t nbounce;
+	unsigned char *dsn_done; /* per recipient: its DSN is durable */
+	int delay_done;
+	/* an operator's change, made when the message is idle */
+	enum { OP_NONE, OP_HOLD, OP_RELEASE, OP_DELETE } op;
+	void (*op_done)(void *, int, int);
+	void *op_arg;
 	TAILQ_ENTRY(dl_msg) entry;
 };
 
-struct dl_host {
-	char host[300];
-	size_t n;
-};
-
 struct delivery {
-	struct msgtrkd *d;
+	struct delivery_deps deps;
 	struct alias_table *aliases;
 	struct alias_table *rcpts; /* local_recipients, or NULL */
 	TAILQ_HEAD(dl_msgs, dl_msg) msgs;
-	size_t nconn;
-	struct dl_host hosts[DELIVERY_CONN_MAX];
-	size_t nhosts;
-	/* Attempts waiting for a slot, first come first served. */
-	struct delivery_waiter *wait_head, **wait_tail;
+	struct slots *slots;
 	struct relay_cache *relay_cache;
+	struct workers *maildir;
+	const struct transport *local; /* maildir or lmtp */
+	char lmtp_host[300];
+	uint16_t lmtp_port;
 	int stopping;
 };
 
-static void dl_attempt(evutil_socket_t, short, void *);
-static void dl_complete(struct dl_msg *dm);
+static void dl_fire(evutil_socket_t, short, void *);
+static void dl_commit(struct dl_msg *dm);
+static void dl_next(struct dl_msg *dm);
 
-struct msgtrkd *
-delivery_daemon(struct delivery *dl)
+const struct delivery_deps *
+delivery_deps(const struct delivery *dl)
 {
-	return dl->d;
+	return &dl->deps;
+}
+
+struct slots *
+delivery_slots(struct delivery *dl)
+{
+	return dl->slots;
+}
+
+struct relay_cache **
+delivery_relay_cache(struct delivery *dl)
+{
+	return &dl->relay_cache;
+}
+
+struct workers *
+delivery_maildir_pool(struct delivery *dl)
+{
+	return dl->maildir;
+}
+
+const char *
+delivery_lmtp_host(const struct delivery *dl)
+{
+	return dl->lmtp_host;
+}
+
+uint16_t
+delivery_lmtp_port(const struct delivery *dl)
+{
+	return dl->lmtp_port;
 }
 
 static int
 dl_load(struct delivery *dl, struct alias_table **al_out,
     struct alias_table **rc_out, char *err, size_t errsize)
 {
-	const struct conf *c = dl->d->conf;
+	const struct conf *c = dl->deps.conf;
 	struct alias_table *al = NULL, *rc = NULL;
 	const char *key, *dom;
 	size_t i, line;
@@ -102,8 +175,40 @@ dl_load(struct delivery *dl, struct alias_table **al_out,
 	return 0;
 }
 
+/* local_transport: "maildir" or "lmtp:HOST:PORT". */
+static int
+dl_transport(struct delivery *dl, char *err, size_t errsize)
+{
+	const char *lt = dl->deps.conf->local_transport, *p, *colon;
+	unsigned long port;
+	char *end;
+
+	if (lt == NULL || strncmp(lt, "lmtp:", 5) != 0) {
+		dl->local = &transport_maildir;
+		return 0;
+	}
+	p = lt + 5;
+	colon = strrchr(p, ':');
+	if (colon == NULL || colon == p ||
+	    (size_t)(colon - p) >= sizeof(dl->lmtp_host)) {
+		snprintf(err, errsize, "local_transport %s: no port", lt);
+		return -1;
+	}
+	memcpy(dl->lmtp_host, p, (size_t)(colon - p));
+	dl->lmtp_host[colon - p] = '\0';
+	errno = 0;
+	port = strtoul(colon + 1, &end, 10);
+	if (*end != '\0' || port == 0 || port > 65535 || errno) {
+		snprintf(err, errsize, "local_transport %s: bad port", lt);
+		return -1;
+	}
+	dl->lmtp_port = (uint16_t)port;
+	dl->local = &transport_lmtp;
+	return 0;
+}
+
 struct delivery *
-delivery_new(struct msgtrkd *d, char *err, size_t errsize)
+delivery_new(const struct delivery_deps *deps, char *err, size_t errsize)
 {
 	struct delivery *dl;
 
@@ -111,10 +216,23 @@ delivery_new(struct msgtrkd *d, char *err, size_t errsize)
 		snprintf(err, errsize, "delivery: out of memory");
 		return NULL;
 	}
-	dl->d = d;
+	dl->deps = *deps;
 	TAILQ_INIT(&dl->msgs);
-	dl->wait_tail = &dl->wait_head;
-	if (dl_load(dl, &dl->aliases, &dl->rcpts, err, errsize) == -1) {
+	if (dl_transport(dl, err, errsize) == -1 ||
+	    dl_load(dl, &dl->aliases, &dl->rcpts, err, errsize) == -1) {
+		free(dl);
+		return NULL;
+	}
+	if ((dl->slots = slots_new(deps->base)) == NULL ||
+	    (dl->local == &transport_maildir &&
+	        (dl->maildir = workers_new(deps->base, "maildir",
+	             DELIVERY_MAILDIR_THREADS, NULL, NULL, err, errsize)) ==
+	            NULL)) {
+		if (dl->slots == NULL)
+			snprintf(err, errsize, "delivery: out of memory");
+		slots_free(dl->slots);
+		alias_free(dl->aliases);
+		alias_free(dl->rcpts);
 		free(dl);
 		return NULL;
 	}
@@ -128,9 +246,7 @@ delivery_reload(struct delivery *dl, char *err, size_t errsize)
 
 	if (dl_load(dl, &al, &rc, err, errsize) == -1)
 		return -1;
-	/* Jobs in flight hold target strings of the old table only during
-	 * an attempt; keep them alive by deferring is not needed: targets
-	 * are copied into the job (dl_job_add). */
+	/* Jobs in flight copied their targets (dl_job_add). */
 	alias_free(dl->aliases);
 	alias_free(dl->rcpts);
 	dl->aliases = al;
@@ -148,220 +264,6 @@ delivery_local_known(struct delivery *dl, const char *addr)
 	return alias_lookup(dl->aliases, addr, NULL, NULL) == 1;
 }
 
-static void
-dl_arm(struct dl_msg *dm)
-{
-	struct timeval tv = { 0, 0 };
-	time_t now = time(NULL);
-
-	if (dm->dl->stopping)
-		return;
-	if (dm->m->next_attempt > now)
-		tv.tv_sec = dm->m->next_attempt - now;
-	if (evtimer_add(dm->timer, &tv) == -1)
-		log_warnx("%s delivery timer error", dm->m->qid);
-}
-
-void
-delivery_schedule(struct delivery *dl, struct queue_msg *m)
-{
-	struct dl_msg *dm;
-
-	if ((dm = calloc(1, sizeof(*dm))) == NULL)
-		fatal("delivery_schedule");
-	dm->dl = dl;
-	dm->m = m;
-	if ((dm->timer = evtimer_new(dl->d->base, dl_attempt, dm)) == NULL)
-		fatalx("delivery_schedule: evtimer_new");
-	TAILQ_INSERT_TAIL(&dl->msgs, dm, entry);
-	dl_arm(dm);
-}
-
-/* The slot count of host, or NULL if it holds none. */
-static struct dl_host *
-dl_host_find(struct delivery *dl, const char *host)
-{
-	size_t i;
-
-	for (i = 0; i < dl->nhosts; i++)
-		if (strcmp(dl->hosts[i].host, host) == 0)
-			return &dl->hosts[i];
-	return NULL;
-}
-
-static int
-dl_conn_free(struct delivery *dl, const char *host)
-{
-	struct dl_host *h;
-
-	if (dl->nconn >= DELIVERY_CONN_MAX)
-		return 0;
-	h = dl_host_find(dl, host);
-	return h == NULL || h->n < DELIVERY_CONN_PER_HOST_MAX;
-}
-
-int
-delivery_conn_get(struct delivery *dl, const char *host)
-{
-	struct dl_host *h;
-
-	if (!dl_conn_free(dl, host))
-		return -1;
-	if ((h = dl_host_find(dl, host)) != NULL) {
-		h->n++;
-	} else {
-		/* nhosts <= nconn < DELIVERY_CONN_MAX: there is room. */
-		h = &dl->hosts[dl->nhosts++];
-		str_copy(h->host, host, sizeof(h->host));
-		h->n = 1;
-	}
-	dl->nconn++;
-	return 0;
-}
-
-static void
-dl_wait_unlink(struct delivery *dl, struct delivery_waiter *w)
-{
-	struct delivery_waiter **pp;
-
-	for (pp = &dl->wait_head; *pp != NULL; pp = &(*pp)->next) {
-		if (*pp != w)
-			continue;
-		*pp = w->next;
-		if (dl->wait_tail == &w->next)
-			dl->wait_tail = pp;
-		w->next = NULL;
-		return;
-	}
-}
-
-static void
-dl_wait_fire(evutil_socket_t fd, short ev, void *arg)
-{
-	struct delivery_waiter *w = arg;
-
-	(void)fd;
-	(void)ev;
-	event_free(w->ev);
-	w->ev = NULL;
-	w->state = DELIVERY_WAIT_IDLE;
-	w->cb(w->arg);
-}
-
-/* Gives w the slot it waits for if there is one; 1 if it did. */
-static int
-dl_wait_try(struct delivery *dl, struct delivery_waiter *w)
-{
-	struct timeval now = { 0, 0 };
-
-	if (delivery_conn_get(dl, w->host) == -1)
-		return 0;
-	dl_wait_unlink(dl, w);
-	w->state = DELIVERY_WAIT_GRANTED;
-	if (evtimer_add(w->ev, &now) == -1)
-		fatalx("delivery: evtimer_add");
-	return 1;
-}
-
-/* A slot came free: it goes to the first waiter that may use it.  When
- * the overall limit was what held everyone, that is the first waiter
- * whose host has room, else the first waiter for host.  Every other
- * waiter was already refused for a reason this slot does not change, so
- * nothing else is walked: a backlog of thousands of deliveries to one
- * slow host costs O(1) per slot, not O(backlog). */
-static void
-dl_wait_grant(struct delivery *dl, const char *host, int was_full)
-{
-	struct delivery_waiter *w, *next;
-
-	for (w = dl->wait_head; w != NULL; w = next) {
-		next = w->next;
-		if (!was_full && strcmp(w->host, host) != 0)
-			continue;
-		if (dl_wait_try(dl, w) || !was_full)
-			return;
-	}
-}
-
-void
-delivery_conn_put(struct delivery *dl, const char *host)
-{
-	struct dl_host *h;
-	int was_full;
-
-	if ((h = dl_host_find(dl, host)) == NULL)
-		return;
-	was_full = dl->nconn >= DELIVERY_CONN_MAX;
-	if (--h->n == 0)
-		*h = dl->hosts[--dl->nhosts];
-	dl->nconn--;
-	dl_wait_grant(dl, host, was_full);
-}
-
-int
-delivery_conn_wait(struct delivery *dl, struct delivery_waiter *w,
-    const char *host, void (*cb)(void *), void *arg)
-{
-	delivery_conn_cancel(w);
-	if ((w->ev = evtimer_new(dl->d->base, dl_wait_fire, w)) == NULL)
-		return -1;
-	w->dl = dl;
-	str_copy(w->host, host, sizeof(w->host));
-	w->cb = cb;
-	w->arg = arg;
-	w->state = DELIVERY_WAIT_QUEUED;
-	w->next = NULL;
-	*dl->wait_tail = w;
-	dl->wait_tail = &w->next;
-	/* A slot may have been freed since the caller asked. */
-	(void)dl_wait_try(dl, w);
-	return 0;
-}
-
-void *
-delivery_conn_pass(struct delivery *dl, const char *host,
-    int (*match)(const struct delivery_waiter *w, void *ctx), void *ctx)
-{
-	struct delivery_waiter *w;
-
-	for (w = dl->wait_head; w != NULL; w = w->next) {
-		if (strcmp(w->host, host) != 0 || !match(w, ctx))
-			continue;
-		dl_wait_unlink(dl, w);
-		w->state = DELIVERY_WAIT_IDLE;
-		event_free(w->ev);
-		w->ev = NULL;
-		return w->arg;
-	}
-	return NULL;
-}
-
-struct relay_cache **
-delivery_relay_cache(struct delivery *dl)
-{
-	return &dl->relay_cache;
-}
-
-void
-delivery_conn_cancel(struct delivery_waiter *w)
-{
-	switch (w->state) {
-	case DELIVERY_WAIT_QUEUED:
-		dl_wait_unlink(w->dl, w);
-		break;
-	case DELIVERY_WAIT_GRANTED:
-		evtimer_del(w->ev);
-		w->state = DELIVERY_WAIT_IDLE;
-		delivery_conn_put(w->dl, w->host);
-		break;
-	default:
-		return;
-	}
-	w->state = DELIVERY_WAIT_IDLE;
-	event_free(w->ev);
-	w->ev = NULL;
-}
-
 void
 delivery_rcpt_set(struct delivery_rcpt *r, int code, const char *status,
     const char *text, size_t n)
@@ -373,37 +275,220 @@ delivery_rcpt_set(struct delivery_rcpt *r, int code, const char *status,
 	str_printable(r->reply, sizeof(r->reply), text, n);
 }
 
-static const char *
-dl_domain(const char *addr)
-{
-	const char *at = strrchr(addr, '@');
+/* --- what the committed state owes ----------------------------------- */
 
-	return at != NULL ? at + 1 : "";
+/* The DSN kind a final recipient asks for (RFC 3461 §6.2), or -1. */
+static int
+dl_dsn_kind(const struct queue_msg *m, const struct queue_rcpt *qr)
+{
+	enum store_action a = qr->track.action;
+
+	if (m->sender[0] == '\0' || !qr->final || qr->dsn_sent ||
+	    (qr->notify & QUEUE_NOTIFY_NEVER))
+		return -1; /* no DSN about a DSN (RFC 3461 §6.1) */
+	/* transferred to a hop without DSN: the relayed DSN is still ours
+	 * (RFC 3461 §5.2.2); a DSN hop took it over (dsn_sent). */
+	if (a == STORE_ACTION_TRANSFERRED)
+		a = STORE_ACTION_RELAYED;
+	if (a == STORE_ACTION_FAILED)
+		return qr->notify == 0 || (qr->notify & QUEUE_NOTIFY_FAILURE)
+		    ? (int)a
+		    : -1;
+	if (a == STORE_ACTION_DELIVERED || a == STORE_ACTION_RELAYED ||
+	    a == STORE_ACTION_EXPANDED)
+		return (qr->notify & QUEUE_NOTIFY_SUCCESS) ? (int)a : -1;
+	return -1;
 }
 
-/* The job for (local, domain), created as needed. */
-static struct delivery_job *
-dl_job(struct dl_msg *dm, int local, const char *domain)
+/* 1 if a delay DSN is due for recipient qr (one per message). */
+static int
+dl_delay_due(const struct delivery *dl, const struct queue_msg *m,
+    const struct queue_rcpt *qr, time_t now)
 {
-	struct delivery_job *j;
+	return m->sender[0] != '\0' && !m->delay_warned && !qr->final &&
+	    qr->track.action == STORE_ACTION_DELAYED &&
+	    (qr->notify & QUEUE_NOTIFY_DELAY) &&
+	    !(qr->notify & QUEUE_NOTIFY_NEVER) &&
+	    now >= m->arrival + dl->deps.conf->delay_warning;
+}
 
-	for (j = dm->jobs; j != NULL; j = j->next)
-		if (j->local == local &&
-		    (local || str_casecmp(j->domain, domain) == 0))
-			return j;
-	if ((j = calloc(1, sizeof(*j))) == NULL ||
-	    (j->r = calloc(dm->m->nrcpt, sizeof(*j->r))) == NULL)
-		fatal("delivery job");
-	j->dl = dm->dl;
-	j->m = dm->m;
-	j->owner = dm;
-	j->local = local;
-	if (!local &&
-	    str_copy(j->domain, domain, sizeof(j->domain)) >= sizeof(j->domain))
-		j->domain[0] = '\0'; /* route_lookup refuses it */
-	j->next = dm->jobs;
-	dm->jobs = j;
-	return j;
+static int
+dl_owes(const struct dl_msg *dm)
+{
+	const struct queue_msg *m = dm->m;
+	time_t now = time(NULL);
+	size_t i;
+
+	for (i = 0; i < m->nrcpt; i++)
+		if (dl_dsn_kind(m, &m->rcpts[i]) != -1 ||
+		    dl_delay_due(dm->dl, m, &m->rcpts[i], now))
+			return 1;
+	return 0;
+}
+
+static int
+dl_all_final(const struct queue_msg *m)
+{
+	size_t i;
+
+	for (i = 0; i < m->nrcpt; i++)
+		if (!m->rcpts[i].final)
+			return 0;
+	return 1;
+}
+
+/* --- scheduling ------------------------------------------------------- */
+
+static void dl_op(struct dl_msg *dm);
+
+static void
+dl_arm(struct dl_msg *dm)
+{
+	struct timeval tv = { 0, 0 };
+	time_t now = time(NULL), at = dm->m->next_attempt;
+
+	dm->phase = DL_IDLE;
+	if (dm->op != OP_NONE) {
+		dl_op(dm);
+		return;
+	}
+	if (dm->dl->stopping || dm->m->held) {
+		evtimer_del(dm->timer);
+		return;
+	}
+	if (dm->retry_at > at)
+		at = dm->retry_at;
+	/* Something owed, or nothing left to try: at once. */
+	if (dl_owes(dm) || dl_all_final(dm->m))
+		at = dm->retry_at > now ? dm->retry_at : now;
+	if (at > now)
+		tv.tv_sec = at - now;
+	if (evtimer_add(dm->timer, &tv) == -1)
+		log_warnx("%s delivery timer error", dm->m->qid);
+}
+
+void
+delivery_schedule(struct delivery *dl, const struct queue_msg *m)
+{
+	struct dl_msg *dm;
+
+	if ((dm = calloc(1, sizeof(*dm))) == NULL)
+		fatal("delivery_schedule");
+	dm->dl = dl;
+	dm->m = m;
+	if ((dm->timer = evtimer_new(dl->deps.base, dl_fire, dm)) == NULL)
+		fatalx("delivery_schedule: evtimer_new");
+	TAILQ_INSERT_TAIL(&dl->msgs, dm, entry);
+	dl_arm(dm);
+}
+
+static void
+dl_msg_free(struct dl_msg *dm)
+{
+	TAILQ_REMOVE(&dm->dl->msgs, dm, entry);
+	event_free(dm->timer);
+	free(dm->out);
+	free(dm->dsn_done);
+	free(dm);
+}
+
+static void
+dl_out_clear(struct dl_msg *dm)
+{
+	size_t i;
+
+	if (dm->out == NULL)
+		return;
+	for (i = 0; i < dm->m->nrcpt; i++) {
+		free(dm->out[i].remote_mta);
+		free(dm->out[i].reply);
+	}
+	free(dm->out);
+	dm->out = NULL;
+}
+
+/* A queue write failed: nothing of it happened; again a bit later. */
+static void
+dl_write_failed(struct dl_msg *dm, const char *what, int err)
+{
+	log_warnx(
+	    "%s delivery %s error=\"%s\"", dm->m->qid, what, strerror(err));
+	dm->retry_at = time(NULL) + DELIVERY_WRITE_RETRY;
+	dl_arm(dm);
+}
+
+static void
+dl_finished(void *arg, int rc, int err)
+{
+	struct dl_msg *dm = arg;
+
+	if (rc == -1) {
+		dl_write_failed(dm, "finish", err);
+		return;
+	}
+	log_info("%s delivery done", dm->m->qid);
+	dl_msg_free(dm);
+}
+
+static void
+dl_finish(struct dl_msg *dm)
+{
+	dm->phase = DL_FINISH;
+	if (queue_finish(dm->dl->deps.queue, dm->m, dl_finished, dm) == -1)
+		dl_write_failed(dm, "finish", errno);
+}
+
+/* --- outcomes ---------------------------------------------------------- */
+
+static char *
+dl_strdup(const char *s)
+{
+	char *p;
+
+	if (s == NULL)
+		return NULL;
+	if ((p = strdup(s)) == NULL)
+		fatal("delivery");
+	return p;
+}
+
+static void
+dl_log(const struct dl_msg *dm, uint32_t idx, const struct dl_out *o,
+    const char *relay)
+{
+	const struct queue_rcpt *qr = &dm->m->rcpts[idx];
+	const char *rep = o->reply != NULL ? o->reply : "";
+	char to[128], reply[256];
+
+	log_escape(to, sizeof(to), qr->addr, strlen(qr->addr));
+	log_escape(reply, sizeof(reply), rep, strlen(rep));
+	log_info("%s delivery attempt to=%s relay=%s action=%s status=%s "
+	         "reply=\"%s\"",
+	    dm->m->qid, to, relay, store_action_name(o->action),
+	    o->status[0] ? o->status : "-", reply);
+}
+
+/* Records an outcome of this attempt (durable with the delta). */
+static void
+dl_outcome(struct dl_msg *dm, uint32_t idx, enum store_action action,
+    const char *status, const char *remote_mta, const char *reply,
+    const char *relay)
+{
+	struct dl_out *o = &dm->out[idx];
+
+	free(o->remote_mta);
+	free(o->reply);
+	o->set = 1;
+	o->action = action;
+	str_copy(o->status, status, sizeof(o->status));
+	o->last_attempt = time(NULL);
+	o->remote_mta = remote_mta != NULL && remote_mta[0] != '\0'
+	    ? dl_strdup(remote_mta)
+	    : NULL;
+	o->reply = reply != NULL && reply[0] != '\0' ? dl_strdup(reply) : NULL;
+	o->dsn_passed = 0;
+	dm->attempted = 1;
+	dl_log(dm, idx, o, relay);
 }
 
 static void
@@ -415,66 +500,6 @@ dl_job_free(struct delivery_job *j)
 		free((char *)j->r[i].addr);
 	free(j->r);
 	free(j);
-}
-
-static void
-dl_changed(struct dl_msg *dm, uint32_t idx)
-{
-	size_t i;
-
-	for (i = 0; i < dm->nchanged; i++)
-		if (dm->changed[i] == idx)
-			return;
-	dm->changed[dm->nchanged++] = idx;
-}
-
-static void
-dl_log(struct dl_msg *dm, struct queue_rcpt *qr, const char *relay)
-{
-	char to[128], reply[256];
-
-	log_escape(to, sizeof(to), qr->addr, strlen(qr->addr));
-	log_escape(reply, sizeof(reply), qr->track.reply ? qr->track.reply : "",
-	    qr->track.reply ? strlen(qr->track.reply) : 0);
-	log_info("%s delivery attempt to=%s relay=%s action=%s status=%s "
-	         "reply=\"%s\"",
-	    dm->m->qid, to, relay, store_action_name(qr->track.action),
-	    qr->track.status[0] ? qr->track.status : "-", reply);
-}
-
-/* Records an outcome in the queue's copy of the recipient. */
-static void
-dl_outcome(struct dl_msg *dm, uint32_t idx, enum store_action action,
-    const char *status, const char *remote_mta, const char *reply,
-    const char *relay)
-{
-	const struct conf *c = dm->dl->d->conf;
-	struct queue_rcpt *qr = &dm->m->rcpts[idx];
-	char *s;
-
-	qr->track.action = action;
-	str_copy(qr->track.status, status, sizeof(qr->track.status));
-	qr->track.last_attempt = time(NULL);
-	if (remote_mta != NULL && remote_mta[0] != '\0') {
-		if ((s = strdup(remote_mta)) == NULL)
-			fatal("delivery");
-		free(qr->track.remote_mta);
-		qr->track.remote_mta = s;
-	}
-	if (reply != NULL && reply[0] != '\0') {
-		if ((s = strdup(reply)) == NULL)
-			fatal("delivery");
-		free(qr->track.reply);
-		qr->track.reply = s;
-	}
-	if (action == STORE_ACTION_DELAYED) {
-		qr->track.will_retry_until = dm->m->arrival + c->queue_lifetime;
-	} else {
-		qr->final = 1;
-		qr->track.will_retry_until = 0;
-	}
-	dl_changed(dm, idx);
-	dl_log(dm, qr, relay);
 }
 
 void
@@ -490,7 +515,11 @@ delivery_job_done(struct delivery_job *j)
 	for (pp = &dm->jobs; *pp != j; pp = &(*pp)->next)
 		;
 	*pp = j->next;
-	relay = j->remote_mta[0] ? j->remote_mta + 5 : j->local ? "local" : "-";
+	relay = j->remote_mta[0]        ? j->remote_mta + 5
+	    : j->tp != &transport_relay ? "local"
+	                                : "-";
+	if (j->aborted)
+		dm->aborted = 1;
 	for (i = 0; i < j->nr && !j->aborted; i++) {
 		r = &j->r[i];
 		if (r->code == 0)
@@ -500,8 +529,7 @@ delivery_job_done(struct delivery_job *j)
 			dl_outcome(dm, r->idx, r->action,
 			    r->status[0] ? r->status : "2.0.0", j->remote_mta,
 			    r->reply, relay);
-			if (r->dsn_passed)
-				dm->m->rcpts[r->idx].dsn_sent = 1;
+			dm->out[r->idx].dsn_passed = r->dsn_passed;
 		} else if (r->code >= 500) {
 			dl_outcome(dm, r->idx, STORE_ACTION_FAILED,
 			    r->status[0] == '5' ? r->status : "5.0.0",
@@ -514,17 +542,19 @@ delivery_job_done(struct delivery_job *j)
 		}
 	}
 	dl_job_free(j);
-	if (--dm->njobs == 0)
-		dl_complete(dm);
+	if (--dm->njobs == 0 && dm->nexpand == 0)
+		dl_commit(dm);
 }
 
-/* Submits the members of a multi-target alias as a new message without
- * MTRK (RFC 3885 §9 choice (c) of RFC 3461 §5.2.7.3: ENVID, RET and
- * ORCPT go to every member, NOTIFY minus SUCCESS). */
+/* --- alias expansion ---------------------------------------------------- */
+
+/* The members of a multi-target alias get a copy of the message without
+ * MTRK (RFC 3885 §9 choice (c) of RFC 3461 §5.2.7.3: ENVID, RET and ORCPT
+ * go to every member, NOTIFY minus SUCCESS).  The recipient is expanded
+ * only once the copy is durable. */
 struct dl_expand {
-	struct buf body;
-	struct iovec iov;
-	struct delivery *dl;
+	struct dl_msg *dm;
+	uint32_t idx;
 	struct queue_msg *m;
 };
 
@@ -532,37 +562,31 @@ static void
 dl_expand_done(void *arg, int rc, int err)
 {
 	struct dl_expand *x = arg;
+	struct dl_msg *dm = x->dm;
 
 	if (rc == -1) {
-		log_warnx("%s delivery expand error=\"%s\"", x->m->qid,
+		log_warnx("%s delivery expand error=\"%s\"", dm->m->qid,
 		    strerror(err));
 		queue_msg_free(x->m);
+		dl_outcome(dm, x->idx, STORE_ACTION_DELAYED, "4.3.0", NULL,
+		    "alias expansion failed", "local");
 	} else {
-		log_info(
-		    "%s delivery queued members=%zu", x->m->qid, x->m->nrcpt);
-		delivery_schedule(x->dl, x->m);
+		log_info("%s delivery queued members=%zu qid=%s", dm->m->qid,
+		    x->m->nrcpt, x->m->qid);
+		delivery_schedule(dm->dl, x->m);
+		dl_outcome(dm, x->idx, STORE_ACTION_EXPANDED, "2.0.0", NULL,
+		    NULL, "local");
 	}
-	buf_reset(&x->body);
 	free(x);
-}
-
-static char *
-dl_strdup(const char *s)
-{
-	char *p;
-
-	if (s == NULL)
-		return NULL;
-	if ((p = strdup(s)) == NULL)
-		fatal("delivery");
-	return p;
+	if (--dm->nexpand == 0 && dm->njobs == 0)
+		dl_commit(dm);
 }
 
 static int
-dl_expand(
-    struct dl_msg *dm, struct queue_rcpt *qr, const char *const *tg, size_t n)
+dl_expand(struct dl_msg *dm, uint32_t idx, const char *const *tg, size_t n)
 {
 	const struct queue_msg *o = dm->m;
+	const struct queue_rcpt *qr = &o->rcpts[idx];
 	struct dl_expand *x;
 	struct queue_msg *m;
 	char rcpt[600];
@@ -572,13 +596,9 @@ dl_expand(
 	    (m = calloc(1, sizeof(*m))) == NULL ||
 	    (m->rcpts = calloc(n, sizeof(*m->rcpts))) == NULL)
 		fatal("delivery");
-	x->dl = dm->dl;
+	x->dm = dm;
+	x->idx = idx;
 	x->m = m;
-	buf_init(&x->body, SIZE_MAX / 2);
-	if (queue_read_body(dm->dl->d->queue, o, &x->body) == -1) {
-		log_warn("%s delivery expand body", o->qid);
-		goto fail;
-	}
 	queue_new_id(m->qid);
 	m->sender = dl_strdup(o->sender);
 	m->envid_raw = dl_strdup(o->envid_raw);
@@ -590,7 +610,6 @@ dl_expand(
 	m->reporting_mta = dl_strdup(o->reporting_mta);
 	m->helo = dl_strdup(o->helo);
 	m->client = dl_strdup("local");
-	m->size = o->size;
 	m->next_attempt = m->arrival;
 	m->nrcpt = n;
 	for (i = 0; i < n; i++) {
@@ -606,19 +625,51 @@ dl_expand(
 		snprintf(rcpt, sizeof(rcpt), "rfc822;%s", tg[i]);
 		r->track.final_rcpt = dl_strdup(rcpt);
 	}
-	x->iov.iov_base = x->body.data;
-	x->iov.iov_len = x->body.len;
-	if (queue_submit(dm->dl->d->queue, m, &x->iov, 1, dl_expand_done, x) ==
+	if (queue_submit_copy(dm->dl->deps.queue, m, o, dl_expand_done, x) ==
 	    -1) {
 		log_warn("%s delivery expand submit", o->qid);
-		goto fail;
+		queue_msg_free(m);
+		free(x);
+		return -1;
 	}
+	dm->nexpand++;
 	return 0;
-fail:
-	queue_msg_free(m);
-	buf_reset(&x->body);
-	free(x);
-	return -1;
+}
+
+/* --- an attempt ------------------------------------------------------- */
+
+static const char *
+dl_domain(const char *addr)
+{
+	const char *at = strrchr(addr, '@');
+
+	return at != NULL ? at + 1 : "";
+}
+
+/* The job for (transport, domain), created as needed. */
+static struct delivery_job *
+dl_job(struct dl_msg *dm, const struct transport *tp, const char *domain)
+{
+	struct delivery_job *j;
+
+	for (j = dm->jobs; j != NULL; j = j->next)
+		if (j->tp == tp &&
+		    (tp != &transport_relay ||
+		        str_casecmp(j->domain, domain) == 0))
+			return j;
+	if ((j = calloc(1, sizeof(*j))) == NULL ||
+	    (j->r = calloc(dm->m->nrcpt, sizeof(*j->r))) == NULL)
+		fatal("delivery job");
+	j->dl = dm->dl;
+	j->m = dm->m;
+	j->owner = dm;
+	j->tp = tp;
+	if (tp == &transport_relay &&
+	    str_copy(j->domain, domain, sizeof(j->domain)) >= sizeof(j->domain))
+		j->domain[0] = '\0'; /* route_lookup refuses it */
+	j->next = dm->jobs;
+	dm->jobs = j;
+	return j;
 }
 
 static void
@@ -629,14 +680,15 @@ dl_job_add(struct delivery_job *j, uint32_t idx, const char *addr)
 	j->nr++;
 }
 
+static void dl_duties(struct dl_msg *dm);
+
 static void
-dl_attempt(evutil_socket_t fd, short ev, void *arg)
+dl_attempt(struct dl_msg *dm)
 {
-	struct dl_msg *dm = arg;
 	struct delivery *dl = dm->dl;
-	const struct conf *c = dl->d->conf;
-	struct queue_msg *m = dm->m;
-	struct queue_rcpt *qr;
+	const struct conf *c = dl->deps.conf;
+	const struct queue_msg *m = dm->m;
+	const struct queue_rcpt *qr;
 	struct delivery_job *j, *next;
 	const char *const *tg;
 	const char *addr, *dom;
@@ -644,14 +696,11 @@ dl_attempt(evutil_socket_t fd, short ev, void *arg)
 	size_t i, n;
 	int expired;
 
-	(void)fd;
-	(void)ev;
-	if (dl->stopping || dm->njobs > 0 || dm->finishing)
-		return;
-	free(dm->changed);
-	if ((dm->changed = calloc(m->nrcpt + 1, sizeof(*dm->changed))) == NULL)
+	dm->phase = DL_ATTEMPT;
+	dm->attempted = 0;
+	dm->aborted = 0;
+	if ((dm->out = calloc(m->nrcpt, sizeof(*dm->out))) == NULL)
 		fatal("delivery");
-	dm->nchanged = 0;
 	expired = now >= m->arrival + c->queue_lifetime;
 	for (i = 0; i < m->nrcpt; i++) {
 		qr = &m->rcpts[i];
@@ -667,18 +716,15 @@ dl_attempt(evutil_socket_t fd, short ev, void *arg)
 		addr = qr->addr;
 		dom = dl_domain(addr);
 		if (!conf_is_local_domain(c, dom)) {
-			dl_job_add(dl_job(dm, 0, dom), (uint32_t)i, addr);
+			dl_job_add(dl_job(dm, &transport_relay, dom),
+			    (uint32_t)i, addr);
 			continue;
 		}
 		if (alias_lookup(dl->aliases, addr, &tg, &n) == 1) {
 			if (n > 1) {
 				/* Several targets: expanded, the members
 				 * never in this record (RFC 3886 §4.2). */
-				if (dl_expand(dm, qr, tg, n) == 0)
-					dl_outcome(dm, (uint32_t)i,
-					    STORE_ACTION_EXPANDED, "2.0.0",
-					    NULL, NULL, "local");
-				else
+				if (dl_expand(dm, (uint32_t)i, tg, n) == -1)
 					dl_outcome(dm, (uint32_t)i,
 					    STORE_ACTION_DELAYED, "4.3.0", NULL,
 					    "alias expansion failed", "local");
@@ -689,8 +735,8 @@ dl_attempt(evutil_socket_t fd, short ev, void *arg)
 			addr = tg[0];
 			dom = dl_domain(addr);
 			if (!conf_is_local_domain(c, dom)) {
-				dl_job_add(
-				    dl_job(dm, 0, dom), (uint32_t)i, addr);
+				dl_job_add(dl_job(dm, &transport_relay, dom),
+				    (uint32_t)i, addr);
 				continue;
 			}
 		} else if (dl->rcpts != NULL &&
@@ -699,33 +745,243 @@ dl_attempt(evutil_socket_t fd, short ev, void *arg)
 			    "5.1.1", NULL, "No such local recipient", "local");
 			continue;
 		}
-		dl_job_add(dl_job(dm, 1, ""), (uint32_t)i, addr);
+		dl_job_add(dl_job(dm, dl->local, ""), (uint32_t)i, addr);
 	}
-	m->attempts++;
 	dm->njobs = 1; /* held while starting, so no job completes us */
 	for (j = dm->jobs; j != NULL; j = next) {
 		next = j->next;
 		dm->njobs++;
-		if ((j->local ? local_start(j) : relay_start(j)) == -1)
+		if (j->tp->start(j) == -1)
 			delivery_job_done(j);
 	}
-	if (--dm->njobs == 0)
-		dl_complete(dm);
+	if (--dm->njobs == 0 && dm->nexpand == 0)
+		dl_commit(dm);
 }
 
-/* Queues the DSNs the attempt calls for (RFC 3461 §6.2): failure unless
- * NOTIFY excludes it, delay once past delay_warning, success for
- * delivered/expanded and "relayed" for relayed or transferred to a hop
- * without DSN. */
 static void
-dl_dsns(struct dl_msg *dm)
+dl_fire(evutil_socket_t fd, short ev, void *arg)
 {
-	const struct conf *c = dm->dl->d->conf;
-	struct queue_msg *m = dm->m;
-	struct queue_rcpt *qr;
-	uint32_t *idx;
-	size_t i, k, n;
+	struct dl_msg *dm = arg;
+
+	(void)fd;
+	(void)ev;
+	if (dm->dl->stopping || dm->phase != DL_IDLE || dm->m->held)
+		return;
+	dm->retry_at = 0;
+	if (dl_owes(dm))
+		dl_duties(dm);
+	else if (dl_all_final(dm->m))
+		dl_finish(dm);
+	else
+		dl_attempt(dm);
+}
+
+/* --- the delta -------------------------------------------------------- */
+
+static void
+dl_committed(void *arg, int rc, int err)
+{
+	struct dl_msg *dm = arg;
+
+	dl_out_clear(dm);
+	if (rc == -1) {
+		dl_write_failed(dm, "update", err);
+		return;
+	}
+	dl_next(dm);
+}
+
+/* What comes after a durable change: duties, the end, or a timer. */
+static void
+dl_next(struct dl_msg *dm)
+{
+	dm->phase = DL_IDLE;
+	if (dm->op != OP_NONE && !dm->dl->stopping) {
+		dl_op(dm);
+		return;
+	}
+	if (dm->dl->stopping)
+		return; /* duties stay owed; the restart does them */
+	if (dl_owes(dm))
+		dl_duties(dm);
+	else if (dl_all_final(dm->m))
+		dl_finish(dm);
+	else
+		dl_arm(dm);
+}
+
+/* The next attempt per retry_schedule (the last interval repeats), never
+ * past the end of the queue lifetime, so expiry is reported on time. */
+static time_t
+dl_next_attempt(const struct conf *c, const struct queue_msg *m,
+    uint32_t attempts, time_t now)
+{
+	size_t k = attempts > 0 ? attempts - 1 : 0;
+	time_t next, end = m->arrival + c->queue_lifetime;
+
+	if (c->n_retry_schedule == 0)
+		next = now + 300;
+	else
+		next = now +
+		    c->retry_schedule[k < c->n_retry_schedule
+		            ? k
+		            : c->n_retry_schedule - 1];
+	if (next > end)
+		next = end > now ? end : now + 1;
+	return next;
+}
+
+/* The attempt ended: its outcomes go to the queue as one delta. */
+static void
+dl_commit(struct dl_msg *dm)
+{
+	const struct conf *c = dm->dl->deps.conf;
+	const struct queue_msg *m = dm->m;
+	struct queue_rcpt_update *r;
+	struct queue_update u;
 	time_t now = time(NULL);
+	size_t i, n = 0;
+
+	if (!dm->attempted) {
+		/* Nothing was tried (every job aborted by SIGTERM). */
+		dl_out_clear(dm);
+		dm->phase = DL_IDLE;
+		if (!dm->dl->stopping)
+			dl_arm(dm);
+		return;
+	}
+	if ((r = calloc(m->nrcpt, sizeof(*r))) == NULL)
+		fatal("delivery");
+	for (i = 0; i < m->nrcpt; i++) {
+		const struct dl_out *o = &dm->out[i];
+		const struct queue_rcpt *qr = &m->rcpts[i];
+
+		if (!o->set)
+			continue;
+		r[n].track = qr->track;
+		r[n].track.idx = (uint32_t)i;
+		r[n].track.action = o->action;
+		str_copy(
+		    r[n].track.status, o->status, sizeof(r[n].track.status));
+		r[n].track.last_attempt = o->last_attempt;
+		if (o->remote_mta != NULL)
+			r[n].track.remote_mta = o->remote_mta;
+		if (o->reply != NULL)
+			r[n].track.reply = o->reply;
+		if (o->action == STORE_ACTION_DELAYED) {
+			r[n].track.will_retry_until =
+			    m->arrival + c->queue_lifetime;
+			r[n].final = 0;
+		} else {
+			r[n].track.will_retry_until = 0;
+			r[n].final = 1;
+		}
+		r[n].dsn_sent = qr->dsn_sent || o->dsn_passed;
+		n++;
+	}
+	memset(&u, 0, sizeof(u));
+	if (dm->aborted) {
+		/* SIGTERM cut the attempt short: what it learnt is kept,
+		 * and the rest is tried again as soon as the daemon is
+		 * back, as if this attempt had not been made. */
+		u.attempts = m->attempts;
+		u.next_attempt = now;
+	} else {
+		u.attempts = m->attempts + 1;
+		u.next_attempt = dl_next_attempt(c, m, u.attempts, now);
+	}
+	u.delay_warned = m->delay_warned;
+	u.held = m->held;
+	u.n = n;
+	u.r = r;
+	dm->phase = DL_COMMIT;
+	if (queue_update(dm->dl->deps.queue, m, &u, dl_committed, dm) == -1) {
+		int e = errno;
+
+		free(r);
+		dl_out_clear(dm);
+		dl_write_failed(dm, "update", e);
+		return;
+	}
+	free(r); /* the queue copied it */
+}
+
+/* --- duties: DSNs ------------------------------------------------------ */
+
+struct dl_bounce {
+	struct dl_msg *dm;
+	int kind; /* enum store_action */
+	size_t n;
+	uint32_t idx[];
+};
+
+static void
+dl_duties_done(struct dl_msg *dm)
+{
+	const struct queue_msg *m = dm->m;
+	struct queue_rcpt_update *r;
+	struct queue_update u;
+	size_t i, n = 0;
+
+	if ((r = calloc(m->nrcpt + 1, sizeof(*r))) == NULL)
+		fatal("delivery");
+	for (i = 0; i < m->nrcpt; i++) {
+		if (!dm->dsn_done[i])
+			continue;
+		r[n].track = m->rcpts[i].track;
+		r[n].track.idx = (uint32_t)i;
+		r[n].final = m->rcpts[i].final;
+		r[n].dsn_sent = 1;
+		n++;
+	}
+	free(dm->dsn_done);
+	dm->dsn_done = NULL;
+	if (n == 0 && !dm->delay_done) {
+		/* No DSN could be made: again later. */
+		free(r);
+		dm->retry_at = time(NULL) + DELIVERY_WRITE_RETRY;
+		dl_arm(dm);
+		return;
+	}
+	memset(&u, 0, sizeof(u));
+	u.attempts = m->attempts;
+	u.next_attempt = m->next_attempt;
+	u.delay_warned = m->delay_warned || dm->delay_done;
+	u.held = m->held;
+	u.n = n;
+	u.r = r;
+	dm->phase = DL_COMMIT;
+	if (queue_update(dm->dl->deps.queue, m, &u, dl_committed, dm) == -1)
+		dl_write_failed(dm, "update", errno);
+	free(r);
+}
+
+static void
+dl_bounced(void *arg, int rc)
+{
+	struct dl_bounce *b = arg;
+	struct dl_msg *dm = b->dm;
+	size_t i;
+
+	if (rc == 0) {
+		if (b->kind == STORE_ACTION_DELAYED)
+			dm->delay_done = 1;
+		else
+			for (i = 0; i < b->n; i++)
+				dm->dsn_done[b->idx[i]] = 1;
+	}
+	free(b);
+	if (--dm->nbounce == 0)
+		dl_duties_done(dm);
+}
+
+/* Sends the DSNs the committed state owes (RFC 3461 §6.2): failure unless
+ * NOTIFY excludes it, success for delivered/expanded, "relayed" for
+ * relayed or transferred to a hop without DSN, and one delay DSN past
+ * delay_warning. */
+static void
+dl_duties(struct dl_msg *dm)
+{
 	static const enum store_action kinds[] = {
 		STORE_ACTION_FAILED,
 		STORE_ACTION_DELAYED,
@@ -733,144 +989,193 @@ dl_dsns(struct dl_msg *dm)
 		STORE_ACTION_RELAYED,
 		STORE_ACTION_EXPANDED,
 	};
-	enum store_action a;
-
-	if (m->sender[0] == '\0')
-		return; /* no DSN about a DSN (RFC 3461 §6.1) */
-	if ((idx = calloc(m->nrcpt + 1, sizeof(*idx))) == NULL)
-		fatal("delivery");
-	for (k = 0; k < sizeof(kinds) / sizeof(kinds[0]); k++) {
-		n = 0;
-		for (i = 0; i < dm->nchanged; i++) {
-			qr = &m->rcpts[dm->changed[i]];
-			/* transferred to a hop without DSN: the relayed DSN
-			 * is still ours (RFC 3461 §5.2.2); a DSN hop took
-			 * it over (dsn_sent). */
-			a = qr->track.action == STORE_ACTION_TRANSFERRED
-			    ? STORE_ACTION_RELAYED
-			    : qr->track.action;
-			if (a != kinds[k] || qr->dsn_sent)
-				continue;
-			if (qr->notify & QUEUE_NOTIFY_NEVER)
-				continue;
-			switch (kinds[k]) {
-			case STORE_ACTION_FAILED:
-				if (qr->notify != 0 &&
-				    !(qr->notify & QUEUE_NOTIFY_FAILURE))
-					continue;
-				break;
-			case STORE_ACTION_DELAYED:
-				if (m->delay_warned ||
-				    now < m->arrival + c->delay_warning ||
-				    !(qr->notify & QUEUE_NOTIFY_DELAY))
-					continue;
-				break;
-			default:
-				if (!(qr->notify & QUEUE_NOTIFY_SUCCESS))
-					continue;
-				break;
-			}
-			idx[n++] = dm->changed[i];
-		}
-		if (n == 0)
-			continue;
-		if (bounce_send(dm->dl, m, idx, n, kinds[k]) == -1)
-			continue; /* logged; retried with the next attempt */
-		for (i = 0; i < n; i++)
-			if (kinds[k] != STORE_ACTION_DELAYED)
-				m->rcpts[idx[i]].dsn_sent = 1;
-		if (kinds[k] == STORE_ACTION_DELAYED)
-			m->delay_warned = 1;
-	}
-	free(idx);
-}
-
-static void
-dl_msg_free(struct dl_msg *dm)
-{
-	TAILQ_REMOVE(&dm->dl->msgs, dm, entry);
-	event_free(dm->timer);
-	free(dm->changed);
-	free(dm);
-}
-
-static void
-dl_finished(void *arg, int rc, int err)
-{
-	struct dl_msg *dm = arg;
-
-	if (rc == -1) {
-		log_warnx("%s delivery finish error=\"%s\"", dm->m->qid,
-		    strerror(err));
-		dm->finishing = 0;
-		dm->m->next_attempt = time(NULL) + 60;
-		dl_arm(dm);
-		return;
-	}
-	log_info("%s delivery done", dm->m->qid);
-	dl_msg_free(dm);
-}
-
-static void
-dl_updated(void *arg, int rc, int err)
-{
-	struct dl_msg *dm = arg;
-
-	if (rc == -1)
-		log_warnx("%s delivery update error=\"%s\"", dm->m->qid,
-		    strerror(err));
-	dl_arm(dm);
-}
-
-static void
-dl_complete(struct dl_msg *dm)
-{
-	const struct conf *c = dm->dl->d->conf;
-	struct queue_msg *m = dm->m;
+	const struct queue_msg *m = dm->m;
+	time_t now = time(NULL);
+	struct dl_bounce *b;
 	size_t i, k;
-	time_t now = time(NULL), end;
 
-	if (dm->dl->stopping) {
-		/* Outcomes of finished jobs are already in m; they become
-		 * durable with the next attempt after restart at the
-		 * latest (the journal still has the old state). */
-		return;
-	}
-	dl_dsns(dm);
-	for (i = 0; i < m->nrcpt; i++)
-		if (!m->rcpts[i].final)
-			break;
-	if (i == m->nrcpt) {
-		dm->finishing = 1;
-		if (dm->nchanged > 0 &&
-		    queue_update(dm->dl->d->queue, m, dm->changed, dm->nchanged,
-		        NULL, NULL) == -1)
-			log_warnx("%s delivery update failed", m->qid);
-		if (queue_finish(dm->dl->d->queue, m, dl_finished, dm) == -1) {
-			log_warnx("%s delivery finish failed", m->qid);
-			dm->finishing = 0;
+	dm->phase = DL_DUTIES;
+	dm->delay_done = 0;
+	if ((dm->dsn_done = calloc(m->nrcpt, 1)) == NULL)
+		fatal("delivery");
+	dm->nbounce = 1; /* held while starting */
+	for (k = 0; k < sizeof(kinds) / sizeof(kinds[0]); k++) {
+		if ((b = calloc(1, sizeof(*b) + m->nrcpt * sizeof(uint32_t))) ==
+		    NULL)
+			fatal("delivery");
+		b->dm = dm;
+		b->kind = (int)kinds[k];
+		for (i = 0; i < m->nrcpt; i++) {
+			const struct queue_rcpt *qr = &m->rcpts[i];
+
+			if (kinds[k] == STORE_ACTION_DELAYED
+			        ? dl_delay_due(dm->dl, m, qr, now)
+			        : dl_dsn_kind(m, qr) == (int)kinds[k])
+				b->idx[b->n++] = (uint32_t)i;
 		}
-		return;
+		if (b->n == 0) {
+			free(b);
+			continue;
+		}
+		dm->nbounce++;
+		if (bounce_send(dm->dl, m, b->idx, b->n, kinds[k], dl_bounced,
+		        b) == -1) {
+			dm->nbounce--; /* logged; owed again later */
+			free(b);
+		}
 	}
-	/* The retry schedule: the last interval repeats; never past the
-	 * end of the queue lifetime, so expiry is reported on time. */
-	k = m->attempts > 0 ? m->attempts - 1 : 0;
-	if (c->n_retry_schedule == 0)
-		m->next_attempt = now + 300;
-	else
-		m->next_attempt = now +
-		    c->retry_schedule[k < c->n_retry_schedule
-		            ? k
-		            : c->n_retry_schedule - 1];
-	end = m->arrival + c->queue_lifetime;
-	if (m->next_attempt > end)
-		m->next_attempt = end > now ? end : now + 1;
-	if (queue_update(dm->dl->d->queue, m, dm->changed, dm->nchanged,
-	        dl_updated, dm) == -1) {
-		log_warnx("%s delivery update failed", m->qid);
-		dl_arm(dm);
-	}
+	if (--dm->nbounce == 0)
+		dl_duties_done(dm);
 }
+
+/* --- the operator's changes ------------------------------------------ */
+
+static struct dl_msg *
+dl_find(struct delivery *dl, const char *qid)
+{
+	struct dl_msg *dm;
+
+	TAILQ_FOREACH(dm, &dl->msgs, entry)
+	if (strcmp(dm->m->qid, qid) == 0)
+		return dm;
+	return NULL;
+}
+
+int
+delivery_flush(struct delivery *dl, const char *qid)
+{
+	struct dl_msg *dm;
+	struct timeval now = { 0, 0 };
+	int n = 0;
+
+	if (qid != NULL && dl_find(dl, qid) == NULL) {
+		errno = ENOENT;
+		return -1;
+	}
+	TAILQ_FOREACH(dm, &dl->msgs, entry)
+	{
+		if (qid != NULL && strcmp(dm->m->qid, qid) != 0)
+			continue;
+		if (dm->phase != DL_IDLE || dm->m->held || dl->stopping)
+			continue;
+		dm->retry_at = 0;
+		if (evtimer_add(dm->timer, &now) == 0)
+			n++;
+	}
+	return n;
+}
+
+static void
+dl_op_done(void *arg, int rc, int err)
+{
+	struct dl_msg *dm = arg;
+	void (*done)(void *, int, int) = dm->op_done;
+	void *darg = dm->op_arg;
+
+	dm->op = OP_NONE;
+	dm->op_done = NULL;
+	if (rc == -1)
+		log_warnx("%s delivery control error=\"%s\"", dm->m->qid,
+		    strerror(err));
+	done(darg, rc, err);
+	if (rc == -1)
+		dl_write_failed(dm, "control", err);
+	else
+		dl_next(dm);
+}
+
+/* Makes the pending change (the message is idle). */
+static void
+dl_op(struct dl_msg *dm)
+{
+	const struct queue_msg *m = dm->m;
+	struct queue_rcpt_update *r;
+	struct queue_update u;
+	time_t now = time(NULL);
+	size_t i, n = 0;
+
+	evtimer_del(dm->timer);
+	if ((r = calloc(m->nrcpt + 1, sizeof(*r))) == NULL)
+		fatal("delivery");
+	memset(&u, 0, sizeof(u));
+	u.attempts = m->attempts;
+	u.next_attempt = m->next_attempt;
+	u.delay_warned = m->delay_warned;
+	u.held = dm->op == OP_HOLD ? 1 : dm->op == OP_RELEASE ? 0 : m->held;
+	if (dm->op == OP_RELEASE)
+		u.next_attempt = now;
+	if (dm->op == OP_DELETE) {
+		/* RFC 3463 5.0.0: other or undefined status; no DSN for
+		 * anyone (dsn_sent), the tracking records updated. */
+		for (i = 0; i < m->nrcpt; i++) {
+			const struct queue_rcpt *qr = &m->rcpts[i];
+
+			r[n].track = qr->track;
+			r[n].track.idx = (uint32_t)i;
+			r[n].final = 1;
+			r[n].dsn_sent = 1;
+			if (!qr->final) {
+				r[n].track.action = STORE_ACTION_FAILED;
+				str_copy(r[n].track.status, "5.0.0",
+				    sizeof(r[n].track.status));
+				r[n].track.reply = "deleted by the operator";
+				r[n].track.last_attempt = now;
+				r[n].track.will_retry_until = 0;
+			}
+			n++;
+		}
+		u.held = 0;
+	}
+	u.n = n;
+	u.r = r;
+	log_info("%s delivery control op=%s", m->qid,
+	    dm->op == OP_HOLD          ? "hold"
+	        : dm->op == OP_RELEASE ? "release"
+	                               : "delete");
+	dm->phase = DL_COMMIT;
+	if (queue_update(dm->dl->deps.queue, m, &u, dl_op_done, dm) == -1)
+		dl_op_done(dm, -1, errno);
+	free(r);
+}
+
+static int
+dl_ask(struct delivery *dl, const char *qid, int op,
+    void (*done)(void *, int, int), void *arg)
+{
+	struct dl_msg *dm = dl_find(dl, qid);
+
+	if (dm == NULL || dm->phase == DL_FINISH) {
+		errno = ENOENT;
+		return -1;
+	}
+	if (dm->op != OP_NONE || dl->stopping) {
+		errno = EBUSY;
+		return -1;
+	}
+	dm->op = op;
+	dm->op_done = done;
+	dm->op_arg = arg;
+	if (dm->phase == DL_IDLE)
+		dl_op(dm);
+	/* else: when the attempt (or write) in flight ends */
+	return 0;
+}
+
+int
+delivery_hold(struct delivery *dl, const char *qid, int hold,
+    void (*done)(void *, int, int), void *arg)
+{
+	return dl_ask(dl, qid, hold ? OP_HOLD : OP_RELEASE, done, arg);
+}
+
+int
+delivery_delete(struct delivery *dl, const char *qid,
+    void (*done)(void *, int, int), void *arg)
+{
+	return dl_ask(dl, qid, OP_DELETE, done, arg);
+}
+
+/* --- stopping ---------------------------------------------------------- */
 
 size_t
 delivery_stop(struct delivery *dl)
@@ -888,15 +1193,15 @@ delivery_stop(struct delivery *dl)
 			for (j = dm->jobs; j != NULL; j = next) {
 				next = j->next;
 				j->aborted = 1;
-				if (j->local)
-					(void)local_abort(j);
-				else
-					relay_abort(j);
+				j->tp->abort(j);
 			}
 		}
 	}
+	/* What is still on its way: connections and Maildir writes, and
+	 * the queue writes that make finished outcomes durable. */
 	TAILQ_FOREACH(dm, &dl->msgs, entry)
-	running += dm->njobs;
+	running += dm->njobs + dm->nexpand + dm->nbounce +
+	    (dm->phase == DL_COMMIT || dm->phase == DL_FINISH);
 	return running;
 }
 
@@ -904,20 +1209,25 @@ void
 delivery_free(struct delivery *dl)
 {
 	struct dl_msg *dm;
-	struct delivery_job *j;
 
 	if (dl == NULL)
 		return;
 	(void)delivery_stop(dl);
+	/* Maildir writes still running finish (their jobs end here). */
+	workers_free(dl->maildir);
+	dl->maildir = NULL;
 	while ((dm = TAILQ_FIRST(&dl->msgs)) != NULL) {
+		struct delivery_job *j;
+
 		while ((j = dm->jobs) != NULL) {
 			dm->jobs = j->next;
-			local_join(j);
 			dl_job_free(j);
 		}
+		dl_out_clear(dm);
 		dl_msg_free(dm);
 	}
 	relay_cache_free(dl);
+	slots_free(dl->slots);
 	alias_free(dl->aliases);
 	alias_free(dl->rcpts);
 	free(dl);

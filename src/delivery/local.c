@@ -1,9 +1,16 @@
 /*
- * local: delivery for local_domains.  local_transport "maildir" writes
- * <mailbox_dir>/<domain lower-cased>/<localpart>/new/<unique> the
- * Maildir way (write into tmp/, fsync, link into new/, fsync new/) on a
- * worker thread, one per job, so a large message never blocks the event
- * loop; "lmtp:HOST:PORT" hands the job to relay.c's LMTP client.
+ * local: the Maildir transport for local_domains (LMTP is relay.c's).
+ * Each recipient's message is written the Maildir way: into tmp/, fsync,
+ * link into new/, fsync new/, under
+ * <mailbox_dir>/<domain lower-cased>/<localpart>/.  The files hold LF line
+ * ends, as every MDA writes them (Postfix local, Dovecot, Exim): the
+ * queue keeps SMTP's CRLF.
+ *
+ * Jobs run on the delivery's fixed pool of DELIVERY_MAILDIR_THREADS
+ * threads; the body is read from the journal there too, a piece at a
+ * time, so neither the loop nor memory ever holds a whole message.  The
+ * readers are opened (and their segments pinned) on the loop before the
+ * job is handed over, and closed there after.
  *
  * Local parts that could leave the mailbox directory (containing '/',
  * or starting with '.') fail with 5.1.3 rather than being rewritten: a
@@ -12,9 +19,7 @@
 #include <sys/stat.h>
 
 #include <errno.h>
-#include <event2/event.h>
 #include <fcntl.h>
-#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -24,24 +29,24 @@
 #include "common/conf.h"
 #include "common/file.h"
 #include "common/log.h"
-#include "delivery/delivery.h"
+#include "common/workers.h"
+#include "delivery/delivery_int.h"
 #include "msgtrk/buf.h"
 #include "msgtrk/str.h"
-#include "msgtrkd/msgtrkd.h"
 #include "queue/queue.h"
-
-/* A message body held in memory while it is written. */
-#define LOCAL_BODY_MAX ((size_t)1 << 32)
 
 struct local_maildir {
 	struct delivery_job *j;
-	struct event *ev;
-	pthread_t th;
-	struct buf body;
+	struct queue *q;
+	struct queue_body_reader **rd; /* one per recipient */
+	struct workers_job *wj;
 	char *root; /* mailbox_dir */
 	char *sender;
 	char host[CONF_HOSTNAME_MAX + 1];
+	unsigned int seq; /* Maildir name uniqueness within the process */
 };
+
+static unsigned int local_seq;
 
 static int
 local_mkdir(const char *path)
@@ -63,9 +68,56 @@ local_fsync_dir(const char *path)
 	return rc;
 }
 
+/* Writes the body from rd with LF line ends: every CRLF becomes LF (a CR
+ * not followed by LF stays, although DATA refuses bare CRs anyway).  A CR
+ * at the end of one piece is held until the next shows what follows. */
+static int
+local_write_body(int fd, struct queue_body_reader *rd)
+{
+	struct buf piece, out;
+	int rc, held_cr = 0, ret = -1;
+
+	buf_init(&piece, QUEUE_CHUNK_SIZE);
+	buf_init(&out, QUEUE_CHUNK_SIZE + 1);
+	while ((rc = queue_body_next(rd, &piece)) == 1) {
+		const char *p = piece.data, *e = p + piece.len;
+
+		buf_clear(&out);
+		if (held_cr && p < e && *p != '\n' &&
+		    buf_addc(&out, '\r') == -1)
+			goto done;
+		held_cr = 0;
+		for (; p < e; p++) {
+			if (*p == '\r') {
+				if (p + 1 == e) {
+					held_cr = 1;
+					break;
+				}
+				if (p[1] == '\n')
+					continue;
+			}
+			if (buf_addc(&out, *p) == -1)
+				goto done;
+		}
+		if (file_write_all(fd, out.data ? out.data : "", out.len) == -1)
+			goto done;
+		buf_clear(&piece);
+	}
+	if (rc == -1)
+		goto done;
+	if (held_cr && file_write_all(fd, "\r", 1) == -1)
+		goto done;
+	ret = 0;
+done:
+	buf_reset(&piece);
+	buf_reset(&out);
+	return ret;
+}
+
 /* Delivers one recipient; sets r's outcome. */
 static void
-local_one(struct local_maildir *lm, struct delivery_rcpt *r, unsigned seq)
+local_one(struct local_maildir *lm, struct delivery_rcpt *r,
+    struct queue_body_reader *rd, unsigned int seq)
 {
 	char dir[4096], tmp[4700], new[4700], name[512], local[300];
 	char dom[256], hdr[1024];
@@ -111,14 +163,12 @@ local_one(struct local_maildir *lm, struct delivery_rcpt *r, unsigned seq)
 	if ((fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600)) ==
 	    -1)
 		goto tempfail;
-	n = snprintf(hdr, sizeof(hdr),
-	    "Return-Path: <%s>\r\nDelivered-To: %s\r\n", lm->sender, r->addr);
+	n = snprintf(hdr, sizeof(hdr), "Return-Path: <%s>\nDelivered-To: %s\n",
+	    lm->sender, r->addr);
 	if (n < 0 || (size_t)n >= sizeof(hdr))
 		n = 0;
 	if (file_write_all(fd, hdr, (size_t)n) == -1 ||
-	    file_write_all(
-	        fd, lm->body.data ? lm->body.data : "", lm->body.len) == -1 ||
-	    fsync(fd) == -1)
+	    local_write_body(fd, rd) == -1 || fsync(fd) == -1)
 		goto tempfail;
 	if (close(fd) == -1) {
 		fd = -1;
@@ -146,143 +196,105 @@ tempfail : {
 	}
 	n = snprintf(t, sizeof(t), "Maildir %s: %s", what, strerror(e));
 	/* A full disk is temporary (RFC 3463 4.3.1); others too:
-		 * the operator can fix them. */
+	 * the operator can fix them. */
 	delivery_rcpt_set(r, 451,
 	    e == ENOSPC || e == EDQUOT ? "4.3.1" : "4.3.0", t,
 	    n > 0 ? (size_t)n : 0);
 }
 }
 
-static void *
-local_thread(void *arg)
+/* On a pool thread: every recipient of the job. */
+static void
+local_run(void *ctx, void *arg)
 {
 	struct local_maildir *lm = arg;
 	size_t i;
 
+	(void)ctx;
 	if (local_mkdir(lm->root) == 0)
 		for (i = 0; i < lm->j->nr; i++)
-			local_one(lm, &lm->j->r[i], (unsigned)i);
+			local_one(lm, &lm->j->r[i], lm->rd[i],
+			    lm->seq + (unsigned int)i);
 	else
 		for (i = 0; i < lm->j->nr; i++)
 			delivery_rcpt_set(&lm->j->r[i], 451, "4.3.0",
 			    "cannot create mailbox_dir", 25);
-	event_active(lm->ev, EV_READ, 0);
-	return NULL;
 }
 
 static void
-local_maildir_free(struct local_maildir *lm)
+local_free(struct local_maildir *lm)
 {
-	event_free(lm->ev);
-	buf_reset(&lm->body);
+	size_t i;
+
+	for (i = 0; lm->rd != NULL && i < lm->j->nr; i++)
+		queue_body_close(lm->rd[i]);
+	free(lm->rd);
 	free(lm->root);
 	free(lm->sender);
 	free(lm);
 }
 
+/* On the loop: the job ended (or the pool stopped before it ran). */
 static void
-local_done(evutil_socket_t fd, short ev, void *arg)
+local_done(void *arg, enum workers_status st)
 {
 	struct local_maildir *lm = arg;
 	struct delivery_job *j = lm->j;
 
-	(void)fd;
-	(void)ev;
-	pthread_join(lm->th, NULL);
-	local_maildir_free(lm);
+	if (st == WORKERS_STOPPED)
+		j->aborted = 1;
+	local_free(lm);
 	j->priv = NULL;
 	delivery_job_done(j);
 }
 
 static int
-local_is_lmtp(const struct conf *c)
-{
-	return c->local_transport != NULL &&
-	    strncmp(c->local_transport, "lmtp:", 5) == 0;
-}
-
-int
 local_start(struct delivery_job *j)
 {
-	struct msgtrkd *d = delivery_daemon(j->dl);
-	const struct conf *c = d->conf;
+	const struct delivery_deps *deps = delivery_deps(j->dl);
+	const struct conf *c = deps->conf;
 	struct local_maildir *lm;
+	size_t i;
 
-	if (local_is_lmtp(c)) {
-		char host[300];
-		const char *p = c->local_transport + 5, *colon;
-		char *end;
-		unsigned long port;
-
-		colon = strrchr(p, ':');
-		if (colon == NULL || (size_t)(colon - p) >= sizeof(host)) {
-			snprintf(j->error, sizeof(j->error),
-			    "local_transport %s: no port", c->local_transport);
-			return -1;
-		}
-		memcpy(host, p, (size_t)(colon - p));
-		host[colon - p] = '\0';
-		errno = 0;
-		port = strtoul(colon + 1, &end, 10);
-		if (*end != '\0' || port == 0 || port > 65535 || errno) {
-			snprintf(j->error, sizeof(j->error),
-			    "local_transport %s: bad port", c->local_transport);
-			return -1;
-		}
-		return relay_start_lmtp(j, host, (uint16_t)port);
-	}
 	if ((lm = calloc(1, sizeof(*lm))) == NULL ||
+	    (lm->rd = calloc(j->nr, sizeof(*lm->rd))) == NULL ||
 	    (lm->root = strdup(c->mailbox_dir)) == NULL ||
 	    (lm->sender = strdup(j->m->sender)) == NULL)
 		fatal("local");
 	lm->j = j;
+	lm->q = deps->queue;
+	lm->seq = local_seq;
+	local_seq += (unsigned int)j->nr;
 	str_copy(lm->host, c->hostname, sizeof(lm->host));
-	buf_init(&lm->body, LOCAL_BODY_MAX);
-	/* The queue belongs to the loop thread: read here, write there. */
-	if (queue_read_body(d->queue, j->m, &lm->body) == -1) {
-		snprintf(j->error, sizeof(j->error),
-		    "cannot read the queued body: %s", strerror(errno));
-		goto fail;
-	}
-	if ((lm->ev = event_new(d->base, -1, 0, local_done, lm)) == NULL)
-		goto fail;
+	for (i = 0; i < j->nr; i++)
+		if ((lm->rd[i] = queue_body_open(deps->queue, j->m)) == NULL) {
+			snprintf(j->error, sizeof(j->error),
+			    "cannot read the queued body: %s", strerror(errno));
+			goto fail;
+		}
 	j->priv = lm;
-	if (pthread_create(&lm->th, NULL, local_thread, lm) != 0) {
-		snprintf(j->error, sizeof(j->error), "cannot start a thread");
+	if ((lm->wj = workers_submit(delivery_maildir_pool(j->dl), local_run,
+	         local_done, NULL, lm, 0)) == NULL) {
+		snprintf(j->error, sizeof(j->error), "Maildir writers: %s",
+		    strerror(errno));
 		j->priv = NULL;
 		goto fail;
 	}
 	return 0;
 fail:
-	if (lm->ev != NULL)
-		event_free(lm->ev);
-	lm->ev = NULL;
-	buf_reset(&lm->body);
-	free(lm->root);
-	free(lm->sender);
-	free(lm);
+	local_free(lm);
 	return -1;
 }
 
-int
+/* A job not yet running is withdrawn; a write under way finishes. */
+static void
 local_abort(struct delivery_job *j)
 {
-	if (local_is_lmtp(delivery_daemon(j->dl)->conf)) {
-		relay_abort(j);
-		return 0;
-	}
-	return j->priv != NULL;
+	(void)j;
 }
 
-void
-local_join(struct delivery_job *j)
-{
-	struct local_maildir *lm = j->priv;
-
-	if (!j->local || lm == NULL ||
-	    local_is_lmtp(delivery_daemon(j->dl)->conf))
-		return;
-	pthread_join(lm->th, NULL);
-	local_maildir_free(lm);
-	j->priv = NULL;
-}
+const struct transport transport_maildir = {
+	.name = "maildir",
+	.start = local_start,
+	.abort = local_abort,
+};

@@ -53,22 +53,20 @@
 #include "common/conf.h"
 #include "common/log.h"
 #include "common/tls.h"
-#include "delivery/delivery.h"
+#include "delivery/delivery_int.h"
 #include "dns/route.h"
 #include "msgtrk/buf.h"
 #include "msgtrk/mtrk.h"
 #include "msgtrk/smtp_reply.h"
 #include "msgtrk/str.h"
-#include "msgtrkd/msgtrkd.h"
 #include "queue/queue.h"
 
 /* One command line: RFC 5321 §4.5.3.1.4 allows 512 octets, but MAIL and
  * RCPT with RFC 3461/3885 parameters may be longer (the extensions raise
  * the limit: ORCPT alone may be 500 octets, RFC 3461 §4.2). */
 #define RELAY_CMD_MAX 2048
-/* A message body held in memory while it is sent (the daemon's
- * max_message_size is at most this in practice). */
-#define RELAY_BODY_MAX ((size_t)1 << 32)
+/* Body octets queued on the socket before reading the next piece. */
+#define RELAY_BODY_HIGH (256 * 1024)
 /* Postfix's smtp_connection_cache_time_limit (2 s) and
  * smtp_connection_reuse_time_limit (300 s). */
 #define RELAY_CACHE_IDLE 2
@@ -84,6 +82,7 @@ enum relay_state {
 	RELAY_STARTTLS,
 	RELAY_TLS,
 	RELAY_CMDS, /* MAIL, RCPT..., DATA */
+	RELAY_BODY, /* sending the body */
 	RELAY_DOT, /* replies to the final "." */
 	RELAY_QUIT,
 };
@@ -117,14 +116,14 @@ struct relay_hop {
 
 struct relay {
 	struct delivery_job *j;
-	struct msgtrkd *d;
+	const struct delivery_deps *d;
 	int lmtp;
 	struct route_query *rq;
 	struct relay_hop *hops;
 	size_t nhops, hop, ai;
 	char slot[ROUTE_HOST_MAX + 1]; /* the host whose slot we hold */
 	int have_slot;
-	struct delivery_waiter wait; /* for a slot of hops[hop] */
+	struct slots_waiter wait; /* for a slot of hops[hop] */
 	struct bufferevent *bev;
 	struct smtp_reply_parser *p;
 	enum relay_state st;
@@ -144,6 +143,16 @@ struct relay {
 	int reused; /* the connection came from the cache */
 	int nocache; /* a cached one was dead: open a new one */
 	unsigned int gen; /* counts relay_close(): relay_read() stops */
+	/* The body, read off the loop a piece at a time (the first piece
+	 * while MAIL, RCPT and DATA are on their way). */
+	struct queue_body_reader *rd;
+	struct buf piece;
+	int reading; /* a read is in flight: relay_end() waits for it */
+	int piece_ready; /* piece holds the next octets */
+	int body_eof; /* every piece was read */
+	int sending; /* past the 354: pieces go out as they come */
+	int bol; /* the next octet starts a line (dot-stuffing) */
+	char last; /* the last octet sent */
 };
 
 static void relay_connect(struct relay *rl);
@@ -153,6 +162,7 @@ static void relay_read(struct bufferevent *bev, void *arg);
 static void relay_event(struct bufferevent *bev, short what, void *arg);
 static void relay_transaction(struct relay *rl);
 static void relay_quit(struct relay *rl);
+static void relay_fetch(struct relay *rl);
 
 static void
 relay_close(struct relay *rl)
@@ -163,7 +173,7 @@ relay_close(struct relay *rl)
 		rl->bev = NULL;
 	}
 	if (rl->have_slot) {
-		delivery_conn_put(rl->j->dl, rl->slot);
+		slots_put(delivery_slots(rl->j->dl), rl->slot);
 		rl->have_slot = 0;
 	}
 }
@@ -175,13 +185,16 @@ relay_end(struct relay *rl)
 	size_t i;
 
 	relay_close(rl);
-	if (rl->in_read) {
-		/* relay_read() still uses rl: it finishes the job. */
+	if (rl->in_read || rl->reading) {
+		/* relay_read() or a body read still uses rl: it finishes
+		 * the job. */
 		rl->ended = 1;
 		return;
 	}
 	route_cancel(rl->rq);
-	delivery_conn_cancel(&rl->wait);
+	slots_cancel(&rl->wait);
+	queue_body_close(rl->rd);
+	buf_reset(&rl->piece);
 	for (i = 0; i < rl->ncmd; i++)
 		buf_reset(&rl->cmds[i]);
 	free(rl->cmds);
@@ -193,7 +206,7 @@ relay_end(struct relay *rl)
 	delivery_job_done(j);
 }
 
-void
+static void
 relay_abort(struct delivery_job *j)
 {
 	struct relay *rl = j->priv;
@@ -239,7 +252,7 @@ conn_close(struct relay_conn *c)
 {
 	TAILQ_REMOVE(&c->cache->idle, c, entry);
 	bufferevent_free(c->bev);
-	delivery_conn_put(c->cache->dl, c->slot);
+	slots_put(delivery_slots(c->cache->dl), c->slot);
 	free(c);
 }
 
@@ -357,7 +370,7 @@ struct relay_match {
 };
 
 static int
-relay_waits_for(const struct delivery_waiter *w, void *ctx)
+relay_waits_for(const struct slots_waiter *w, void *ctx)
 {
 	const struct relay_match *m = ctx;
 	const struct relay *rl;
@@ -387,8 +400,8 @@ relay_finish(struct relay *rl)
 		relay_quit(rl);
 		return;
 	}
-	if ((next = delivery_conn_pass(
-	         rl->j->dl, rl->slot, relay_waits_for, &m)) != NULL) {
+	if ((next = slots_pass(delivery_slots(rl->j->dl), rl->slot,
+	         relay_waits_for, &m)) != NULL) {
 		relay_adopt(next, rl->bev, rl->tls, rl->ext, rl->born);
 	} else {
 		if ((c = calloc(1, sizeof(*c))) == NULL)
@@ -501,14 +514,14 @@ relay_connect(struct relay *rl)
 		relay_adopt(rl, bev, tls, ext, born);
 		return;
 	}
-	if (delivery_conn_get(j->dl, h->host) == -1 &&
+	if (slots_get(delivery_slots(j->dl), h->host) == -1 &&
 	    (!conn_evict(j->dl, h->host) ||
-	        delivery_conn_get(j->dl, h->host) == -1)) {
+	        slots_get(delivery_slots(j->dl), h->host) == -1)) {
 		/* Over the bounds: wait in line for a slot (the attempt
 		 * stays in flight; SIGTERM withdraws it). */
 		log_debug("%s delivery wait host=%s", j->m->qid, h->host);
-		if (delivery_conn_wait(
-		        j->dl, &rl->wait, h->host, relay_granted, rl) == -1) {
+		if (slots_wait(delivery_slots(j->dl), &rl->wait, h->host,
+		        relay_granted, rl) == -1) {
 			snprintf(j->error, sizeof(j->error),
 			    "%.200s: too many connections", h->host);
 			relay_end(rl);
@@ -614,9 +627,9 @@ static void
 relay_transaction(struct relay *rl)
 {
 	struct delivery_job *j = rl->j;
-	struct queue_msg *m = j->m;
+	const struct queue_msg *m = j->m;
 	const struct conf *c = rl->d->conf;
-	struct queue_rcpt *qr;
+	const struct queue_rcpt *qr;
 	struct buf *b;
 	long left = 0;
 	size_t i;
@@ -684,6 +697,7 @@ relay_transaction(struct relay *rl)
 			buf_addf(b, " ORCPT=%s", qr->orcpt_raw);
 	}
 	buf_adds(&rl->cmds[rl->ncmd - 1], "DATA");
+	relay_fetch(rl); /* the first piece, while the commands go */
 	rl->st = RELAY_CMDS;
 	rl->sent = rl->replied = 0;
 	do {
@@ -693,41 +707,141 @@ relay_transaction(struct relay *rl)
 	relay_timeout(rl, DELIVERY_TIMEOUT_CMD);
 }
 
-/* Sends the body, dot-stuffed (RFC 5321 §4.5.2), and the final ".". */
-static int
-relay_body(struct relay *rl)
-{
-	struct evbuffer *out = bufferevent_get_output(rl->bev);
-	struct buf body;
-	const char *s, *e, *nl;
-	int rc = -1;
+/* --- the body ----------------------------------------------------------
+ *
+ * The body is read from the journal off the loop (queue_body_read), one
+ * piece of at most QUEUE_CHUNK_SIZE at a time, dot-stuffed (RFC 5321
+ * §4.5.2) into the socket's output, and the next piece is read only once
+ * the output has drained below RELAY_BODY_HIGH: a message is never held
+ * whole, whatever its size.  The first piece is read while MAIL, RCPT and
+ * DATA are on their way, so a small message costs no extra wait.
+ */
 
-	buf_init(&body, RELAY_BODY_MAX);
-	if (queue_read_body(rl->d->queue, rl->j->m, &body) == -1) {
-		snprintf(rl->j->error, sizeof(rl->j->error),
-		    "cannot read the queued body: %s", strerror(errno));
-		goto done;
+static void relay_piece(void *arg, int rc, int err);
+static void relay_pump(struct relay *rl);
+
+/* Reads the next piece unless one is in hand, on its way, or the last. */
+static void
+relay_fetch(struct relay *rl)
+{
+	struct queue *q = rl->d->queue;
+
+	if (rl->reading || rl->piece_ready || rl->body_eof)
+		return;
+	if (rl->rd == NULL && (rl->rd = queue_body_open(q, rl->j->m)) == NULL) {
+		relay_piece(rl, -1, errno);
+		return;
 	}
-	s = body.data != NULL ? body.data : "";
-	e = s + body.len;
+	rl->reading = 1;
+	if (queue_body_read(q, rl->rd, &rl->piece, relay_piece, rl) == -1) {
+		rl->reading = 0;
+		relay_piece(rl, -1, errno);
+	}
+}
+
+static void
+relay_piece(void *arg, int rc, int err)
+{
+	struct relay *rl = arg;
+
+	rl->reading = 0;
+	if (rl->ended) {
+		relay_end(rl); /* deferred while the read was in flight */
+		return;
+	}
+	if (rc == 1)
+		rl->piece_ready = 1;
+	else if (rc == 0)
+		rl->body_eof = 1;
+	else {
+		snprintf(rl->j->error, sizeof(rl->j->error),
+		    "cannot read the queued body: %s", strerror(err));
+		rl->body_eof = -1;
+	}
+	if (rl->sending)
+		relay_pump(rl);
+}
+
+/* Appends n octets dot-stuffed to out; rl->bol carries the line state
+ * from one piece to the next. */
+static int
+relay_stuff(struct relay *rl, struct evbuffer *out, const char *s, size_t n)
+{
+	const char *e = s + n, *nl;
+
 	while (s < e) {
+		if (rl->bol && *s == '.' && evbuffer_add(out, ".", 1) == -1)
+			return -1;
 		nl = memchr(s, '\n', (size_t)(e - s));
 		nl = nl != NULL ? nl + 1 : e;
-		if (*s == '.' && evbuffer_add(out, ".", 1) == -1)
-			goto done;
 		if (evbuffer_add(out, s, (size_t)(nl - s)) == -1)
-			goto done;
+			return -1;
+		rl->bol = nl[-1] == '\n';
+		rl->last = nl[-1];
 		s = nl;
 	}
-	if (body.len > 0 && body.data[body.len - 1] != '\n' &&
-	    evbuffer_add(out, "\r\n", 2) == -1)
-		goto done;
-	if (evbuffer_add(out, ".\r\n", 3) == -1)
-		goto done;
-	rc = 0;
-done:
-	buf_reset(&body);
-	return rc;
+	return 0;
+}
+
+static void
+relay_write(struct bufferevent *bev, void *arg)
+{
+	struct relay *rl = arg;
+
+	(void)bev;
+	if (rl->sending)
+		relay_pump(rl);
+}
+
+/* Moves the body to the socket as pieces come; then the final ".". */
+static void
+relay_pump(struct relay *rl)
+{
+	struct evbuffer *out = bufferevent_get_output(rl->bev);
+
+	if (rl->body_eof == -1) {
+		relay_end(rl); /* temporary failure: j->error */
+		return;
+	}
+	if (rl->piece_ready) {
+		if (relay_stuff(rl, out, rl->piece.data, rl->piece.len) == -1) {
+			snprintf(rl->j->error, sizeof(rl->j->error),
+			    "out of memory sending the body");
+			relay_end(rl);
+			return;
+		}
+		rl->piece_ready = 0;
+		buf_clear(&rl->piece);
+	}
+	if (!rl->body_eof) {
+		if (evbuffer_get_length(out) < RELAY_BODY_HIGH)
+			relay_fetch(rl);
+		return; /* relay_piece or relay_write comes back */
+	}
+	/* The end: a last line without CRLF gets one, then "." CRLF. */
+	if ((rl->last != '\n' && rl->last != '\0' &&
+	        evbuffer_add(out, "\r\n", 2) == -1) ||
+	    evbuffer_add(out, ".\r\n", 3) == -1) {
+		relay_end(rl);
+		return;
+	}
+	rl->sending = 0;
+	bufferevent_setcb(rl->bev, relay_read, NULL, relay_event, rl);
+	rl->st = RELAY_DOT;
+	rl->ndot = 0;
+	relay_timeout(rl, DELIVERY_TIMEOUT_DATA_END);
+}
+
+/* The 354 came: the body goes out. */
+static void
+relay_body(struct relay *rl)
+{
+	rl->sending = 1;
+	rl->st = RELAY_BODY;
+	bufferevent_setcb(rl->bev, relay_read, relay_write, relay_event, rl);
+	bufferevent_setwatermark(rl->bev, EV_WRITE, RELAY_BODY_HIGH / 4, 0);
+	relay_timeout(rl, DELIVERY_TIMEOUT_DATA_BLOCK);
+	relay_pump(rl);
 }
 
 /* A reply to the transaction's commands, in order. */
@@ -774,13 +888,7 @@ relay_cmd_reply(struct relay *rl, const struct smtp_reply_msg *r)
 			relay_quit(rl);
 			return;
 		}
-		if (relay_body(rl) == -1) {
-			relay_end(rl); /* temporary failure: j->error */
-			return;
-		}
-		rl->st = RELAY_DOT;
-		rl->ndot = 0;
-		relay_timeout(rl, DELIVERY_TIMEOUT_DATA_END);
+		relay_body(rl);
 		return;
 	}
 	if (!(rl->ext & SMTP_EHLO_PIPELINING)) {
@@ -950,6 +1058,15 @@ relay_reply(struct relay *rl, const struct smtp_reply_msg *r)
 	case RELAY_CMDS:
 		relay_cmd_reply(rl, r);
 		return;
+	case RELAY_BODY:
+		/* A reply before the end of the body: the peer gave up on
+		 * the transaction (RFC 5321 §4.2.5 wants one after the "."
+		 * only), and the connection cannot go on. */
+		if (rl->mail_ok)
+			relay_all(
+			    rl, r->code, r->status, r->text, r->text_len, 1);
+		relay_end(rl);
+		return;
 	case RELAY_DOT:
 		relay_dot_reply(rl, r);
 		return;
@@ -1071,8 +1188,10 @@ relay_new(struct delivery_job *j, int lmtp)
 	    (rl->p = smtp_reply_parser_new(0)) == NULL)
 		fatal("relay");
 	rl->j = j;
-	rl->d = delivery_daemon(j->dl);
+	rl->d = delivery_deps(j->dl);
 	rl->lmtp = lmtp;
+	rl->bol = 1;
+	buf_init(&rl->piece, QUEUE_CHUNK_SIZE);
 	j->priv = rl;
 	return rl;
 }
@@ -1109,7 +1228,7 @@ relay_routed(const struct route_result *res, void *arg)
 	relay_connect(rl);
 }
 
-int
+static int
 relay_start(struct delivery_job *j)
 {
 	struct relay *rl;
@@ -1131,9 +1250,10 @@ relay_start(struct delivery_job *j)
 	return 0;
 }
 
-int
-relay_start_lmtp(struct delivery_job *j, const char *host, uint16_t port)
+static int
+lmtp_start(struct delivery_job *j)
 {
+	const char *host = delivery_lmtp_host(j->dl);
 	struct relay *rl;
 	struct relay_hop *h;
 
@@ -1153,7 +1273,7 @@ relay_start_lmtp(struct delivery_job *j, const char *host, uint16_t port)
 		return -1;
 	}
 	str_copy(h->host, host, sizeof(h->host));
-	h->port = port;
+	h->port = delivery_lmtp_port(j->dl);
 	h->naddr = 1;
 	rl = relay_new(j, 1);
 	rl->hops = h;
@@ -1161,3 +1281,15 @@ relay_start_lmtp(struct delivery_job *j, const char *host, uint16_t port)
 	relay_connect(rl);
 	return 0;
 }
+
+const struct transport transport_relay = {
+	.name = "relay",
+	.start = relay_start,
+	.abort = relay_abort,
+};
+
+const struct transport transport_lmtp = {
+	.name = "lmtp",
+	.start = lmtp_start,
+	.abort = relay_abort,
+};

@@ -41,6 +41,7 @@
 #include "queue/queue.h"
 #include "smtp/smtp.h"
 #include "store/store.h"
+#include "store/store_reader.h"
 
 #define DEFAULT_CONF "/etc/msgtrk/msgtrkd.conf"
 #ifdef STORE_HAVE_PG
@@ -48,6 +49,8 @@
 #else
 #define STORE_BACKENDS "sqlite"
 #endif
+/* Threads reading the store for TRACK, each with its own handle. */
+#define STORE_READERS 2
 /* How long SIGTERM waits for sessions and attempts to wind down. */
 #define SHUTDOWN_GRACE 30
 /* Descriptors beyond the sessions and delivery connections: listeners,
@@ -265,7 +268,7 @@ on_sighup(evutil_socket_t sig, short ev, void *arg)
 }
 
 static void
-on_recovered(void *arg, struct queue_msg *m)
+on_recovered(void *arg, const struct queue_msg *m)
 {
 	size_t *n = arg;
 
@@ -372,15 +375,16 @@ main(int argc, char *argv[])
 		fatalx("%s", err);
 	drop_privileges(conf.user, conf.data_dir);
 
-	/* The store: one handle for the queue's writer, one for reads. */
+	/* The store: one handle for the queue's applier thread, one per
+	 * reader thread (TRACK). */
 	/* The value may be a URI with a password: name only its scheme. */
 	if ((d.store_be = store_backend_find(conf.store)) == NULL)
 		fatalx("store %.*s: no such backend (this build has %s)",
 		    (int)strcspn(conf.store, ":"), conf.store, STORE_BACKENDS);
 	if ((d.wstore = d.store_be->open(
 	         conf.store, conf.data_dir, 0, err, sizeof(err))) == NULL ||
-	    (d.rstore = d.store_be->open(
-	         conf.store, conf.data_dir, 0, err, sizeof(err))) == NULL)
+	    (d.reader = store_reader_new(d.base, d.store_be, conf.store,
+	         conf.data_dir, STORE_READERS, err, sizeof(err))) == NULL)
 		fatalx("store: %s", err);
 	memset(&dopts, 0, sizeof(dopts));
 	for (i = 0; i < conf.n_dns_servers && i < CONF_DNS_MAX; i++)
@@ -404,8 +408,14 @@ main(int argc, char *argv[])
 	if ((d.queue = queue_open(d.base, conf.data_dir, d.wstore, d.store_be,
 	         0, err, sizeof(err))) == NULL)
 		fatalx("queue: %s", err);
-	if ((d.delivery = delivery_new(&d, err, sizeof(err))) == NULL)
-		fatalx("%s", err);
+	{
+		struct delivery_deps deps = { d.base, d.conf, d.queue, d.route,
+			d.tls_client };
+
+		if ((d.delivery = delivery_new(&deps, err, sizeof(err))) ==
+		    NULL)
+			fatalx("%s", err);
+	}
 	if ((rc = queue_recover(
 	         d.queue, on_recovered, &recovered, err, sizeof(err))) == -1)
 		fatalx("%s", err);
@@ -452,7 +462,7 @@ main(int argc, char *argv[])
 	route_free(d.route);
 	dns_free(d.dns);
 	d.store_be->close(d.wstore);
-	d.store_be->close(d.rstore);
+	store_reader_free(d.reader);
 	SSL_CTX_free(d.tls_server);
 	SSL_CTX_free(d.tls_client);
 	event_base_free(d.base);

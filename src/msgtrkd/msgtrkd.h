@@ -13,6 +13,7 @@ struct conf;
 struct event_base;
 struct store;
 struct store_backend;
+struct store_reader;
 struct queue;
 struct dns;
 struct route;
@@ -25,7 +26,7 @@ struct msgtrkd {
 	struct event_base *base;
 	const struct store_backend *store_be;
 	struct store *wstore; /* the queue writer thread's handle */
-	struct store *rstore; /* loop-thread reads (MTQP, msgtrk log) */
+	struct store_reader *reader; /* reads off the loop (TRACK) */
 	struct queue *queue;
 	struct dns *dns;
 	struct route *route;

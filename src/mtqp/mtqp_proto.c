@@ -48,6 +48,12 @@ struct mtqp_proto {
 	struct buf pending; /* the answer waiting for its turn */
 	struct buf own; /* our own entity while chaining */
 	char envid_log[128];
+	/* the TRACK whose lookup is on its way (P8: two passes) */
+	struct {
+		struct mtqp_cmd cmd;
+		int pass;
+		int waiting; /* ops->lookup called, mtqp_proto_looked_up not */
+	} trk;
 };
 
 /*
@@ -219,6 +225,8 @@ found_answer(const struct related_part *parts, size_t n, struct buf *out)
 	return rc;
 }
 
+static void proto_ready(struct mtqp_proto *s);
+
 /* Answers a TRACK that found nothing the secret opens: now, or at its
  * turn under the failed-TRACK limit (the same bytes, later). */
 static void
@@ -315,24 +323,57 @@ check_track(struct mtqp_proto *s, const struct mtqp_cmd *cmd)
 	return 0;
 }
 
+/* Starts the lookup of pass trk.pass (P8: as sent, then without the
+ * angle brackets; the envid is compared decoded, PRODUCT.md: "a+40b" is
+ * "a@b").  Returns 0 if started, 1 if there is no such pass, -1 if the
+ * store could not be asked. */
+static int
+track_lookup(struct mtqp_proto *s)
+{
+	const struct mtqp_cmd *cmd = &s->trk.cmd;
+	char envid[MTQP_ENVID_MAX + 1];
+	const char *e = cmd->envid;
+	size_t len = strlen(e);
+
+	for (; s->trk.pass < 2; s->trk.pass++) {
+		if (s->trk.pass == 1) {
+			if (!cmd->envid_bracketed)
+				return 1;
+			e = cmd->envid + 1;
+			len = strlen(cmd->envid) - 2;
+		}
+		if (xtext_decode(e, len, XTEXT_PRINTABLE, envid, sizeof(envid),
+		        NULL, NULL) == -1)
+			continue;
+		s->trk.waiting = 1;
+		if (s->ops->lookup(s->io, envid, cmd->secret) == -1) {
+			s->trk.waiting = 0;
+			return -1;
+		}
+		return 0;
+	}
+	return 1;
+}
+
+/* The TRACK is answered: forget its secret, read again. */
+static void
+track_end(struct mtqp_proto *s)
+{
+	explicit_bzero(&s->trk.cmd, sizeof(s->trk.cmd));
+	s->trk.pass = 0;
+	s->trk.waiting = 0;
+}
+
 static int
 proceed_track(struct mtqp_proto *s, const struct mtqp_cmd *cmd)
 {
-	char envid[MTQP_ENVID_MAX + 1];
-	struct store_msg *msgs = NULL;
-	unsigned char *ok = NULL;
-	size_t n = 0, i, np = 0;
-	struct related_part parts[RELATED_PARTS_MAX];
-	struct buf bodies[RELATED_PARTS_MAX];
-	struct buf out;
-	int kept = 0, pass, transferred = 0;
+	int r;
 
-	/* While the queue's last store update failed, the store lags the
-	 * journal: a message accepted with a 250 may be missing or show an
-	 * old action, so any answer could be wrong.  -TEMP (RFC 3887 §2.3,
-	 * a temporary failure) tells the client to ask again later; the
-	 * flag clears at the first store commit that catches up
-	 * (src/queue). */
+	/* While the store lags the journal (failed, or hung: see
+	 * queue_store_failed()), a message accepted with a 250 may be
+	 * missing or show an old action, so any answer could be wrong.
+	 * -TEMP (RFC 3887 §2.3, a temporary failure) tells the client to
+	 * ask again later. */
 	if (s->ops->store_failed != NULL && s->ops->store_failed(s->io)) {
 		log_info("%016" PRIx64
 		         " mtqp track envid=%s result=store-unavailable",
@@ -340,38 +381,69 @@ proceed_track(struct mtqp_proto *s, const struct mtqp_cmd *cmd)
 		return reply(
 		    s, MTQP_TEMP, "unavailable", "tracking store unavailable");
 	}
-	/* P8: as sent, then without the angle brackets.  The envid is
-	 * compared decoded (PRODUCT.md: "a+40b" is "a@b"). */
-	for (pass = 0; pass < 2 && kept == 0; pass++) {
-		const char *e = cmd->envid;
-		size_t len = strlen(e);
+	/* The store is read off the loop: the session waits (busy) for
+	 * mtqp_proto_looked_up(). */
+	s->trk.cmd = *cmd;
+	s->trk.pass = 0;
+	s->state = MTQP_PROTO_BUSY;
+	s->ops->busy(s->io, 1);
+	if ((r = track_lookup(s)) == 0)
+		return s->state == MTQP_PROTO_READY ? 0 : -1;
+	if (r == 1) {
+		/* Nothing decodes: nothing can match. */
+		track_unknown(s, &s->trk.cmd);
+	} else {
+		log_info("%016" PRIx64 " mtqp track envid=%s result=error",
+		    s->id, s->envid_log);
+		(void)reply(
+		    s, MTQP_TEMP, "unavailable", "tracking store unavailable");
+	}
+	track_end(s);
+	if (s->state == MTQP_PROTO_BUSY && s->pending.len == 0)
+		proto_ready(s);
+	return s->state == MTQP_PROTO_READY ? 0 : -1;
+}
 
-		if (pass == 1) {
-			if (!cmd->envid_bracketed)
-				break;
-			e++;
-			len -= 2;
-		}
-		if (xtext_decode(e, len, XTEXT_PRINTABLE, envid, sizeof(envid),
-		        NULL, NULL) == -1)
-			continue;
+void
+mtqp_proto_looked_up(struct mtqp_proto *s, int kept, struct store_msg *msgs,
+    size_t n, unsigned char *ok)
+{
+	struct related_part parts[RELATED_PARTS_MAX];
+	struct buf bodies[RELATED_PARTS_MAX];
+	struct buf out;
+	size_t i, np = 0;
+	int transferred = 0, r;
+
+	if (!s->trk.waiting || s->state != MTQP_PROTO_BUSY) {
 		store_msgs_free(msgs, n);
 		free(ok);
-		kept =
-		    s->ops->lookup(s->io, envid, cmd->secret, &msgs, &n, &ok);
-		if (kept == -1) {
-			log_info("%016" PRIx64
-			         " mtqp track envid=%s result=error",
-			    s->id, s->envid_log);
-			return reply(s, MTQP_TEMP, "unavailable",
-			    "tracking store unavailable");
-		}
+		return;
+	}
+	s->trk.waiting = 0;
+	if (kept < 0) {
+		store_msgs_free(msgs, n);
+		free(ok);
+		log_info("%016" PRIx64 " mtqp track envid=%s result=%s", s->id,
+		    s->envid_log,
+		    kept == MTQP_PROTO_LOOKUP_TIMEOUT ? "store-timeout"
+		                                      : "error");
+		(void)reply(
+		    s, MTQP_TEMP, "unavailable", "tracking store unavailable");
+		goto done;
 	}
 	if (kept == 0) {
 		store_msgs_free(msgs, n);
 		free(ok);
-		track_unknown(s, cmd);
-		return s->state == MTQP_PROTO_READY ? 0 : -1;
+		s->trk.pass++;
+		if ((r = track_lookup(s)) == 0)
+			return; /* the second pass is on its way */
+		if (r == -1) {
+			(void)reply(s, MTQP_TEMP, "unavailable",
+			    "tracking store unavailable");
+			goto done;
+		}
+		track_unknown(s, &s->trk.cmd);
+		goto done;
 	}
 	np = track_parts(s, msgs, n, ok, parts, bodies, &transferred);
 	store_msgs_free(msgs, n);
@@ -391,14 +463,13 @@ proceed_track(struct mtqp_proto *s, const struct mtqp_cmd *cmd)
 
 		buf_reset(&s->own);
 		if (related_write(&s->own, NULL, parts, np, &rerr) == 0 &&
-		    s->ops->chain(s->io, cmd->envid, cmd->secret, s->tls,
-		        s->own.data, s->own.len) == 0) {
+		    s->ops->chain(s->io, s->trk.cmd.envid, s->trk.cmd.secret,
+		        s->tls, s->own.data, s->own.len) == 0) {
 			for (i = 0; i < np; i++)
 				buf_reset(&bodies[i]);
 			buf_reset(&out);
-			s->state = MTQP_PROTO_BUSY;
-			s->ops->busy(s->io, 1);
-			return -1;
+			track_end(s);
+			return; /* busy until mtqp_proto_chained() */
 		}
 		buf_reset(&s->own);
 	}
@@ -406,7 +477,12 @@ proceed_track(struct mtqp_proto *s, const struct mtqp_cmd *cmd)
 		buf_reset(&bodies[i]);
 	(void)proto_send(s, &out);
 	buf_reset(&out);
-	return s->state == MTQP_PROTO_READY ? 0 : -1;
+done:
+	track_end(s);
+	/* Not delayed (track_unknown may keep the answer for its turn):
+	 * read on. */
+	if (s->state == MTQP_PROTO_BUSY && s->pending.len == 0)
+		proto_ready(s);
 }
 
 static int

@@ -65,14 +65,12 @@ struct mtqp_proto_ops {
 	 * mtqp_proto_tls_done() when it completes.  Returns 0, or -1 when
 	 * TLS could not start (the session then closes, "tls-setup"). */
 	int (*starttls)(void *io);
-	/* The store: looks up decoded envid and marks the messages the
-	 * secret opens (see lookup() in mtqp_server.c).  Returns the number
-	 * kept, with *all_out (*nall_out records, freed with
-	 * store_msgs_free) and *ok_out (nall flags, freed with free), or -1
-	 * on a store error. */
-	int (*lookup)(void *io, const char *envid, const char *secret,
-	    struct store_msg **all_out, size_t *nall_out,
-	    unsigned char **ok_out);
+	/* The store, off the loop: looks up decoded envid and the messages
+	 * the secret opens (see lookup() in mtqp_server.c), and calls
+	 * mtqp_proto_looked_up() with the result, later or from inside this
+	 * call.  Returns 0 (it will), or -1 (the store cannot be asked:
+	 * -TEMP). */
+	int (*lookup)(void *io, const char *envid, const char *secret);
 	/* 1 while the store lags the journal (queue_store_failed): TRACK
 	 * gets -TEMP.  May be NULL. */
 	int (*store_failed)(void *io);
@@ -88,6 +86,16 @@ struct mtqp_proto_ops {
 	int (*chain)(void *io, const char *envid, const char *secret, int tls,
 	    const void *own, size_t ownlen);
 };
+
+/* The result of ops->lookup: kept >= 0 is the number of messages the
+ * secret opens, msgs (n records, store_msgs_free) and ok (n flags, free)
+ * given to the session; MTQP_PROTO_LOOKUP_ERROR or _TIMEOUT: the store
+ * failed or did not answer in time (-TEMP).  The owner then calls
+ * mtqp_proto_run() again, as after mtqp_proto_wake(). */
+#define MTQP_PROTO_LOOKUP_ERROR (-1)
+#define MTQP_PROTO_LOOKUP_TIMEOUT (-2)
+void mtqp_proto_looked_up(struct mtqp_proto *s, int kept,
+    struct store_msg *msgs, size_t n, unsigned char *ok);
 
 struct mtqp_proto_params {
 	const struct conf *conf; /* hostname, mtqp_* , hide_internal_hosts */

@@ -49,6 +49,7 @@
 #include "mtqp/trail.h"
 #include "queue/queue.h"
 #include "store/store.h"
+#include "store/store_reader.h"
 
 /* listen(2) backlog for each listener. */
 #define MTQP_BACKLOG 511
@@ -79,6 +80,7 @@ struct mtqp_session {
 	struct event *linger; /* closing: TLS output still below the filter */
 	unsigned int lingered;
 	struct trail *trail; /* firewall mode */
+	struct track_lookup *lookup; /* TRACK's store read in flight */
 };
 
 struct mtqp_server {
@@ -767,44 +769,70 @@ mtqp_server_chain_allowed(const struct conf *c, const char *name,
 	return ok;
 }
 
-/* Looks up decoded envid and keeps the messages the secret opens.
- * Returns the number kept (in *out, *nall all found), or -1 on a store
- * error. */
-static int
-lookup(struct mtqp_server *s, const char *envid, const char *secret,
-    struct store_msg **all_out, size_t *nall_out, unsigned char **ok_out)
-{
-	unsigned char raw[MTRK_SECRET_MAX];
+/*
+ * TRACK's store lookup, off the loop.  First the store must have applied
+ * everything the journal has synced (queue_store_wait: a message that got
+ * its 250 is found, read your writes); then a reader thread asks the
+ * store (store_reader_lookup).  Both within MTQP_SERVER_TRACK_DEADLINE
+ * of the TRACK, after which the answer is -TEMP: a hung database never
+ * holds a session (or the loop) longer.
+ *
+ * The store finds only messages with the secret's certifier (P2: never one
+ * without a certifier), by one index probe whether the envid is unknown or
+ * the secret wrong.  A secret that does not decode opens nothing; it is
+ * still looked up, so it costs the same.
+ */
+struct track_lookup {
+	struct mtqp_session *ss;
+	struct queue_store_waiter *wait;
+	struct store_reader_job *job;
+	struct timespec start;
+	char envid[MTQP_ENVID_MAX + 1];
 	char cert[MTRK_CERTIFIER_LEN + 1];
-	struct store_msg *msgs = NULL;
-	unsigned char *ok = NULL;
-	size_t n = 0, i;
-	time_t now = time(NULL);
-	int r, len, kept = 0;
+};
 
-	*all_out = NULL;
-	*nall_out = 0;
-	*ok_out = NULL;
-	/* The store finds only messages with the secret's certifier (P2:
-	 * never one without a certifier), by one index probe whether the
-	 * envid is unknown or the secret wrong.  A secret that does not
-	 * decode opens nothing; it is still looked up, so it costs the
-	 * same. */
-	len = mtrk_secret_decode(secret, strlen(secret), raw, sizeof(raw));
-	if (len == -1 || mtrk_certifier(raw, (size_t)len, cert) == -1)
-		memset(cert, 0, sizeof(cert));
-	explicit_bzero(raw, sizeof(raw));
-	r = s->d->store_be->lookup(s->d->rstore, envid, cert, &msgs, &n);
-	if (r == -1) {
-		log_warnx("- mtqp store error=\"%s\"",
-		    s->d->store_be->error(s->d->rstore));
-		return -1;
+static void
+lookup_end(struct track_lookup *lk, int kept, struct store_msg *msgs, size_t n,
+    unsigned char *ok)
+{
+	struct mtqp_session *ss = lk->ss;
+
+	ss->lookup = NULL;
+	explicit_bzero(lk->cert, sizeof(lk->cert));
+	free(lk);
+	mtqp_proto_looked_up(ss->proto, kept, msgs, n, ok);
+	session_read(ss);
+}
+
+static void
+lookup_found(
+    void *arg, int rc, struct store_msg *msgs, size_t n, const char *err)
+{
+	struct track_lookup *lk = arg;
+	unsigned char *ok;
+	time_t now = time(NULL);
+	size_t i;
+	int kept = 0;
+
+	lk->job = NULL;
+	if (rc == STORE_READER_TIMEOUT || rc == -1) {
+		if (rc == -1)
+			log_warnx("%016" PRIx64 " mtqp store error=\"%s\"",
+			    lk->ss->id, err != NULL ? err : "?");
+		lookup_end(lk,
+		    rc == -1 ? MTQP_PROTO_LOOKUP_ERROR
+		             : MTQP_PROTO_LOOKUP_TIMEOUT,
+		    NULL, 0, NULL);
+		return;
 	}
-	if (r == 0 || n == 0)
-		return 0;
+	if (rc == 0 || n == 0) {
+		lookup_end(lk, 0, NULL, 0, NULL);
+		return;
+	}
 	if ((ok = calloc(n, 1)) == NULL) {
 		store_msgs_free(msgs, n);
-		return -1;
+		lookup_end(lk, MTQP_PROTO_LOOKUP_ERROR, NULL, 0, NULL);
+		return;
 	}
 	for (i = 0; i < n; i++) {
 		const struct store_msg *m = &msgs[i];
@@ -815,10 +843,57 @@ lookup(struct mtqp_server *s, const char *envid, const char *secret,
 		ok[i] = 1;
 		kept++;
 	}
-	*all_out = msgs;
-	*nall_out = n;
-	*ok_out = ok;
-	return kept;
+	lookup_end(lk, kept, msgs, n, ok);
+}
+
+/* Starts the read; returns 0, or -1 (no time left, or not started). */
+static int
+lookup_read(struct track_lookup *lk)
+{
+	struct mtqp_server *s = lk->ss->srv;
+	struct timespec now;
+	long left;
+
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	left = MTQP_SERVER_TRACK_DEADLINE -
+	    ((now.tv_sec - lk->start.tv_sec) * 1000 +
+	        (now.tv_nsec - lk->start.tv_nsec) / 1000000);
+	if (left <= 0)
+		return -1;
+	lk->job = store_reader_lookup(s->d->reader, lk->envid, lk->cert,
+	    (unsigned int)left, lookup_found, lk);
+	return lk->job != NULL ? 0 : -1;
+}
+
+static void
+lookup_caught_up(void *arg, int ok)
+{
+	struct track_lookup *lk = arg;
+
+	lk->wait = NULL;
+	if (!ok) {
+		lookup_end(lk, MTQP_PROTO_LOOKUP_TIMEOUT, NULL, 0, NULL);
+		return;
+	}
+	if (lookup_read(lk) == -1)
+		lookup_end(lk, MTQP_PROTO_LOOKUP_TIMEOUT, NULL, 0, NULL);
+}
+
+/* A session that goes away withdraws its lookup. */
+static void
+lookup_cancel(struct mtqp_session *ss)
+{
+	struct track_lookup *lk = ss->lookup;
+
+	if (lk == NULL)
+		return;
+	if (lk->wait != NULL)
+		queue_store_wait_cancel(ss->srv->d->queue, lk->wait);
+	if (lk->job != NULL)
+		store_reader_cancel(lk->job);
+	explicit_bzero(lk->cert, sizeof(lk->cert));
+	free(lk);
+	ss->lookup = NULL;
 }
 
 /*
@@ -871,12 +946,34 @@ proto_touch(void *io)
 }
 
 static int
-proto_lookup(void *io, const char *envid, const char *secret,
-    struct store_msg **all_out, size_t *nall_out, unsigned char **ok_out)
+proto_lookup(void *io, const char *envid, const char *secret)
 {
 	struct mtqp_session *ss = io;
+	struct mtqp_server *s = ss->srv;
+	unsigned char raw[MTRK_SECRET_MAX];
+	struct track_lookup *lk;
+	int len;
 
-	return lookup(ss->srv, envid, secret, all_out, nall_out, ok_out);
+	if (s->d->reader == NULL || ss->lookup != NULL ||
+	    (lk = calloc(1, sizeof(*lk))) == NULL)
+		return -1;
+	lk->ss = ss;
+	clock_gettime(CLOCK_MONOTONIC, &lk->start);
+	str_copy(lk->envid, envid, sizeof(lk->envid));
+	len = mtrk_secret_decode(secret, strlen(secret), raw, sizeof(raw));
+	if (len == -1 || mtrk_certifier(raw, (size_t)len, lk->cert) == -1)
+		memset(lk->cert, 0, sizeof(lk->cert));
+	explicit_bzero(raw, sizeof(raw));
+	ss->lookup = lk;
+	if (s->d->queue != NULL &&
+	    (lk->wait = queue_store_wait(s->d->queue,
+	         MTQP_SERVER_TRACK_DEADLINE, lookup_caught_up, lk)) != NULL)
+		return 0;
+	if (lookup_read(lk) == 0)
+		return 0;
+	ss->lookup = NULL;
+	free(lk);
+	return -1;
 }
 
 static int
@@ -1167,6 +1264,7 @@ session_free(struct mtqp_session *ss)
 	if (ss->next != NULL)
 		ss->next->prev = ss->prev;
 	s->nsessions--;
+	lookup_cancel(ss);
 	trail_free(ss->trail);
 	if (ss->delay != NULL)
 		event_free(ss->delay);

@@ -2,7 +2,7 @@
  * mtqp_server: msgtrkd's MTQP server (RFC 3887), on mtqp_listen.
  *
  * Uses from struct msgtrkd: conf (hostname, mtqp_*, hide_internal_hosts),
- * base, rstore (lookup_envid on the loop thread), queue
+ * base, reader (TRACK's store lookups, off the loop), queue
  * (queue_store_failed: TRACK answers -TEMP/unavailable while the store
  * lags the journal), tls_server (STARTTLS), tls_client and dns (firewall
  * mode), stopping.
@@ -43,6 +43,9 @@ struct store_msg;
 #define MTQP_SERVER_RATE_ENTRIES 1024
 /* Output queued to a slow client before the session is closed. */
 #define MTQP_SERVER_OUTPUT_MAX (32 * 1024 * 1024)
+/* A TRACK waits at most this long (milliseconds) for the store to have
+ * applied the journal and answer; then -TEMP (a hung or lagging store). */
+#define MTQP_SERVER_TRACK_DEADLINE 3000
 /* RFC 3887 §2.4: a chaining server "MUST respond within 2 minutes"; we
  * bound the chain itself a little below that. */
 #define MTQP_SERVER_CHAIN_TIMEOUT 100

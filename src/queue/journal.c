@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -34,6 +35,16 @@ struct journal {
 	uint64_t len; /* its length: where the next record goes */
 	int broken; /* a sync failed: no more appends */
 	int readonly; /* journal_open_readonly() */
+	char id[JOURNAL_ID_LEN + 1]; /* "" if none (read-only, never made) */
+};
+
+struct journal_cursor {
+	char *dir;
+	uint64_t seg, off; /* where the next record starts */
+	int fd; /* segment seg, or -1 */
+	unsigned char *payload;
+	size_t cap;
+	uint64_t skipped; /* segments left early (corruption) */
 };
 
 static uint32_t crc_table[256];
@@ -271,6 +282,70 @@ seg_open(struct journal *j, uint64_t seg, char *err, size_t errsize)
 	return fd;
 }
 
+/* Reads <dir>/id, making it (durably) when missing and writable: a random
+ * 128-bit name that stays with the journal, so a store can tell this
+ * journal's positions from another's (a rebuilt data_dir starts a new
+ * journal at segment 1). */
+static int
+id_load(struct journal *j, char *err, size_t errsize)
+{
+	unsigned char rnd[JOURNAL_ID_LEN / 2];
+	char buf[JOURNAL_ID_LEN + 2];
+	ssize_t n;
+	size_t i;
+	int fd;
+
+	if ((fd = openat(j->dfd, "id", O_RDONLY | O_CLOEXEC)) != -1) {
+		n = pread(fd, buf, sizeof(buf), 0);
+		close(fd);
+		if (n < JOURNAL_ID_LEN ||
+		    (n > JOURNAL_ID_LEN && buf[JOURNAL_ID_LEN] != '\n')) {
+			snprintf(
+			    err, errsize, "%s/id: not a journal id", j->dir);
+			errno = EINVAL;
+			return -1;
+		}
+		for (i = 0; i < JOURNAL_ID_LEN; i++)
+			if (strchr("0123456789abcdef", buf[i]) == NULL ||
+			    buf[i] == '\0') {
+				snprintf(err, errsize,
+				    "%s/id: not a journal id", j->dir);
+				errno = EINVAL;
+				return -1;
+			}
+		memcpy(j->id, buf, JOURNAL_ID_LEN);
+		j->id[JOURNAL_ID_LEN] = '\0';
+		return 0;
+	}
+	if (errno != ENOENT) {
+		snprintf(err, errsize, "%s/id: %s", j->dir, strerror(errno));
+		return -1;
+	}
+	if (j->readonly)
+		return 0;
+	if (getrandom(rnd, sizeof(rnd), 0) != (ssize_t)sizeof(rnd)) {
+		snprintf(err, errsize, "getrandom: %s", strerror(errno));
+		return -1;
+	}
+	for (i = 0; i < sizeof(rnd); i++)
+		snprintf(buf + 2 * i, 3, "%02x", rnd[i]);
+	buf[JOURNAL_ID_LEN] = '\n';
+	if ((fd = openat(j->dfd, "id.tmp",
+	         O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600)) == -1 ||
+	    pwrite(fd, buf, JOURNAL_ID_LEN + 1, 0) != JOURNAL_ID_LEN + 1 ||
+	    fsync(fd) == -1 || renameat(j->dfd, "id.tmp", j->dfd, "id") == -1 ||
+	    fsync(j->dfd) == -1) {
+		snprintf(err, errsize, "%s/id: %s", j->dir, strerror(errno));
+		if (fd != -1)
+			close(fd);
+		return -1;
+	}
+	close(fd);
+	memcpy(j->id, buf, JOURNAL_ID_LEN);
+	j->id[JOURNAL_ID_LEN] = '\0';
+	return 0;
+}
+
 static struct journal *
 journal_open_mode(const char *dir, uint64_t segment_size, int readonly,
     char *err, size_t errsize)
@@ -326,6 +401,8 @@ journal_open_mode(const char *dir, uint64_t segment_size, int readonly,
 	closedir(d);
 	if (j->nsegs > 1)
 		qsort(j->segs, j->nsegs, sizeof(*j->segs), cmp_u64);
+	if (id_load(j, err, errsize) == -1)
+		goto fail;
 	if (j->nsegs == 0 && readonly) {
 		/* an empty queue: nothing to read */
 	} else if (j->nsegs == 0) {
@@ -379,67 +456,79 @@ journal_free(struct journal *j)
 	free(j);
 }
 
+/* Reads the record at off of a segment of size octets into *payload
+ * (grown as needed, *cap its size).  Returns 1 with the header's type and
+ * length, 0 if no intact record starts there (the end of the segment, or
+ * a torn or corrupt tail), -1 on I/O error or ENOMEM. */
+static int
+read_record(int fd, uint64_t off, uint64_t size, unsigned char **payload,
+    size_t *cap, uint8_t *type_out, uint32_t *len_out)
+{
+	unsigned char hdr[JOURNAL_HDR_LEN], trl[JOURNAL_TRAILER_LEN];
+	uint32_t len, crc;
+
+	if (off + JOURNAL_HDR_LEN + JOURNAL_TRAILER_LEN > size)
+		return 0;
+	if (pread_all(fd, hdr, sizeof(hdr), off) == -1)
+		return -1;
+	len = get32(hdr + 8);
+	if (get32(hdr) != REC_MAGIC || hdr[4] != JOURNAL_VERSION ||
+	    len > JOURNAL_RECORD_MAX ||
+	    off + JOURNAL_HDR_LEN + len + JOURNAL_TRAILER_LEN > size)
+		return 0;
+	if (len > *cap) {
+		unsigned char *p = realloc(*payload, len);
+
+		if (p == NULL)
+			return -1;
+		*payload = p;
+		*cap = len;
+	}
+	if ((len > 0 &&
+	        pread_all(fd, *payload, len, off + JOURNAL_HDR_LEN) == -1) ||
+	    pread_all(fd, trl, sizeof(trl), off + JOURNAL_HDR_LEN + len) == -1)
+		return -1;
+	crc = journal_crc32c(0, hdr, 12);
+	crc = journal_crc32c(crc, *payload, len);
+	if (crc != get32(hdr + 12) || get32(trl) != REC_END)
+		return 0;
+	*type_out = hdr[5];
+	*len_out = len;
+	return 1;
+}
+
 /* Reads the records of one segment; returns 0, or -1 if fn stopped or
  * on I/O error.  *good_out: the end of the last intact record. */
 static int
-replay_segment(struct journal *j, int fd, uint64_t seg, uint64_t size,
+replay_segment(int fd, uint64_t seg, uint64_t size,
     int (*fn)(
         void *, uint8_t, const void *, uint32_t, const struct journal_pos *),
     void *arg, uint64_t *good_out)
 {
-	unsigned char hdr[JOURNAL_HDR_LEN], trl[JOURNAL_TRAILER_LEN];
 	unsigned char *payload = NULL;
 	size_t cap = 0;
 	uint64_t off = JOURNAL_SEG_HDR_LEN;
-	int rc = 0;
+	uint8_t type;
+	uint32_t len;
+	int rc = 0, r;
 
-	(void)j;
 	*good_out = off;
-	while (off + JOURNAL_HDR_LEN + JOURNAL_TRAILER_LEN <= size) {
+	while ((r = read_record(fd, off, size, &payload, &cap, &type, &len)) ==
+	    1) {
 		struct journal_pos pos;
-		uint32_t len, crc;
 
-		if (pread_all(fd, hdr, sizeof(hdr), off) == -1) {
-			rc = -1;
-			break;
-		}
-		len = get32(hdr + 8);
-		if (get32(hdr) != REC_MAGIC || hdr[4] != JOURNAL_VERSION ||
-		    len > JOURNAL_RECORD_MAX ||
-		    off + JOURNAL_HDR_LEN + len + JOURNAL_TRAILER_LEN > size)
-			break;
-		if (len > cap) {
-			unsigned char *p = realloc(payload, len);
-
-			if (p == NULL) {
-				rc = -1;
-				break;
-			}
-			payload = p;
-			cap = len;
-		}
-		if ((len > 0 &&
-		        pread_all(fd, payload, len, off + JOURNAL_HDR_LEN) ==
-		            -1) ||
-		    pread_all(fd, trl, sizeof(trl),
-		        off + JOURNAL_HDR_LEN + len) == -1) {
-			rc = -1;
-			break;
-		}
-		crc = journal_crc32c(0, hdr, 12);
-		crc = journal_crc32c(crc, payload, len);
-		if (crc != get32(hdr + 12) || get32(trl) != REC_END)
-			break;
 		pos.seg = seg;
 		pos.off = off + JOURNAL_HDR_LEN;
 		pos.len = len;
-		if (fn(arg, hdr[5], payload, len, &pos) == -1) {
+		if (fn(arg, type, payload, len, &pos) == -1) {
 			rc = -1;
 			break;
 		}
 		off += JOURNAL_HDR_LEN + len + JOURNAL_TRAILER_LEN;
 		*good_out = off;
 	}
+	if (r == -1)
+		rc = -1;
 	free(payload);
 	return rc;
 }
@@ -470,7 +559,7 @@ journal_replay(struct journal *j,
 			return -1;
 		}
 		rc = replay_segment(
-		    j, fd, j->segs[i], (uint64_t)st.st_size, fn, arg, &good);
+		    fd, j->segs[i], (uint64_t)st.st_size, fn, arg, &good);
 		if (!newest)
 			close(fd);
 		if (rc == -1)
@@ -593,13 +682,13 @@ journal_read(struct journal *j, const struct journal_pos *pos, void *out)
 uint64_t
 journal_oldest(const struct journal *j)
 {
-	return j->segs[0];
+	return j->nsegs > 0 ? j->segs[0] : 0;
 }
 
 uint64_t
 journal_newest(const struct journal *j)
 {
-	return j->segs[j->nsegs - 1];
+	return j->nsegs > 0 ? j->segs[j->nsegs - 1] : 0;
 }
 
 int
@@ -617,4 +706,112 @@ journal_drop_oldest(struct journal *j)
 	memmove(j->segs, j->segs + 1, (j->nsegs - 1) * sizeof(*j->segs));
 	j->nsegs--;
 	return 0;
+}
+
+const char *
+journal_id(const struct journal *j)
+{
+	return j->id;
+}
+
+uint64_t
+journal_end(const struct journal *j)
+{
+	return j->len;
+}
+
+struct journal_cursor *
+journal_cursor_new(const char *dir, uint64_t seg, uint64_t off)
+{
+	struct journal_cursor *c;
+
+	if ((c = calloc(1, sizeof(*c))) == NULL ||
+	    (c->dir = strdup(dir)) == NULL) {
+		free(c);
+		return NULL;
+	}
+	c->fd = -1;
+	c->seg = seg;
+	c->off = off < JOURNAL_SEG_HDR_LEN ? JOURNAL_SEG_HDR_LEN : off;
+	return c;
+}
+
+void
+journal_cursor_free(struct journal_cursor *c)
+{
+	if (c == NULL)
+		return;
+	if (c->fd != -1)
+		close(c->fd);
+	free(c->payload);
+	free(c->dir);
+	free(c);
+}
+
+void
+journal_cursor_tell(
+    const struct journal_cursor *c, uint64_t *seg_out, uint64_t *off_out)
+{
+	*seg_out = c->seg;
+	*off_out = c->off;
+}
+
+uint64_t
+journal_cursor_skipped(const struct journal_cursor *c)
+{
+	return c->skipped;
+}
+
+int
+journal_cursor_next(struct journal_cursor *c, uint64_t limit_seg,
+    uint64_t limit_off, uint8_t *type_out, const void **payload_out,
+    struct journal_pos *pos_out)
+{
+	char path[4096];
+	struct stat st;
+	uint64_t size;
+	uint32_t len;
+	int r;
+
+	for (;;) {
+		if (c->seg > limit_seg ||
+		    (c->seg == limit_seg && c->off >= limit_off))
+			return 0;
+		if (c->fd == -1) {
+			snprintf(path, sizeof(path), "%s/" SEG_NAME_FMT, c->dir,
+			    c->seg);
+			if ((c->fd = open(path, O_RDONLY | O_CLOEXEC)) == -1)
+				return -1;
+		}
+		if (c->seg == limit_seg)
+			size = limit_off;
+		else if (fstat(c->fd, &st) == -1)
+			return -1;
+		else
+			size = (uint64_t)st.st_size;
+		r = read_record(
+		    c->fd, c->off, size, &c->payload, &c->cap, type_out, &len);
+		if (r == -1)
+			return -1;
+		if (r == 1) {
+			pos_out->seg = c->seg;
+			pos_out->off = c->off + JOURNAL_HDR_LEN;
+			pos_out->len = len;
+			*payload_out = c->payload;
+			c->off += JOURNAL_HDR_LEN + len + JOURNAL_TRAILER_LEN;
+			return 1;
+		}
+		if (c->seg == limit_seg) {
+			/* Below the limit, every record was synced: this is
+			 * not a tail still being written. */
+			errno = EIO;
+			return -1;
+		}
+		if (c->off + JOURNAL_HDR_LEN + JOURNAL_TRAILER_LEN <= size)
+			c->skipped++; /* corruption: the rest is lost */
+		close(c->fd);
+		c->fd = -1;
+		c->seg++;
+		c->off = JOURNAL_SEG_HDR_LEN;
+	}
 }

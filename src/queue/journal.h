@@ -47,6 +47,8 @@
 /* A record's payload is bounded (the largest message plus its envelope);
  * a larger length field is corruption, not a record. */
 #define JOURNAL_RECORD_MAX ((uint32_t)1 << 30)
+/* A journal's id: hex digits, made at creation (journal_id()). */
+#define JOURNAL_ID_LEN 32
 /* Default segment size before rotation. */
 #define JOURNAL_SEGMENT_SIZE ((uint64_t)64 << 20)
 
@@ -118,6 +120,50 @@ int journal_drop_oldest(struct journal *j);
 /* Closes the current segment and starts a new one, so that the former
  * current one can be relocated and dropped.  Returns 0 or -1. */
 int journal_rotate(struct journal *j);
+
+/* The journal's id (JOURNAL_ID_LEN hex digits), made durably with the
+ * journal, so positions recorded elsewhere (the store's mark) can be told
+ * from those of a journal made later in the same place.  "" only for a
+ * read-only journal that never had one. */
+const char *journal_id(const struct journal *j);
+
+/* Where the next record of the newest segment goes (its length). */
+uint64_t journal_end(const struct journal *j);
+
+/*
+ * A cursor reads records in order from a position on, in another thread
+ * than the journal's owner (it opens the segment files itself and uses
+ * pread), up to a limit the owner publishes: the end of what was synced.
+ * The segments it reads must not be dropped meanwhile (the queue drops
+ * only what the store has applied, i.e. what cursors have passed).
+ */
+struct journal_cursor;
+
+/* A cursor at (seg, off): off is a record's start, JOURNAL_SEG_HDR_LEN for
+ * the first.  Returns NULL on ENOMEM. */
+struct journal_cursor *journal_cursor_new(
+    const char *dir, uint64_t seg, uint64_t off);
+void journal_cursor_free(struct journal_cursor *c);
+
+/*
+ * Reads the next record that ends at or before (limit_seg, limit_off),
+ * moving to the next segment at the end of one below limit_seg.  Returns
+ * 1 with its type, payload (valid until the next call) and position, 0
+ * when the limit is reached, or -1 with errno set (a missing segment,
+ * I/O error, or EIO for a record that is not intact below the limit).
+ * Corruption inside a segment below limit_seg ends that segment early
+ * (counted by journal_cursor_skipped()), as journal_replay() does.
+ */
+int journal_cursor_next(struct journal_cursor *c, uint64_t limit_seg,
+    uint64_t limit_off, uint8_t *type_out, const void **payload_out,
+    struct journal_pos *pos_out);
+
+/* The position of the next record (just past the last one returned). */
+void journal_cursor_tell(
+    const struct journal_cursor *c, uint64_t *seg_out, uint64_t *off_out);
+
+/* Segments left early because of corruption. */
+uint64_t journal_cursor_skipped(const struct journal_cursor *c);
 
 /* CRC-32C (Castagnoli), exposed for the tests. */
 uint32_t journal_crc32c(uint32_t crc, const void *p, size_t n);

@@ -939,7 +939,7 @@ data_end(struct smtp_session *s)
 	s->state = SMTP_S_COMMIT;
 	/* No read timeout while the queue works: the client waits for us. */
 	set_timeout(s, 0);
-	if (queue_submit(s->d->queue, m, iov, 2, commit_done, s) == -1) {
+	if (queue_submit(s->d->queue, m, iov, 2, NULL, commit_done, s) == -1) {
 		int e = errno;
 
 		s->state = SMTP_S_CMD;

@@ -142,8 +142,7 @@ def send_message(r, frm="<a@client.test>", rcpts=("<u@local.test>",),
     return got.rsplit(" ", 1)[1]
 
 
-def tracking(d, qid):
-    """The tracking rows of qid, read-only: (msg row, [rcpt rows])."""
+def _tracking_once(d, qid):
     db = sqlite3.connect("file:%s?mode=ro" % d.data("tracking.db"), uri=True)
     try:
         db.row_factory = sqlite3.Row
@@ -154,6 +153,23 @@ def tracking(d, qid):
         return m, rows
     finally:
         db.close()
+
+
+def tracking(d, qid):
+    """The tracking rows of an accepted message qid, read-only: (msg
+    row, [rcpt rows]).  The 250 means the record is durable in the
+    journal; the store, an index of the journal, follows within
+    milliseconds (its applier thread), so this waits for it (bounded)."""
+    found = []
+
+    def present():
+        found[:] = [_tracking_once(d, qid)]
+        return found[0][0] is not None
+    try:
+        wait_for(present, what="tracking record of %s" % qid)
+    except AssertionError:
+        pass  # the caller asserts on what is there
+    return found[0]
 
 
 def make_cert(c):

@@ -330,6 +330,120 @@ test_rotation_and_drop(void **state)
 	free(dir);
 }
 
+/* The id is made once, durably, and kept; a bad id file is refused. */
+static void
+test_id(void **state)
+{
+	char *dir = tmpdir(), err[256], id[JOURNAL_ID_LEN + 1], path[512];
+	struct journal *j;
+	struct seen s;
+	uint64_t cut;
+	FILE *f;
+
+	(void)state;
+	j = reopen(dir, &s, &cut);
+	assert_int_equal(strlen(journal_id(j)), JOURNAL_ID_LEN);
+	snprintf(id, sizeof(id), "%s", journal_id(j));
+	journal_free(j);
+	j = reopen(dir, &s, &cut);
+	assert_string_equal(journal_id(j), id);
+	journal_free(j);
+	/* a journal made elsewhere has another */
+	{
+		char *other = tmpdir();
+
+		j = reopen(other, &s, &cut);
+		assert_string_not_equal(journal_id(j), id);
+		journal_free(j);
+		rmtree(other);
+		free(other);
+	}
+	snprintf(path, sizeof(path), "%s/id", dir);
+	assert_non_null(f = fopen(path, "w"));
+	fputs("not an id\n", f);
+	fclose(f);
+	assert_null(journal_open(dir, 0, err, sizeof(err)));
+	assert_non_null(strstr(err, "not a journal id"));
+	rmtree(dir);
+	free(dir);
+}
+
+/* A cursor reads what was appended, across segments, up to the limit it
+ * is given, and goes on from where it stopped. */
+static void
+test_cursor(void **state)
+{
+	char *dir = tmpdir(), err[256], rec[40];
+	struct journal *j;
+	struct journal_cursor *c;
+	struct journal_pos pos;
+	const void *p;
+	uint8_t type;
+	uint64_t cut, seg, off, mid_seg = 0, mid_off = 0;
+	int i, n;
+
+	(void)state;
+	j = journal_open(dir, 128, err, sizeof(err));
+	assert_non_null(j);
+	{
+		struct seen s;
+
+		memset(&s, 0, sizeof(s));
+		assert_int_equal(journal_replay(j, collect, &s, &cut), 0);
+	}
+	for (i = 0; i < 20; i++) {
+		snprintf(rec, sizeof(rec), "record-%02d", i);
+		append_str(j, (uint8_t)i, rec);
+		if (i == 9) {
+			mid_seg = journal_newest(j);
+			mid_off = journal_end(j);
+		}
+	}
+	assert_int_equal(journal_sync(j), 0);
+	assert_true(journal_newest(j) > mid_seg);
+	assert_non_null(c = journal_cursor_new(dir, journal_oldest(j), 0));
+	/* up to the middle only */
+	for (n = 0;
+	     journal_cursor_next(c, mid_seg, mid_off, &type, &p, &pos) == 1;
+	     n++) {
+		snprintf(rec, sizeof(rec), "record-%02d", n);
+		assert_int_equal(pos.len, strlen(rec));
+		assert_memory_equal(p, rec, pos.len);
+		assert_int_equal(type, n);
+	}
+	assert_int_equal(n, 10);
+	journal_cursor_tell(c, &seg, &off);
+	assert_int_equal(seg, mid_seg);
+	assert_int_equal(off, mid_off);
+	/* then to the end */
+	while (journal_cursor_next(c, journal_newest(j), journal_end(j), &type,
+	           &p, &pos) == 1) {
+		snprintf(rec, sizeof(rec), "record-%02d", n);
+		assert_memory_equal(p, rec, pos.len);
+		n++;
+	}
+	assert_int_equal(n, 20);
+	assert_int_equal(journal_cursor_skipped(c), 0);
+	journal_cursor_free(c);
+	/* a cursor made at a position goes on from there */
+	assert_non_null(c = journal_cursor_new(dir, mid_seg, mid_off));
+	assert_int_equal(journal_cursor_next(c, journal_newest(j),
+	                     journal_end(j), &type, &p, &pos),
+	    1);
+	assert_memory_equal(p, "record-10", 9);
+	journal_cursor_free(c);
+	/* a segment that is gone below the limit is an error */
+	assert_int_equal(journal_drop_oldest(j), 0);
+	assert_non_null(c = journal_cursor_new(dir, journal_oldest(j) - 1, 0));
+	assert_int_equal(journal_cursor_next(c, journal_newest(j),
+	                     journal_end(j), &type, &p, &pos),
+	    -1);
+	journal_cursor_free(c);
+	journal_free(j);
+	rmtree(dir);
+	free(dir);
+}
+
 static void
 test_leftovers_and_bad_headers(void **state)
 {
@@ -559,6 +673,8 @@ main(void)
 		cmocka_unit_test(test_round_trip),
 		cmocka_unit_test(test_corrupt_last),
 		cmocka_unit_test(test_rotation_and_drop),
+		cmocka_unit_test(test_id),
+		cmocka_unit_test(test_cursor),
 		cmocka_unit_test(test_leftovers_and_bad_headers),
 		cmocka_unit_test(test_failed_write),
 		cmocka_unit_test(test_readonly),

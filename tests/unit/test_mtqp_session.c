@@ -52,6 +52,10 @@ struct io {
 	int store_error;
 	long fail_wait;
 	int starttls_rc;
+	/* the lookup completes later (mtqp_proto_looked_up by the test) */
+	int defer;
+	int deferred; /* a lookup waits */
+	struct mtqp_proto *proto;
 };
 
 static int
@@ -103,13 +107,11 @@ dup(const char *s)
 /* The test store: one message for ENVID, opened by S, with one
  * delivered and one transferred recipient. */
 static int
-io_lookup(void *arg, const char *envid, const char *secret,
+io_find(struct io *io, const char *envid, const char *secret,
     struct store_msg **all_out, size_t *nall_out, unsigned char **ok_out)
 {
-	struct io *io = arg;
 	struct store_msg *m;
 
-	io->lookups++;
 	*all_out = NULL;
 	*nall_out = 0;
 	*ok_out = NULL;
@@ -141,6 +143,27 @@ io_lookup(void *arg, const char *envid, const char *secret,
 	assert_non_null(*ok_out);
 	(*ok_out)[0] = strcmp(secret, S) == 0;
 	return (*ok_out)[0];
+}
+
+/* ops->lookup: the answer at once (from inside the call, which the
+ * contract allows), or later when io->defer is set. */
+static int
+io_lookup(void *arg, const char *envid, const char *secret)
+{
+	struct io *io = arg;
+	struct store_msg *msgs;
+	unsigned char *ok;
+	size_t n;
+	int kept;
+
+	io->lookups++;
+	if (io->defer) {
+		io->deferred = 1;
+		return 0;
+	}
+	kept = io_find(io, envid, secret, &msgs, &n, &ok);
+	mtqp_proto_looked_up(io->proto, kept, msgs, n, ok);
+	return 0;
 }
 
 static int
@@ -274,6 +297,7 @@ open_session(struct io *io, int tls)
 	p.ops = &ops;
 	p.io = io;
 	assert_non_null(s = mtqp_proto_new(&p));
+	io->proto = s;
 	return s;
 }
 
@@ -388,6 +412,55 @@ test_track_found(void **state)
 	buf_addc(&io.out, '\0');
 	assert_true(strncmp(io.out.data, "+OK+", 4) == 0);
 	assert_int_equal(io.lookups, 4); /* as sent, then unbracketed */
+	assert_int_equal(mtqp_proto_state(s), MTQP_PROTO_READY);
+	mtqp_proto_free(s);
+	buf_reset(&io.out);
+}
+
+/* The store is read off the loop: the session is busy, reads nothing, and
+ * answers in order once the lookup completes; a lookup that times out is
+ * -TEMP; a pipelined command waits behind it. */
+static void
+test_track_async(void **state)
+{
+	struct io io;
+	struct mtqp_proto *s;
+	struct store_msg *msgs;
+	unsigned char *ok;
+	size_t n;
+	int kept;
+
+	(void)state;
+	memset(&io, 0, sizeof(io));
+	buf_init(&io.out, 1024 * 1024);
+	s = open_session(&io, NO_TLS);
+	buf_clear(&io.out);
+	io.defer = 1;
+	say(s, "TRACK " ENVID " " S "\r\nCOMMENT behind\r\n");
+	assert_int_equal(io.deferred, 1);
+	assert_int_equal(mtqp_proto_state(s), MTQP_PROTO_BUSY);
+	assert_int_equal(io.busy, 1);
+	assert_int_equal(io.out.len, 0); /* nothing, not even the COMMENT */
+	kept = io_find(&io, ENVID, S, &msgs, &n, &ok);
+	mtqp_proto_looked_up(s, kept, msgs, n, ok);
+	assert_int_equal(mtqp_proto_state(s), MTQP_PROTO_READY);
+	(void)mtqp_proto_run(s);
+	buf_addc(&io.out, '\0');
+	assert_true(strncmp(io.out.data, "+OK+", 4) == 0);
+	assert_non_null(strstr(io.out.data, "\r\n.\r\n+OK"));
+	buf_clear(&io.out);
+	/* a store that does not answer in time: -TEMP */
+	io.deferred = 0;
+	say(s, "TRACK " ENVID " " S "\r\n");
+	assert_int_equal(io.deferred, 1);
+	mtqp_proto_looked_up(s, MTQP_PROTO_LOOKUP_TIMEOUT, NULL, 0, NULL);
+	buf_addc(&io.out, '\0');
+	assert_string_equal(
+	    io.out.data, "-TEMP/unavailable tracking store unavailable\r\n");
+	assert_int_equal(mtqp_proto_state(s), MTQP_PROTO_READY);
+	/* a late completion after the answer is ignored (and freed) */
+	kept = io_find(&io, ENVID, S, &msgs, &n, &ok);
+	mtqp_proto_looked_up(s, kept, msgs, n, ok);
 	assert_int_equal(mtqp_proto_state(s), MTQP_PROTO_READY);
 	mtqp_proto_free(s);
 	buf_reset(&io.out);
@@ -613,6 +686,7 @@ main(void)
 	const struct CMUnitTest once[] = {
 		cmocka_unit_test(test_track_found),
 		cmocka_unit_test(test_track_opaque),
+		cmocka_unit_test(test_track_async),
 		cmocka_unit_test(test_track_delayed),
 		cmocka_unit_test(test_tls_done),
 		cmocka_unit_test(test_tls_setup_fails),

@@ -1,9 +1,9 @@
 /*
- * Unit tests of delivery.c's connection slots and their wait list:
+ * Unit tests of the delivery's connection slots and their wait list:
  * DELIVERY_CONN_PER_HOST_MAX and DELIVERY_CONN_MAX, first come first
  * served, a freed slot handed to the first waiter that can use it (and
  * only one), cancellation of a queued and of a granted wait, and
- * delivery_conn_pass() (a session handed to a waiter, counts unchanged).
+ * slots_pass() (a session handed to a waiter, counts unchanged).
  * A real event base delivers the grants, as in the daemon.
  */
 #include <stdarg.h>
@@ -16,19 +16,16 @@
 
 #include <event2/event.h>
 
-#include "common/conf.h"
-#include "delivery/delivery.h"
-#include "msgtrkd/msgtrkd.h"
+#include "delivery/delivery_int.h"
 
 struct fixture {
-	struct conf conf;
-	struct msgtrkd d;
-	struct delivery *dl;
+	struct event_base *base;
+	struct slots *s;
 };
 
 /* A waiter and what its callback saw. */
 struct wait {
-	struct delivery_waiter w;
+	struct slots_waiter w;
 	int called;
 	int order; /* the n-th callback of the test, from 1 */
 };
@@ -48,14 +45,10 @@ static int
 setup(void **state)
 {
 	static struct fixture f;
-	char err[256];
 
 	memset(&f, 0, sizeof(f));
-	assert_int_equal(conf_defaults(&f.conf, err, sizeof(err)), 0);
-	f.d.conf = &f.conf;
-	assert_non_null(f.d.base = event_base_new());
-	f.dl = delivery_new(&f.d, err, sizeof(err));
-	assert_non_null(f.dl);
+	assert_non_null(f.base = event_base_new());
+	assert_non_null(f.s = slots_new(f.base));
 	callbacks = 0;
 	*state = &f;
 	return 0;
@@ -66,9 +59,8 @@ teardown(void **state)
 {
 	struct fixture *f = *state;
 
-	delivery_free(f->dl);
-	event_base_free(f->d.base);
-	conf_free(&f->conf);
+	slots_free(f->s);
+	event_base_free(f->base);
 	return 0;
 }
 
@@ -77,7 +69,7 @@ teardown(void **state)
 static void
 run(struct fixture *f)
 {
-	event_base_loop(f->d.base, EVLOOP_NONBLOCK);
+	event_base_loop(f->base, EVLOOP_NONBLOCK);
 }
 
 static void
@@ -86,14 +78,14 @@ fill_host(struct fixture *f, const char *host, int n)
 	int i;
 
 	for (i = 0; i < n; i++)
-		assert_int_equal(delivery_conn_get(f->dl, host), 0);
+		assert_int_equal(slots_get(f->s, host), 0);
 }
 
 static void
 wait_on(struct fixture *f, struct wait *x, const char *host)
 {
 	memset(x, 0, sizeof(*x));
-	assert_int_equal(delivery_conn_wait(f->dl, &x->w, host, granted, x), 0);
+	assert_int_equal(slots_wait(f->s, &x->w, host, granted, x), 0);
 }
 
 static void
@@ -102,14 +94,14 @@ test_per_host_limit(void **state)
 	struct fixture *f = *state;
 
 	fill_host(f, "a.test", DELIVERY_CONN_PER_HOST_MAX);
-	assert_int_equal(delivery_conn_get(f->dl, "a.test"), -1);
+	assert_int_equal(slots_get(f->s, "a.test"), -1);
 	/* Another host is not held back by a's limit. */
-	assert_int_equal(delivery_conn_get(f->dl, "b.test"), 0);
-	delivery_conn_put(f->dl, "a.test");
-	assert_int_equal(delivery_conn_get(f->dl, "a.test"), 0);
-	delivery_conn_put(f->dl, "b.test");
+	assert_int_equal(slots_get(f->s, "b.test"), 0);
+	slots_put(f->s, "a.test");
+	assert_int_equal(slots_get(f->s, "a.test"), 0);
+	slots_put(f->s, "b.test");
 	fill_host(f, "b.test", DELIVERY_CONN_PER_HOST_MAX);
-	assert_int_equal(delivery_conn_get(f->dl, "b.test"), -1);
+	assert_int_equal(slots_get(f->s, "b.test"), -1);
 }
 
 static void
@@ -129,13 +121,13 @@ test_fifo_per_host(void **state)
 	assert_int_equal(y.called, 1);
 	assert_int_equal(x1.called + x2.called, 0);
 	/* One slot of a comes free: the first waiter for a, and only it. */
-	delivery_conn_put(f->dl, "a.test");
+	slots_put(f->s, "a.test");
 	run(f);
 	assert_int_equal(x1.called, 1);
 	assert_int_equal(x2.called, 0);
 	/* x1 holds the slot now: a is full again. */
-	assert_int_equal(delivery_conn_get(f->dl, "a.test"), -1);
-	delivery_conn_put(f->dl, "a.test");
+	assert_int_equal(slots_get(f->s, "a.test"), -1);
+	slots_put(f->s, "a.test");
 	run(f);
 	assert_int_equal(x2.called, 1);
 	assert_true(x1.order < x2.order);
@@ -153,9 +145,9 @@ test_overall_limit(void **state)
 	for (i = 0; i < DELIVERY_CONN_MAX; i++) {
 		snprintf(host, sizeof(host), "h%d.test",
 		    i / DELIVERY_CONN_PER_HOST_MAX);
-		assert_int_equal(delivery_conn_get(f->dl, host), 0);
+		assert_int_equal(slots_get(f->s, host), 0);
 	}
-	assert_int_equal(delivery_conn_get(f->dl, "new.test"), -1);
+	assert_int_equal(slots_get(f->s, "new.test"), -1);
 	/* h0 is at its own limit too; new1 and new2 only at the overall. */
 	wait_on(f, &xa, "h0.test");
 	wait_on(f, &xb, "new1.test");
@@ -164,17 +156,17 @@ test_overall_limit(void **state)
 	assert_int_equal(xa.called + xb.called + xc.called, 0);
 	/* A slot of h1 comes free: nobody waits for h1, and h0 is still at
 	 * its limit, so the first waiter that may use it is new1. */
-	delivery_conn_put(f->dl, "h1.test");
+	slots_put(f->s, "h1.test");
 	run(f);
 	assert_int_equal(xa.called, 0);
 	assert_int_equal(xb.called, 1);
 	assert_int_equal(xc.called, 0);
 	/* A slot of h0: h0's waiter came first and fits now. */
-	delivery_conn_put(f->dl, "h0.test");
+	slots_put(f->s, "h0.test");
 	run(f);
 	assert_int_equal(xa.called, 1);
 	assert_int_equal(xc.called, 0);
-	delivery_conn_put(f->dl, "h2.test");
+	slots_put(f->s, "h2.test");
 	run(f);
 	assert_int_equal(xc.called, 1);
 }
@@ -190,23 +182,23 @@ test_cancel(void **state)
 	wait_on(f, &x2, "a.test");
 	wait_on(f, &x3, "a.test");
 	/* A queued waiter leaves the line. */
-	delivery_conn_cancel(&x1.w);
-	delivery_conn_put(f->dl, "a.test");
+	slots_cancel(&x1.w);
+	slots_put(f->s, "a.test");
 	/* x2 is granted but not yet called back: withdrawing it gives its
 	 * slot to x3. */
-	delivery_conn_cancel(&x2.w);
+	slots_cancel(&x2.w);
 	run(f);
 	assert_int_equal(x1.called, 0);
 	assert_int_equal(x2.called, 0);
 	assert_int_equal(x3.called, 1);
-	assert_int_equal(delivery_conn_get(f->dl, "a.test"), -1);
+	assert_int_equal(slots_get(f->s, "a.test"), -1);
 	/* Cancelling an idle waiter does nothing. */
-	delivery_conn_cancel(&x1.w);
-	assert_int_equal(delivery_conn_get(f->dl, "a.test"), -1);
+	slots_cancel(&x1.w);
+	assert_int_equal(slots_get(f->s, "a.test"), -1);
 }
 
 static int
-match_second(const struct delivery_waiter *w, void *ctx)
+match_second(const struct slots_waiter *w, void *ctx)
 {
 	return w == ctx;
 }
@@ -224,17 +216,16 @@ test_pass(void **state)
 	run(f); /* y: b had room */
 	assert_int_equal(y.called, 1);
 	/* Nobody matches: the caller keeps its slot. */
-	assert_null(delivery_conn_pass(f->dl, "c.test", match_second, &x2.w));
+	assert_null(slots_pass(f->s, "c.test", match_second, &x2.w));
 	/* The matching waiter for a is handed the session, not called back;
 	 * the counts are unchanged (a is still full). */
-	assert_ptr_equal(
-	    delivery_conn_pass(f->dl, "a.test", match_second, &x2.w), &x2);
-	assert_int_equal(x2.w.state, DELIVERY_WAIT_IDLE);
-	assert_int_equal(delivery_conn_get(f->dl, "a.test"), -1);
+	assert_ptr_equal(slots_pass(f->s, "a.test", match_second, &x2.w), &x2);
+	assert_int_equal(x2.w.state, SLOTS_WAIT_IDLE);
+	assert_int_equal(slots_get(f->s, "a.test"), -1);
 	run(f);
 	assert_int_equal(x1.called + x2.called, 0);
 	/* x1 is still first in line for a. */
-	delivery_conn_put(f->dl, "a.test");
+	slots_put(f->s, "a.test");
 	run(f);
 	assert_int_equal(x1.called, 1);
 	assert_int_equal(x2.called, 0);
@@ -253,7 +244,7 @@ test_backlog(void **state)
 	for (i = 0; i < n; i++)
 		wait_on(f, &x[i], "slow.test");
 	for (i = 0; i < n; i++) {
-		delivery_conn_put(f->dl, "slow.test");
+		slots_put(f->s, "slow.test");
 		run(f);
 		assert_int_equal(x[i].called, 1);
 		assert_int_equal(x[i].order, (int)i + 1);
