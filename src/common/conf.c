@@ -1180,14 +1180,26 @@ conf_check(struct conf *c, const unsigned *seen, unsigned *line_out, char *why,
 		return conf_why(why, whysize,
 		    "mtqp_tls_required needs tls_cert_file and tls_key_file "
 		    "(no STARTTLS without them)");
+	/* mtrk_max_timeout is a silent cap on retention (PRODUCT.md): on the
+	 * default retention too, when the file leaves mtrk_default_timeout
+	 * at its default ("mtrk_max_timeout = 1d" alone means 1d).  A
+	 * default the operator wrote is never changed in silence: above the
+	 * cap (written or the default 30d) it is an error at its line. */
 	*line_out = conf_later(conf_seen(seen, "mtrk_default_timeout"),
 	    conf_seen(seen, "mtrk_max_timeout"));
-	if (c->mtrk_default_timeout > c->mtrk_max_timeout)
-		return conf_why(why, whysize,
-		    "mtrk_default_timeout (%lld s) is above mtrk_max_timeout "
-		    "(%lld s)",
-		    (long long)c->mtrk_default_timeout,
-		    (long long)c->mtrk_max_timeout);
+	if (c->mtrk_default_timeout > c->mtrk_max_timeout) {
+		if (conf_seen(seen, "mtrk_default_timeout") == 0)
+			c->mtrk_default_timeout = c->mtrk_max_timeout;
+		else
+			return conf_why(why, whysize,
+			    "mtrk_default_timeout (%lld s) is above "
+			    "mtrk_max_timeout (%lld s%s)",
+			    (long long)c->mtrk_default_timeout,
+			    (long long)c->mtrk_max_timeout,
+			    conf_seen(seen, "mtrk_max_timeout") == 0
+			        ? ", its default"
+			        : "");
+	}
 	*line_out = 0;
 	return 0;
 }

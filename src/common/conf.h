@@ -122,10 +122,12 @@ int conf_defaults(struct conf *c, char *err, size_t errsize);
  * are accepted; NUL and other control bytes (tab aside) are errors.
  * Keyword values (none, maildir, sqlite, yes/no...) ignore case.  Paths
  * must be absolute.  Files named by keys are not opened here.  Rules
- * between keys (both listeners none, a TLS file without its pair,
- * mtrk_default_timeout above mtrk_max_timeout, mtqp_tls_required without
- * TLS files, an address in both listener lists) are reported at the line
- * of the last key involved.  mailbox_dir, unless set, becomes
+ * between keys (both listeners none, a TLS file without its pair, an
+ * mtrk_default_timeout set in the file above mtrk_max_timeout,
+ * mtqp_tls_required without TLS files, an address in both listener
+ * lists) are reported at the line of the last key involved.
+ * mtrk_default_timeout, unless set, is capped by mtrk_max_timeout (the
+ * silent cap of PRODUCT.md).  mailbox_dir, unless set, becomes
  * <data_dir>/mail. */
 int conf_load(struct conf *c, const char *path, char *err, size_t errsize);
 

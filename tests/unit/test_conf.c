@@ -456,6 +456,20 @@ chk_mtrk1d(const struct conf *c)
 }
 
 static void
+chk_mtrk2d(const struct conf *c)
+{
+	assert_int_equal(c->mtrk_default_timeout, 2 * 86400);
+	assert_int_equal(c->mtrk_max_timeout, 2 * 86400);
+}
+
+static void
+chk_mtrk9d20d(const struct conf *c)
+{
+	assert_int_equal(c->mtrk_default_timeout, 9 * 86400);
+	assert_int_equal(c->mtrk_max_timeout, 20 * 86400);
+}
+
+static void
 chk_tls(const struct conf *c)
 {
 	assert_string_equal(c->tls_cert_file, "/etc/msgtrk/cert.pem");
@@ -697,9 +711,20 @@ static const struct load_case load_cases[] = {
 	    NULL },
 	{ "idle 9m", "mtqp_idle_timeout = 9m\n", 0, NULL, "below the minimum",
 	    NULL },
-	{ "mtrk max 1d alone", "mtrk_max_timeout = 1d\n", 0, NULL,
-	    ":1: mtrk_default_timeout (777600 s) is above mtrk_max_timeout "
-	    "(86400 s)",
+	/* mtrk_max_timeout is a silent cap on the default retention (its
+	 * default 9d too) ... */
+	{ "mtrk max 1d alone", "mtrk_max_timeout = 1d\n", 0, NULL, NULL,
+	    chk_mtrk1d },
+	{ "mtrk max 2d alone", "# x\nmtrk_max_timeout = 2d\n", 0, NULL, NULL,
+	    chk_mtrk2d },
+	{ "mtrk max 20d alone", "mtrk_max_timeout = 20d\n", 0, NULL, NULL,
+	    chk_mtrk9d20d },
+	/* ... but a default the operator wrote is never changed in silence:
+	 * above the maximum (written or not) it is an error. */
+	{ "mtrk both explicit, default above",
+	    "mtrk_default_timeout = 3d\nmtrk_max_timeout = 2d\n", 0, NULL,
+	    ":2: mtrk_default_timeout (259200 s) is above mtrk_max_timeout "
+	    "(172800 s)",
 	    NULL },
 	{ "mtrk 1d both", "mtrk_default_timeout = 1d\nmtrk_max_timeout = 24h\n",
 	    0, NULL, NULL, chk_mtrk1d },
@@ -709,7 +734,10 @@ static const struct load_case load_cases[] = {
 	    "mtrk_max_timeout = 10d\n# x\nmtrk_default_timeout = 11d\n", 0,
 	    NULL, ":3: mtrk_default_timeout (950400 s) is above", NULL },
 	{ "mtrk default above default max", "mtrk_default_timeout = 31d\n", 0,
-	    NULL, ":1: mtrk_default_timeout", NULL },
+	    NULL,
+	    ":1: mtrk_default_timeout (2678400 s) is above mtrk_max_timeout "
+	    "(2592000 s, its default)",
+	    NULL },
 	{ "smtp timeout 3s", "smtp_timeout = 3s\n", 0, NULL, NULL, chk_smtp3 },
 	{ "smtp timeout 0", "smtp_timeout = 0\n", 0, NULL,
 	    ":1: smtp_timeout: 0 is below the minimum 1s", NULL },
