@@ -1140,7 +1140,7 @@ relay_start_lmtp(struct delivery_job *j, const char *host, uint16_t port)
 	if ((h = calloc(1, sizeof(*h))) == NULL)
 		fatal("relay");
 	if (route_parse_literal(host, strlen(host), &h->addr[0]) == 0) {
-		h->literal = 1;
+		/* as parsed */
 	} else if (inet_pton(AF_INET, host, &h->addr[0].u.v4) == 1) {
 		h->addr[0].family = AF_INET;
 	} else if (strcmp(host, "localhost") == 0) {
@@ -1152,7 +1152,11 @@ relay_start_lmtp(struct delivery_job *j, const char *host, uint16_t port)
 		free(h);
 		return -1;
 	}
-	str_copy(h->host, host, sizeof(h->host));
+	/* Remote-MTA names the address connected to, in the one literal
+	 * form ("dns; [127.0.0.1]", "dns; [IPv6:::1]"): a bare
+	 * "127.0.0.1" would read as a host name to the tracker. */
+	h->literal = 1;
+	route_literal_format(&h->addr[0], h->host, sizeof(h->host));
 	h->port = port;
 	h->naddr = 1;
 	rl = relay_new(j, 1);

@@ -95,15 +95,23 @@ route_parse_literal(const char *s, size_t n, struct dns_addr *out)
 	return -1;
 }
 
-/* Writes "[ip]" for a into dst (ROUTE_HOST_MAX + 1 bytes). */
-static void
-route_literal_text(const struct dns_addr *a, char *dst)
+void
+route_literal_format(const struct dns_addr *a, char *dst, size_t dstsize)
 {
 	char ip[INET6_ADDRSTRLEN];
 
 	if (dns_addr_format(a, ip, sizeof(ip)) == -1)
 		str_copy(ip, "?", sizeof(ip));
-	snprintf(dst, ROUTE_HOST_MAX + 1, "[%s]", ip);
+	/* RFC 5321 §4.1.3: IPv6-address-literal = "IPv6:" IPv6-addr. */
+	snprintf(
+	    dst, dstsize, a->family == AF_INET6 ? "[IPv6:%s]" : "[%s]", ip);
+}
+
+/* Writes the literal for a into dst (ROUTE_HOST_MAX + 1 bytes). */
+static void
+route_literal_text(const struct dns_addr *a, char *dst)
+{
+	route_literal_format(a, dst, ROUTE_HOST_MAX + 1);
 }
 
 /* Lower-cases name into dst (DNS_NAME_MAX + 1 bytes) without a trailing

@@ -16,8 +16,10 @@
  * NXDOMAIN fails permanently (5.1.2), a DNS failure temporarily (4.4.3).
  *
  * Each candidate hop carries the host NAME we looked up or routed to: that
- * is what Remote-MTA records ("dns; <host>", "dns; [ip]" for a literal),
- * never the name the peer announces.
+ * is what Remote-MTA records ("dns; <host>"), never the name the peer
+ * announces.  An address is written as RFC 5321 §4.1.3's address literal,
+ * one form everywhere: "dns; [192.0.2.1]", "dns; [IPv6:2001:db8::1]"
+ * (route_literal_format()).
  */
 #ifndef MSGTRK_ROUTE_H
 #define MSGTRK_ROUTE_H
@@ -42,12 +44,13 @@ struct event_base;
 /* The SMTP port (IANA "smtp"). */
 #define ROUTE_PORT_DEFAULT 25
 
-/* Longest host text: a name, or "[" IPv6 "]". */
+/* Longest host text: a name, or "[IPv6:" IPv6 "]". */
 #define ROUTE_HOST_MAX (DNS_NAME_MAX + 2)
 
 struct route_entry {
 	char domain[DNS_NAME_MAX + 1]; /* lower-cased, or "*" */
-	char host[ROUTE_HOST_MAX + 1]; /* lower-cased name, or "[ip]" */
+	char host[ROUTE_HOST_MAX + 1]; /* lower-cased name, or the literal
+					  ("[192.0.2.1]", "[IPv6:::1]") */
 	int literal; /* 1: host is "[ip]" and addr holds it */
 	struct dns_addr addr;
 	uint16_t port; /* 0: the default port */
@@ -161,5 +164,10 @@ void route_cancel(struct route_query *q);
 /* Parses an address literal: "[192.0.2.1]", "[2001:db8::1]" or
  * "[IPv6:2001:db8::1]" (n bytes).  Returns 0 and fills *out, or -1. */
 int route_parse_literal(const char *s, size_t n, struct dns_addr *out);
+
+/* Writes a as RFC 5321 §4.1.3's address literal, the one form Remote-MTA
+ * uses: "[192.0.2.1]", "[IPv6:2001:db8::1]" (inet_ntop's compressed
+ * form).  dstsize of ROUTE_HOST_MAX + 1 always fits. */
+void route_literal_format(const struct dns_addr *a, char *dst, size_t dstsize);
 
 #endif /* MSGTRK_ROUTE_H */

@@ -7,7 +7,9 @@
  * parallel, one per host; the trail reports once no query is left, or
  * when the overall timer fires.
  */
+#include <arpa/inet.h>
 #include <errno.h>
+#include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -326,12 +328,53 @@ query_start(struct trail *t, const char *host, unsigned int port, char *err,
 	return q;
 }
 
+/* An address literal from a remote answer: RFC 5321 §4.1.3's
+ * "[192.0.2.1]" and "[IPv6:2001:db8::1]" (what msgtrkd writes), and the
+ * untagged "[2001:db8::1]" older servers wrote.  Writes "[ip]" with ip
+ * as inet_ntop() prints it (mtqp_client takes the brackets off; one
+ * form, so the loop check sees one host).  Returns 0, or -1 if v is not
+ * such a literal. */
+static int
+remote_literal(const char *v, char *out, size_t outsize)
+{
+	char ip[INET6_ADDRSTRLEN + 8], text[INET6_ADDRSTRLEN];
+	unsigned char a[sizeof(struct in6_addr)];
+	size_t n = strlen(v);
+	int tagged, af;
+
+	if (n < 3 || v[0] != '[' || v[n - 1] != ']')
+		return -1;
+	v++;
+	n -= 2;
+	if ((tagged = n > 5 && str_ncasecmp(v, "IPv6:", 5) == 0)) {
+		v += 5;
+		n -= 5;
+	}
+	if (n >= sizeof(ip))
+		return -1;
+	memcpy(ip, v, n);
+	ip[n] = '\0';
+	if (inet_pton(AF_INET6, ip, a) == 1)
+		af = AF_INET6;
+	else if (!tagged && inet_pton(AF_INET, ip, a) == 1)
+		af = AF_INET;
+	else
+		return -1;
+	if (inet_ntop(af, a, text, sizeof(text)) == NULL ||
+	    (size_t)snprintf(out, outsize, "[%s]", text) >= outsize)
+		return -1;
+	return 0;
+}
+
 int
 trail_remote_host(const struct tstatus_typed *m, char *out, size_t outsize)
 {
 	if (m->type == NULL || str_casecmp(m->type, "dns") != 0 ||
-	    m->value == NULL || *m->value == '\0' ||
-	    str_copy(out, m->value, outsize) >= outsize)
+	    m->value == NULL || *m->value == '\0')
+		return -1;
+	if (m->value[0] == '[')
+		return remote_literal(m->value, out, outsize);
+	if (str_copy(out, m->value, outsize) >= outsize)
 		return -1;
 	return 0;
 }

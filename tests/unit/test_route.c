@@ -252,7 +252,7 @@ static const struct lookup_case lookup_cases[] = {
 	{ "EXAMPLE.COM", "relay.test", 2525, 0 },
 	{ "example.com.", "relay.test", 2525, 0 },
 	{ "sub.example.com", "[192.0.2.7]", 26, 1 },
-	{ "v6.example.com", "[2001:db8::1]", 0, 1 },
+	{ "v6.example.com", "[IPv6:2001:db8::1]", 0, 1 },
 	{ "other.example.com", "smarthost.test", 0, 0 }, /* no subdomains */
 	{ "example.org", "smarthost.test", 0, 0 },
 	{ "", "smarthost.test", 0, 0 },
@@ -400,22 +400,25 @@ test_load(void **state)
 struct literal_case {
 	const char *in;
 	int family; /* 0: rejected */
+	const char *text; /* route_literal_format(): RFC 5321 §4.1.3 */
 };
 
 static const struct literal_case literal_cases[] = {
-	{ "[127.0.0.1]", AF_INET },
-	{ "[::1]", AF_INET6 },
-	{ "[IPv6:::1]", AF_INET6 },
-	{ "[ipv6:2001:db8::1]", AF_INET6 },
-	{ "[IPv6:127.0.0.1]", 0 },
-	{ "[]", 0 },
-	{ "[", 0 },
-	{ "127.0.0.1", 0 },
-	{ "[127.0.0.1", 0 },
-	{ "[1.2.3]", 0 },
-	{ "[host.test]", 0 },
-	{ "[ 127.0.0.1]", 0 },
-	{ "[1:2:3:4:5:6:7:8:9]", 0 },
+	{ "[127.0.0.1]", AF_INET, "[127.0.0.1]" },
+	{ "[::1]", AF_INET6, "[IPv6:::1]" },
+	{ "[IPv6:::1]", AF_INET6, "[IPv6:::1]" },
+	{ "[ipv6:2001:db8::1]", AF_INET6, "[IPv6:2001:db8::1]" },
+	{ "[2001:DB8:0:0:0:0:0:1]", AF_INET6, "[IPv6:2001:db8::1]" },
+	{ "[IPv6:::ffff:192.0.2.1]", AF_INET6, "[IPv6:::ffff:192.0.2.1]" },
+	{ "[IPv6:127.0.0.1]", 0, NULL },
+	{ "[]", 0, NULL },
+	{ "[", 0, NULL },
+	{ "127.0.0.1", 0, NULL },
+	{ "[127.0.0.1", 0, NULL },
+	{ "[1.2.3]", 0, NULL },
+	{ "[host.test]", 0, NULL },
+	{ "[ 127.0.0.1]", 0, NULL },
+	{ "[1:2:3:4:5:6:7:8:9]", 0, NULL },
 };
 
 static const char *
@@ -431,12 +434,16 @@ test_literal(void **state)
 	struct dns_addr a;
 	int rc;
 
+	char text[ROUTE_HOST_MAX + 1];
+
 	rc = route_parse_literal(c->in, strlen(c->in), &a);
 	if (c->family == 0)
 		assert_int_equal(rc, -1);
 	else {
 		assert_int_equal(rc, 0);
 		assert_int_equal(a.family, c->family);
+		route_literal_format(&a, text, sizeof(text));
+		assert_string_equal(text, c->text);
 	}
 }
 
@@ -620,7 +627,11 @@ static const struct decide_case decide_cases[] = {
 	{ "literal", NULL, NULL, 0, 0, "[127.0.0.5]", ROUTE_OK,
 	    ROUTE_SRC_LITERAL, "", 0, "[127.0.0.5]:25=127.0.0.5" },
 	{ "literal v6", NULL, NULL, 2526, 0, "[IPv6:::1]", ROUTE_OK,
-	    ROUTE_SRC_LITERAL, "", 0, "[::1]:2526=::1" },
+	    ROUTE_SRC_LITERAL, "", 0, "[IPv6:::1]:2526=::1" },
+	{ "literal v6 untagged", NULL, NULL, 2526, 0, "[::1]", ROUTE_OK,
+	    ROUTE_SRC_LITERAL, "", 0, "[IPv6:::1]:2526=::1" },
+	{ "route literal v6", "* [::1]:2527\n", NULL, 0, 1, "x.test", ROUTE_OK,
+	    ROUTE_SRC_TABLE, "", 0, "[IPv6:::1]:2527=::1" },
 	/* the routes file first: exact, then "*" */
 	{ "route exact", "dest.test relay.test:2525\n* [127.0.0.7]:26\n", NULL,
 	    0, 0, "dest.test", ROUTE_OK, ROUTE_SRC_TABLE, "", 0,
