@@ -54,6 +54,7 @@
 #include "common/log.h"
 #include "common/tls.h"
 #include "delivery/delivery.h"
+#include "delivery/reply.h"
 #include "dns/route.h"
 #include "msgtrk/buf.h"
 #include "msgtrk/mtrk.h"
@@ -440,6 +441,17 @@ relay_next(struct relay *rl, const char *why)
 	relay_connect(rl);
 }
 
+/* Sets dr's outcome from the peer's reply r, kept whole: "550 5.1.1
+ * text", every line (reply.h). */
+static void
+relay_rcpt_reply(struct delivery_rcpt *dr, const struct smtp_reply_msg *r)
+{
+	char text[REPLY_TEXT_MAX + 1];
+	size_t n = reply_format(r, text, sizeof(text));
+
+	delivery_rcpt_set(dr, r->code, r->status, text, n);
+}
+
 /* Sets the outcome of every recipient not answered yet. */
 static void
 relay_all(struct relay *rl, int code, const char *status, const char *text,
@@ -453,6 +465,17 @@ relay_all(struct relay *rl, int code, const char *status, const char *text,
 			continue;
 		delivery_rcpt_set(&j->r[i], code, status, text, n);
 	}
+}
+
+/* relay_all() with the peer's reply r, kept whole. */
+static void
+relay_all_reply(
+    struct relay *rl, const struct smtp_reply_msg *r, int only_accepted)
+{
+	char text[REPLY_TEXT_MAX + 1];
+	size_t n = reply_format(r, text, sizeof(text));
+
+	relay_all(rl, r->code, r->status, text, n, only_accepted);
 }
 
 static void
@@ -744,15 +767,13 @@ relay_cmd_reply(struct relay *rl, const struct smtp_reply_msg *r)
 	if (k == 0) {
 		rl->mail_ok = r->code / 100 == 2;
 		if (!rl->mail_ok)
-			relay_all(
-			    rl, r->code, r->status, r->text, r->text_len, 0);
+			relay_all_reply(rl, r, 0);
 	} else if (k <= j->nr) {
 		if (rl->mail_ok && r->code / 100 == 2) {
 			rl->ok[k - 1] = 1;
 			rl->naccepted++;
 		} else if (rl->mail_ok) {
-			delivery_rcpt_set(&j->r[k - 1], r->code, r->status,
-			    r->text, r->text_len);
+			relay_rcpt_reply(&j->r[k - 1], r);
 		}
 	} else {
 		/* DATA: 354, or a refusal (RFC 2920 §3.1: no valid
@@ -769,8 +790,7 @@ relay_cmd_reply(struct relay *rl, const struct smtp_reply_msg *r)
 		}
 		if (!rl->data_ok) {
 			if (rl->mail_ok)
-				relay_all(rl, r->code, r->status, r->text,
-				    r->text_len, 1);
+				relay_all_reply(rl, r, 1);
 			relay_quit(rl);
 			return;
 		}
@@ -814,8 +834,7 @@ relay_dot_reply(struct relay *rl, const struct smtp_reply_msg *r)
 			continue;
 		if (rl->lmtp && n++ != rl->ndot)
 			continue;
-		delivery_rcpt_set(
-		    &j->r[i], r->code, r->status, r->text, r->text_len);
+		relay_rcpt_reply(&j->r[i], r);
 		if (r->code / 100 != 2)
 			continue;
 		if (rl->lmtp)

@@ -14,9 +14,12 @@ real peers on loopback:
 """
 
 import base64
+import glob
 import hashlib
 import json
 import os
+import re
+import shutil
 import smtplib
 import socket
 import subprocess
@@ -24,11 +27,12 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from harness import (MSGTRK, MSGTRKD, WAIT, Suite, free_port,  # noqa: E402
-                     wait_for)
+                     wait_for, wait_port)
 
 suite = Suite("conformance")
 # store.h's enum store_action, as the SQLite store keeps it.
-ACTION_DELIVERED, ACTION_TRANSFERRED, ACTION_FAILED = 2, 3, 6
+ACTION_DELAYED, ACTION_DELIVERED, ACTION_TRANSFERRED, ACTION_FAILED = \
+    1, 2, 3, 6
 
 
 def secret_pair():
@@ -43,6 +47,221 @@ def check_conf(c, name, text):
     p = subprocess.run([MSGTRKD, "-n", "-c", path], capture_output=True,
                        timeout=WAIT)
     return p.returncode, (p.stdout + p.stderr).decode(errors="replace")
+
+
+def _read(path):
+    try:
+        with open(path, errors="replace") as f:
+            return f.read()
+    except OSError:
+        return ""
+
+
+def postfix(c, port, main_extra=()):
+    """A private Postfix on 127.0.0.1:port (TESTING.md), no DNS, with
+    main.cf lines of the case's own.  Returns its config dir; stopped by
+    "postfix -c DIR stop" when the case ends."""
+    if shutil.which("postfix") is None:
+        raise AssertionError("postfix is not installed (see TESTING.md)")
+    d = c.path("postfix")
+    for sub in ("queue", "data"):
+        os.makedirs(os.path.join(d, sub), exist_ok=True)
+    shutil.chown(os.path.join(d, "data"), "postfix", "postfix")
+    c.write("postfix/main.cf", "\n".join([
+        "compatibility_level = 3.6",
+        "queue_directory = %s/queue" % d,
+        "data_directory = %s/data" % d,
+        "myhostname = postfix.test",
+        "mydomain = postfix.test",
+        "myorigin = postfix.test",
+        "inet_interfaces = 127.0.0.1",
+        "inet_protocols = ipv4",
+        "mydestination =",
+        "local_recipient_maps =",
+        "alias_maps =",
+        "alias_database =",
+        "mynetworks = 127.0.0.0/8",
+        "smtpd_relay_restrictions = permit_mynetworks, reject",
+        "relayhost = [127.0.0.1]:9",
+        "smtp_dns_support_level = disabled",
+        "smtp_tls_security_level = none",
+        "smtpd_tls_security_level = none",
+        "maillog_file = %s/maillog" % d,
+        "maillog_file_prefixes = %s" % d,
+    ] + list(main_extra) + [""]))
+    services = [
+        ("127.0.0.1:%d" % port, "inet", "n", "-", "n", "-", "-", "smtpd"),
+        ("pickup", "unix", "n", "-", "n", "60", "1", "pickup"),
+        ("cleanup", "unix", "n", "-", "n", "-", "0", "cleanup"),
+        ("qmgr", "unix", "n", "-", "n", "300", "1", "qmgr"),
+        ("rewrite", "unix", "-", "-", "n", "-", "-", "trivial-rewrite"),
+        ("bounce", "unix", "-", "-", "n", "-", "0", "bounce"),
+        ("defer", "unix", "-", "-", "n", "-", "0", "bounce"),
+        ("trace", "unix", "-", "-", "n", "-", "0", "bounce"),
+        ("verify", "unix", "-", "-", "n", "-", "1", "verify"),
+        ("flush", "unix", "n", "-", "n", "1000?", "0", "flush"),
+        ("proxymap", "unix", "-", "-", "n", "-", "-", "proxymap"),
+        ("smtp", "unix", "-", "-", "n", "-", "-", "smtp"),
+        ("relay", "unix", "-", "-", "n", "-", "-", "smtp"),
+        ("showq", "unix", "n", "-", "n", "-", "-", "showq"),
+        ("error", "unix", "-", "-", "n", "-", "-", "error"),
+        ("retry", "unix", "-", "-", "n", "-", "-", "error"),
+        ("discard", "unix", "-", "-", "n", "-", "-", "discard"),
+        ("anvil", "unix", "-", "-", "n", "-", "1", "anvil"),
+        ("scache", "unix", "-", "-", "n", "-", "1", "scache"),
+        ("postlog", "unix-dgram", "n", "-", "n", "-", "1", "postlogd"),
+    ]
+    c.write("postfix/master.cf",
+            "".join("%-20s %-10s %s\n" % (s[0], s[1], "  ".join(s[2:]))
+                    for s in services))
+    p = subprocess.run(["postfix", "-c", d, "start"], capture_output=True,
+                       timeout=WAIT * 3)
+    if p.returncode != 0:
+        raise AssertionError("postfix start: %s %s %s" % (
+            p.stdout, p.stderr, _read(os.path.join(d, "maillog"))))
+    c.on_cleanup(lambda: subprocess.run(["postfix", "-c", d, "stop"],
+                                        capture_output=True,
+                                        timeout=WAIT * 3))
+    wait_port(port)
+    return d
+
+
+def maildir(d, domain, user):
+    return sorted(glob.glob(os.path.join(d.data("mail"), domain, user,
+                                         "new", "*")))
+
+
+def unfold(raw):
+    """The message with RFC 5322 §2.2.3 folding undone."""
+    return re.sub(r"\r?\n[ \t]", " ", raw.decode(errors="replace"))
+
+
+def diagnostic_codes(raw):
+    return re.findall(r"^Diagnostic-Code: (.*?)\r?$", unfold(raw), re.M)
+
+
+def log_escaped(s):
+    """log_escape() of src/common/log.c."""
+    return "".join(ch if 0x20 < ord(ch) < 0x7f and ch not in '"\\'
+                   else "\\x%02x" % ord(ch) for ch in s)
+
+
+def cli_records(d, *args):
+    rc, out, err = msgtrk([args[0], "-c", d.conf_file, "--json"] +
+                          list(args[1:]))
+    assert rc == 0, (rc, out, err)
+    return [json.loads(l) for l in out.splitlines()]
+
+
+def send_mtrk(d, sender, rcpts, envid, rcpt_options=(), body=None):
+    _, cert = secret_pair()
+    with smtplib.SMTP("127.0.0.1", d.smtp_port, timeout=WAIT) as s:
+        s.sendmail(sender, rcpts, body or b"Subject: x\r\n\r\nx\r\n",
+                   mail_options=["ENVID=" + envid, "MTRK=" + cert],
+                   rcpt_options=list(rcpt_options))
+
+
+# --- the whole remote reply ---------------------------------------------
+
+@suite.case
+def postfix_550_reply_kept_whole(c):
+    pport = free_port()
+    pdir = postfix(c, pport, [
+        "smtpd_recipient_restrictions = check_recipient_access "
+        "texthash:%s, permit_mynetworks, reject" % c.write(
+            "postfix/access",
+            "nobody@dest.test 550 5.1.1 mailbox does not exist\n"
+            "later@dest.test 451 4.3.0 try again later\n")])
+    d = c.msgtrkd(routes=c.write("routes", "dest.test [127.0.0.1]:%d\n" %
+                                 pport),
+                  local_domains="src.test", retry_schedule="1h")
+    send_mtrk(d, "alice@src.test", ["nobody@dest.test"], "pf550@client.test")
+    send_mtrk(d, "bob@src.test", ["later@dest.test"], "pf451@client.test")
+    # What Postfix said, from its own log.
+    said = {}
+
+    def postfix_said():
+        for m in re.finditer(r"reject: RCPT from [^:]*: (\d{3} .*?); from=<"
+                             r"[^>]*> to=<([^>]*)>",
+                             _read(os.path.join(pdir, "maillog"))):
+            said[m.group(2)] = m.group(1)
+        return len(said) == 2
+    wait_for(postfix_said, what="postfix's two refusals")
+    r550, r451 = said["nobody@dest.test"], said["later@dest.test"]
+    assert r550.startswith("550 5.1.1 <nobody@dest.test>:") and \
+        r550.endswith("mailbox does not exist"), r550
+    assert r451.startswith("451 4.3.0 "), r451
+    # The tracking record keeps the reply whole ...
+    wait_for(lambda: len([r for r in rcpt_rows(d) if r["action"] in
+                          (ACTION_FAILED, ACTION_DELAYED)]) == 2,
+             what="failed and delayed")
+    replies = {r["status"]: r["reply"] for r in rcpt_rows(d)
+               if r["action"] in (ACTION_FAILED, ACTION_DELAYED)}
+    assert replies == {"5.1.1": r550, "4.3.0": r451}, replies
+    # ... and so do the log's reply=, msgtrk log and msgtrk queue.
+    for r in (r550, r451):
+        assert 'reply="%s"' % log_escaped(r) in d.log(), (r, d.log())
+    recs = {r["status"]: r["reply"] for r in cli_records(d, "log")
+            if r["action"] in ("failed", "delayed")}
+    assert recs == {"5.1.1": r550, "4.3.0": r451}, recs
+    (q,) = [q for q in cli_records(d, "queue")
+            if q["envid"] == "pf451@client.test"]
+    assert q["last_error"] == r451, q
+    rc, out, err = msgtrk(["queue", "-c", d.conf_file])
+    assert rc == 0 and "last error: " + r451 in out, out
+    rc, out, err = msgtrk(["log", "-c", d.conf_file])
+    assert rc == 0 and "reply: " + r550 in out, out
+    # The bounce: Diagnostic-Code "smtp; " + the reply (RFC 3464
+    # §2.3.6), and the reply in the text for humans.
+    files = wait_for(lambda: maildir(d, "src.test", "alice"),
+                     what="the bounce")
+    with open(files[0], "rb") as f:
+        raw = f.read()
+    assert diagnostic_codes(raw) == ["smtp; " + r550], unfold(raw)
+    assert ("\n    " + r550 + "\r\n") in raw.decode(), raw
+
+
+@suite.case
+def multiline_reply_and_local_diagnostic(c):
+    p = c.peer(ehlo=("PIPELINING", "DSN"),
+               rcpt_reply=lambda a: "550-5.7.1 <%s>: first line\r\n"
+               "550-5.7.1 second line\r\n550 5.7.1 third line" % a
+               if a.startswith("multi") else "250 2.1.5 Ok")
+    d = c.msgtrkd(routes=c.write("routes", "dest.test [127.0.0.1]:%d\n" %
+                                 p.port),
+                  local_domains="src.test")
+    send_mtrk(d, "alice@src.test", ["multi@dest.test"], "ml@client.test")
+    want = ("550-5.7.1 <multi@dest.test>: first line 550-5.7.1 second line "
+            "550 5.7.1 third line")
+    r = wait_for(lambda: [x for x in rcpt_rows(d)
+                          if x["action"] == ACTION_FAILED],
+                 what="failed")[0]
+    assert r["reply"] == want, r
+    assert 'reply="%s"' % log_escaped(want) in d.log(), d.log()
+    files = wait_for(lambda: maildir(d, "src.test", "alice"),
+                     what="the bounce")
+    with open(files[0], "rb") as f:
+        raw = f.read()
+    # RFC 3461 §9.2: the lines joined by a SPACE; one line each for
+    # humans.
+    assert diagnostic_codes(raw) == ["smtp; " + want], unfold(raw)
+    assert ("    550-5.7.1 <multi@dest.test>: first line\r\n"
+            "    550-5.7.1 second line\r\n"
+            "    550 5.7.1 third line\r\n") in raw.decode(), raw
+    # A failure msgtrkd made itself (an 8-bit message, a hop without
+    # 8BITMIME: RFC 6152 §3) has no SMTP reply: its own wording, under
+    # the private diagnostic-type X-msgtrk, no reply code.
+    with smtplib.SMTP("127.0.0.1", d.smtp_port, timeout=WAIT) as s:
+        s.sendmail("carol@src.test", ["ok@dest.test"],
+                   "Subject: x\r\n\r\ncaf\u00e9\r\n".encode(),
+                   mail_options=["BODY=8BITMIME"])
+    files = wait_for(lambda: maildir(d, "src.test", "carol"),
+                     what="the 8-bit bounce")
+    with open(files[0], "rb") as f:
+        raw = f.read()
+    (dc,) = diagnostic_codes(raw)
+    assert dc == "X-msgtrk; 8-bit message and the next hop has no " \
+        "8BITMIME (RFC 6152 \\xc2\\xa7" + "3)", dc
 
 
 # --- mtrk_max_timeout: a silent cap, on the default too ------------------
