@@ -200,18 +200,52 @@ answer_new(const char *server, int tls, const char *body, size_t len, char *err,
 	return a;
 }
 
-static struct tr_rcpt *
-rcpt_find(struct trail *t, const struct tstatus_typed *o)
+static int
+typed_eq(const struct tstatus_typed *a, const struct tstatus_typed *b)
 {
-	struct tr_rcpt *r, *n;
+	return a->type != NULL && b->type != NULL && a->value != NULL &&
+	    b->value != NULL && str_casecmp(a->type, b->type) == 0 &&
+	    str_casecmp(a->value, b->value) == 0;
+}
+
+/* The trail that block b of part p continues, or a new one.  A trail is
+ * keyed by its Original-Recipient and, since two RCPTs may share one
+ * ORCPT (an address rewritten to two upstream, RFC 3461 §4.2), by its
+ * Final-Recipient and position: a part names a recipient once, so a
+ * trail that already has a hop from p is another recipient; among the
+ * others with b's ORCPT the first that fits best, in this order: same
+ * Final-Recipient and waiting for q (the query that brought the
+ * answer), same Final-Recipient, waiting for q, any (a hop may rewrite
+ * the address, e.g. a one-target alias). */
+static struct tr_rcpt *
+rcpt_find(struct trail *t, const struct tr_query *q, const struct tstatus *p,
+    const struct tstatus_rcpt *b)
+{
+	const struct tstatus_typed *o = &b->orig_rcpt;
+	struct tr_rcpt *r, *n, *best = NULL;
+	int score, best_score = -1;
 	size_t i;
 
 	for (i = 0; i < t->nrcpt; i++) {
 		r = &t->rcpts[i];
-		if (str_casecmp(r->otype, o->type) == 0 &&
-		    str_casecmp(r->ovalue, o->value) == 0)
-			return r;
+		if (str_casecmp(r->otype, o->type) != 0 ||
+		    str_casecmp(r->ovalue, o->value) != 0 ||
+		    (r->nhops > 0 && r->hops[r->nhops - 1].part == p))
+			continue;
+		score = (r->nhops > 0 &&
+		                    typed_eq(
+		                        &r->hops[r->nhops - 1].rcpt->final_rcpt,
+		                        &b->final_rcpt)
+		                ? 2
+		                : 0) +
+		    (q != NULL && r->waiting == q ? 1 : 0);
+		if (score > best_score) {
+			best = r;
+			best_score = score;
+		}
 	}
+	if (best != NULL)
+		return best;
 	if (t->nrcpt >= TRAIL_RCPT_MAX)
 		return NULL;
 	n = realloc(t->rcpts, (t->nrcpt + 1) * sizeof(*n));
@@ -403,7 +437,7 @@ end_of(enum tstatus_action a)
 /* Takes in an answer: appends hops, then decides each touched recipient's
  * next step. */
 static void
-absorb(struct trail *t, struct tr_answer *a)
+absorb(struct trail *t, struct tr_answer *a, const struct tr_query *from)
 {
 	size_t i, j, k;
 
@@ -412,7 +446,7 @@ absorb(struct trail *t, struct tr_answer *a)
 		const struct tstatus *p = a->parts[i];
 
 		for (j = 0; j < p->nrcpt; j++) {
-			struct tr_rcpt *r = rcpt_find(t, &p->rcpt[j].orig_rcpt);
+			struct tr_rcpt *r = rcpt_find(t, from, p, &p->rcpt[j]);
 
 			if (r == NULL || hop_add(r, a, p, &p->rcpt[j]) == -1)
 				continue;
@@ -535,7 +569,7 @@ on_answer(const struct mtqp_client_result *res, void *arg)
 	mtqp_client_free(q->c);
 	q->c = NULL;
 	if (a != NULL && t->nanswers < TRAIL_QUERIES_MAX) {
-		absorb(t, a);
+		absorb(t, a, q);
 	} else {
 		if (a != NULL) {
 			answer_free(a);
@@ -692,7 +726,7 @@ on_kick(evutil_socket_t fd, short what, void *arg)
 				str_lower(t->hosts[t->nhosts].host);
 				t->nhosts++;
 			}
-			absorb(t, a);
+			absorb(t, a, NULL);
 		}
 		if (t->open == 0)
 			report(t);

@@ -7,8 +7,12 @@
  * multipart/related answer (related_split_entity) and parses each
  * message/tracking-status part (tstatus parser).  Recipients are
  * correlated across parts and hops by Original-Recipient (compared
- * ASCII-case-insensitively after the "type;").  For each recipient the
- * latest part that names it decides:
+ * ASCII-case-insensitively after the "type;") and, as two RCPTs may
+ * share one ORCPT, by Final-Recipient and position: the blocks of one
+ * part are distinct recipients, and a block continues the trail with
+ * its ORCPT whose last Final-Recipient is the same (else one waiting for
+ * that answer, else the first).  For each recipient the latest part that
+ * names it decides:
  *   transferred with "Remote-MTA: dns; H"  -> query H (SRV
  *       _mtqp._tcp.H, else H:1038), unless a later part of the same answer
  *       has "Reporting-MTA: dns; H" (a chaining server already answered
