@@ -775,9 +775,13 @@ conf_set_tls_policy(struct conf *c, const struct conf_key *k, const char *v,
 		c->smtp_tls_policy = CONF_TLS_OPPORTUNISTIC;
 	else if (str_casecmp(v, "require") == 0)
 		c->smtp_tls_policy = CONF_TLS_REQUIRE;
+	else if (str_casecmp(v, "verify") == 0)
+		c->smtp_tls_policy = CONF_TLS_VERIFY;
 	else
 		return conf_why(why, whysize,
-		    "'%.60s' is not one of none, opportunistic, require", v);
+		    "'%.60s' is not one of none, opportunistic, require, "
+		    "verify",
+		    v);
 	return 0;
 }
 
@@ -949,6 +953,7 @@ static const struct conf_key conf_keys[] = {
 	PATHKEY(tls_cert_file),
 	PATHKEY(tls_key_file),
 	{ .name = "smtp_tls_policy", .set = conf_set_tls_policy },
+	PATHKEY(smtp_tls_ca_file),
 	{ .name = "max_message_size",
 	    .set = conf_set_size,
 	    .off = FIELD(max_message_size) },
@@ -1315,6 +1320,7 @@ conf_free(struct conf *c)
 	free(c->store);
 	free(c->tls_cert_file);
 	free(c->tls_key_file);
+	free(c->smtp_tls_ca_file);
 	free(c->user);
 	memset(c, 0, sizeof(*c));
 }

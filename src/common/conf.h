@@ -54,10 +54,17 @@ struct conf_net {
 	int prefix;
 };
 
+/* smtp_tls_policy: outbound STARTTLS (RFC 3207). */
 enum conf_tls_policy {
-	CONF_TLS_NONE,
-	CONF_TLS_OPPORTUNISTIC,
-	CONF_TLS_REQUIRE,
+	CONF_TLS_NONE, /* never */
+	CONF_TLS_OPPORTUNISTIC, /* when offered, any certificate (RFC 7435);
+				   a failed handshake retries in plaintext */
+	CONF_TLS_REQUIRE, /* encryption required, any certificate
+			     (Postfix's "encrypt") */
+	CONF_TLS_VERIFY, /* encryption required and the certificate verified:
+			    chain to smtp_tls_ca_file or the system store,
+			    name of the MX/routed host or the route's
+			    tls-name (Postfix's "verify") */
 };
 
 enum conf_mtqp_unknown {
@@ -88,6 +95,7 @@ struct conf {
 	char *tls_cert_file;
 	char *tls_key_file;
 	enum conf_tls_policy smtp_tls_policy;
+	char *smtp_tls_ca_file; /* CAs for verify, NULL: the system store */
 	uint64_t max_message_size;
 	time_t mtrk_default_timeout;
 	time_t mtrk_max_timeout;

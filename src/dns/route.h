@@ -5,7 +5,15 @@
  * The decision, in order:
  *  1. the routes file: an entry for the exact domain, else the "*" entry;
  *     a host name there is looked up for A/AAAA only (it names a relay,
- *     not a mail domain), an "[ip]" is used as is;
+ *     not a mail domain), an "[ip]" is used as is.  A line is
+ *
+ *       domain  host[:port]  [tls-name=NAME]
+ *       domain  [ip][:port]  [tls-name=NAME]
+ *
+ *     tls-name names the host the relay's certificate must be valid for
+ *     under smtp_tls_policy = verify (and the SNI sent): with an address
+ *     literal it is the only name there is; with a host name it replaces
+ *     that name.  Other policies send it as SNI only;
  *  2. an address-literal domain ("[192.0.2.1]", RFC 5321 §4.1.3): that
  *     address (only the "*" entry of the routes file applies to it);
  *  3. the domain's MX records, best preference first (equal ones
@@ -34,6 +42,8 @@ struct event_base;
 /* Limits on a routes file: a line (without its newline), the entries, the
  * file.  An entry is two short fields; these leave ample room. */
 #define ROUTE_LINE_MAX 1024
+/* Fields of a line: domain, host, and the one option (tls-name=). */
+#define ROUTE_FIELDS_MAX 3
 #define ROUTE_ENTRIES_MAX 100000
 #define ROUTE_FILE_MAX (16 * 1024 * 1024)
 
@@ -54,6 +64,9 @@ struct route_entry {
 	int literal; /* 1: host is "[ip]" and addr holds it */
 	struct dns_addr addr;
 	uint16_t port; /* 0: the default port */
+	/* tls-name=: the name the certificate must carry, lower-cased, or
+	 * "" (then host, unless it is a literal). */
+	char tls_name[DNS_NAME_MAX + 1];
 	size_t line; /* where it was read */
 };
 
@@ -97,6 +110,8 @@ enum route_source {
 struct route_hop {
 	char host[ROUTE_HOST_MAX + 1]; /* for Remote-MTA: "dns; <host>" */
 	int literal; /* host is "[ip]" */
+	/* The routes file's tls-name=, or "" (route_entry.tls_name). */
+	char tls_name[DNS_NAME_MAX + 1];
 	uint16_t pref; /* the MX preference; 0 for other sources */
 	uint16_t port;
 	size_t naddr; /* >= 1; IPv4 first */

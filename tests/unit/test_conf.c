@@ -516,6 +516,20 @@ chk_policy_none(const struct conf *c)
 }
 
 static void
+chk_policy_verify(const struct conf *c)
+{
+	assert_int_equal(c->smtp_tls_policy, CONF_TLS_VERIFY);
+	assert_null(c->smtp_tls_ca_file); /* the system store */
+}
+
+static void
+chk_policy_verify_ca(const struct conf *c)
+{
+	assert_int_equal(c->smtp_tls_policy, CONF_TLS_VERIFY);
+	assert_string_equal(c->smtp_tls_ca_file, "/etc/msgtrk/ca.pem");
+}
+
+static void
 chk_opaque(const struct conf *c)
 {
 	assert_int_equal(c->mtqp_unknown, CONF_MTQP_OPAQUE);
@@ -838,9 +852,19 @@ static const struct load_case load_cases[] = {
 	    chk_policy_require },
 	{ "policy none", "smtp_tls_policy = None\n", 0, NULL, NULL,
 	    chk_policy_none },
+	{ "policy verify", "smtp_tls_policy = Verify\n", 0, NULL, NULL,
+	    chk_policy_verify },
+	{ "policy verify ca file",
+	    "smtp_tls_ca_file = /etc/msgtrk/ca.pem/\nsmtp_tls_policy = "
+	    "verify\n",
+	    0, NULL, NULL, chk_policy_verify_ca },
+	{ "ca file relative", "smtp_tls_ca_file = ca.pem\n", 0, NULL,
+	    ":1: smtp_tls_ca_file: 'ca.pem' is not an absolute path", NULL },
+	{ "ca file empty", "smtp_tls_ca_file =\n", 0, NULL,
+	    ":1: smtp_tls_ca_file", NULL },
 	{ "policy bad", "smtp_tls_policy = always\n", 0, NULL,
 	    ":1: smtp_tls_policy: 'always' is not one of none, opportunistic, "
-	    "require",
+	    "require, verify",
 	    NULL },
 	{ "unknown opaque", "mtqp_unknown = opaque\n", 0, NULL, NULL,
 	    chk_opaque },
@@ -1099,6 +1123,7 @@ test_golden_defaults(void **state)
 	assert_int_equal(c.n_dns_servers, 0);
 	assert_string_equal(c.store, d.store);
 	assert_int_equal(c.smtp_tls_policy, d.smtp_tls_policy);
+	assert_null(c.smtp_tls_ca_file);
 	assert_int_equal(c.max_message_size, d.max_message_size);
 	assert_int_equal(c.mtrk_default_timeout, d.mtrk_default_timeout);
 	assert_int_equal(c.mtrk_max_timeout, d.mtrk_max_timeout);
@@ -1164,6 +1189,7 @@ test_golden_full(void **state)
 	assert_string_equal(c.tls_cert_file, "/etc/msgtrk/tls/cert.pem");
 	assert_string_equal(c.tls_key_file, "/etc/msgtrk/tls/key.pem");
 	assert_int_equal(c.smtp_tls_policy, CONF_TLS_REQUIRE);
+	assert_string_equal(c.smtp_tls_ca_file, "/etc/msgtrk/tls/ca.pem");
 	assert_int_equal(c.max_message_size, 20ULL * 1024 * 1024);
 	assert_int_equal(c.mtrk_default_timeout, 8 * 86400);
 	assert_int_equal(c.mtrk_max_timeout, 10 * 86400);

@@ -105,8 +105,32 @@ static const struct parse_case parse_cases[] = {
 	    "routes:1: expected \"domain host[:port]\" or \"domain "
 	    "[ip]:port\"" },
 	{ "three fields", "\n\na.test b.test c.test\n", -1,
-	    "routes:3: expected \"domain host[:port]\" or \"domain "
-	    "[ip]:port\"" },
+	    "routes:3: expected an option (tls-name=NAME) after the host" },
+	{ "tls-name", "a.test [127.0.0.1]:2525 tls-name=mx.a.test\n", 1, NULL },
+	{ "tls-name on a name", "a.test relay.test tls-name=mx.a.test\n", 1,
+	    NULL },
+	{ "tls-name and comment", "a.test [::1] tls-name=mx.a.test # x\n", 1,
+	    NULL },
+	{ "tls-name upper key", "a.test [127.0.0.1] TLS-Name=mx.a.test\n", 1,
+	    NULL },
+	{ "tls-name empty", "a.test [127.0.0.1] tls-name=\n", -1,
+	    "routes:1: bad tls-name" },
+	{ "tls-name bad", "a.test [127.0.0.1] tls-name=a..test\n", -1,
+	    "routes:1: bad tls-name" },
+	{ "tls-name literal", "a.test [127.0.0.1] tls-name=[127.0.0.1]\n", -1,
+	    "routes:1: tls-name must be a host name" },
+	{ "tls-name ip", "a.test [127.0.0.1] tls-name=127.0.0.1\n", -1,
+	    "routes:1: tls-name must be a host name" },
+	{ "tls-name ipv6", "a.test [::1] tls-name=::1\n", -1,
+	    "routes:1: tls-name must be a host name" },
+	{ "tls-name twice", "a.test b.test tls-name=x.test tls-name=y.test\n",
+	    -1, "routes:1: too many fields" },
+	{ "unknown option", "a.test b.test verify=yes\n", -1,
+	    "routes:1: unknown option (tls-name=NAME is the only one)" },
+	{ "option prefix", "a.test b.test tls-names=x.test\n", -1,
+	    "routes:1: unknown option (tls-name=NAME is the only one)" },
+	{ "option without value", "a.test b.test tls-name\n", -1,
+	    "routes:1: expected an option (tls-name=NAME) after the host" },
 	{ "bad domain", "a..test b.test\n", -1, "routes:1: bad domain" },
 	{ "wildcard domain", "*.a.test b.test\n", -1, "routes:1: bad domain" },
 	{ "literal domain", "[127.0.0.1] b.test\n", -1,
@@ -391,7 +415,10 @@ test_load(void **state)
 	t = route_table_load(path, err, sizeof(err));
 	if (t == NULL)
 		fail_msg("%s", err);
-	assert_int_equal(route_table_count(t), 4);
+	assert_int_equal(route_table_count(t), 5);
+	assert_string_equal(
+	    route_table_lookup(t, "secure.example.com")->tls_name,
+	    "mx.secure.example.com");
 	route_table_free(t);
 }
 
@@ -714,6 +741,76 @@ test_decide(void **state)
 	event_base_free(base);
 }
 
+/* --- tls-name= ------------------------------------------------------------ */
+
+struct tlsname_case {
+	const char *name;
+	const char *text; /* one route for a.test */
+	const char *tls_name; /* route_entry.tls_name */
+	const char *decided; /* route_hop.tls_name of the decision */
+};
+
+static const struct tlsname_case tlsname_cases[] = {
+	{ "literal", "a.test [127.0.0.1]:2525 tls-name=MX.Example.Test.\n",
+	    "mx.example.test", "mx.example.test" },
+	{ "name", "a.test relay.test tls-name=cert.example.test\n",
+	    "cert.example.test", "cert.example.test" },
+	{ "none", "a.test [127.0.0.1]:2525\n", "", "" },
+	{ "default route", "* [127.0.0.7]:26 tls-name=smart.test\n",
+	    "smart.test", "smart.test" },
+};
+
+static const char *
+tlsname_name(const void *row)
+{
+	return ((const struct tlsname_case *)row)->name;
+}
+
+struct tlsname_got {
+	int called;
+	char tls_name[DNS_NAME_MAX + 2];
+};
+
+static void
+tlsname_cb(const struct route_result *res, void *arg)
+{
+	struct tlsname_got *g = arg;
+
+	g->called++;
+	if (res->status == ROUTE_OK && res->nhops == 1)
+		snprintf(g->tls_name, sizeof(g->tls_name), "%s",
+		    res->hops[0].tls_name);
+	else
+		snprintf(g->tls_name, sizeof(g->tls_name), "?");
+}
+
+static void
+test_tlsname(void **state)
+{
+	const struct tlsname_case *c = *state;
+	struct event_base *base = event_base_new();
+	struct dns *d = new_resolver(base, dns.server);
+	struct route *r = route_new(base, d, NULL);
+	const struct route_entry *e;
+	struct route_table *t;
+	struct tlsname_got g = { 0, "" };
+	char err[256];
+
+	t = route_table_parse("r", c->text, strlen(c->text), err, sizeof(err));
+	if (t == NULL)
+		fail_msg("%s", err);
+	e = route_table_lookup(t, "a.test");
+	assert_non_null(e);
+	assert_string_equal(e->tls_name, c->tls_name);
+	route_set_table(r, t);
+	assert_non_null(route_lookup(r, "a.test", tlsname_cb, &g));
+	run_until(base, &g.called, 1, 20);
+	assert_string_equal(g.tls_name, c->decided);
+	route_free(r);
+	dns_free(d);
+	event_base_free(base);
+}
+
 /* --- cancel, free, reload ------------------------------------------------ */
 
 static void
@@ -895,6 +992,8 @@ main(void)
 	    "route_table_lookup", test_lookup, lookup_cases, lookup_name);
 	failed += TABLE_RUN(
 	    "route_parse_literal", test_literal, literal_cases, literal_name);
+	failed += TABLE_RUN(
+	    "route tls-name", test_tlsname, tlsname_cases, tlsname_name);
 	failed +=
 	    TABLE_RUN("route decision", test_decide, decide_cases, decide_name);
 	failed += cmocka_run_group_tests_name("route", once, NULL, NULL);
