@@ -1,7 +1,7 @@
 /*
  * fuzz_reply: what msgtrkd keeps of a remote reply and what a DSN makes
  * of it.  The input is a server's byte stream; every reply the reader
- * returns goes through reply_format() (src/delivery/reply.c, compiled in
+ * returns goes through reply_format() (src/delivery/reply.c, included
  * here: the fuzz build links libmsgtrk only), is escaped as the delivery
  * code stores it, and is cut into Diagnostic-Code lines by
  * reply_diag_lines().  Invariants: the kept text is at most
@@ -14,7 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../../src/delivery/reply.c"
+#include "delivery/reply.c"
 #include "msgtrk/buf.h"
 #include "msgtrk/dsn.h"
 #include "msgtrk/smtp_reply.h"
