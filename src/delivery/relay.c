@@ -155,7 +155,7 @@ struct relay {
 	size_t ncmd, sent, replied;
 	int mail_ok, data_ok;
 	/* The status of j->error when it says why the last address failed
-	 * and that has one of its own ("4.7.5"), else "". */
+	 * and that has one of its own ("4.7.5"), else NULL. */
 	const char *error_status;
 	int *ok; /* per recipient: RCPT accepted */
 	size_t naccepted, ndot;
@@ -1252,18 +1252,18 @@ relay_start_lmtp(struct delivery_job *j, const char *host, uint16_t port)
 
 	if ((h = calloc(1, sizeof(*h))) == NULL)
 		fatal("relay");
-	if (route_parse_literal(host, strlen(host), &h->addr[0]) == 0) {
-		/* as parsed */
-	} else if (inet_pton(AF_INET, host, &h->addr[0].u.v4) == 1) {
-		h->addr[0].family = AF_INET;
-	} else if (strcmp(host, "localhost") == 0) {
-		h->addr[0].family = AF_INET;
-		h->addr[0].u.v4.s_addr = htonl(INADDR_LOOPBACK);
-	} else {
-		snprintf(j->error, sizeof(j->error),
-		    "lmtp host %s is not a numeric address", host);
-		free(h);
-		return -1;
+	if (route_parse_literal(host, strlen(host), &h->addr[0]) == -1) {
+		if (inet_pton(AF_INET, host, &h->addr[0].u.v4) == 1) {
+			h->addr[0].family = AF_INET;
+		} else if (strcmp(host, "localhost") == 0) {
+			h->addr[0].family = AF_INET;
+			h->addr[0].u.v4.s_addr = htonl(INADDR_LOOPBACK);
+		} else {
+			snprintf(j->error, sizeof(j->error),
+			    "lmtp host %s is not a numeric address", host);
+			free(h);
+			return -1;
+		}
 	}
 	/* Remote-MTA names the address connected to, in the one literal
 	 * form ("dns; [127.0.0.1]", "dns; [IPv6:::1]"): a bare

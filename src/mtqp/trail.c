@@ -208,6 +208,22 @@ typed_eq(const struct tstatus_typed *a, const struct tstatus_typed *b)
 	    str_casecmp(a->value, b->value) == 0;
 }
 
+/* How well trail r fits block b of an answer that q brought: 2 for the
+ * same last Final-Recipient, plus 1 if r waits for q. */
+static int
+rcpt_fit(const struct tr_rcpt *r, const struct tr_query *q,
+    const struct tstatus_rcpt *b)
+{
+	int fit = 0;
+
+	if (r->nhops > 0 &&
+	    typed_eq(&r->hops[r->nhops - 1].rcpt->final_rcpt, &b->final_rcpt))
+		fit += 2;
+	if (q != NULL && r->waiting == q)
+		fit++;
+	return fit;
+}
+
 /* The trail that block b of part p continues, or a new one.  A trail is
  * keyed by its Original-Recipient and, since two RCPTs may share one
  * ORCPT (an address rewritten to two upstream, RFC 3461 §4.2), by its
@@ -232,13 +248,7 @@ rcpt_find(struct trail *t, const struct tr_query *q, const struct tstatus *p,
 		    str_casecmp(r->ovalue, o->value) != 0 ||
 		    (r->nhops > 0 && r->hops[r->nhops - 1].part == p))
 			continue;
-		score = (r->nhops > 0 &&
-		                    typed_eq(
-		                        &r->hops[r->nhops - 1].rcpt->final_rcpt,
-		                        &b->final_rcpt)
-		                ? 2
-		                : 0) +
-		    (q != NULL && r->waiting == q ? 1 : 0);
+		score = rcpt_fit(r, q, b);
 		if (score > best_score) {
 			best = r;
 			best_score = score;
