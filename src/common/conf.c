@@ -905,6 +905,12 @@ conf_set_size(struct conf *c, const struct conf_key *k, const char *v,
 	/* SIZE 0 would mean "no limit" (RFC 1870 §4): never. */
 	if (n == 0)
 		return conf_why(why, whysize, "must be at least 1 byte");
+	/* Larger messages could never be queued: refusing them with 552 at
+	 * DATA beats a temporary 452 that clients retry forever. */
+	if (n > CONF_MESSAGE_SIZE_MAX)
+		return conf_why(why, whysize,
+		    "above the queue's limit of %llu bytes (1G)",
+		    (unsigned long long)CONF_MESSAGE_SIZE_MAX);
 	*dst = n;
 	return 0;
 }

@@ -30,6 +30,9 @@
  * can carry (1*9DIGIT seconds, about 31 years).  No timer here needs
  * more, and now + any duration stays far from time_t overflow. */
 #define CONF_DURATION_MAX 999999999
+/* max_message_size: at most the queue's QUEUE_MESSAGE_MAX (src/queue,
+ * which checks that the two agree). */
+#define CONF_MESSAGE_SIZE_MAX ((uint64_t)1 << 30)
 /* mtqp_idle_timeout: an MTQP autologout timer, if any, must be at least
  * 10 minutes (RFC 3887 §2.5). */
 #define CONF_MTQP_IDLE_MIN 600

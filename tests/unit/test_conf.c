@@ -824,6 +824,11 @@ static const struct load_case load_cases[] = {
 	{ "size 10k", "max_message_size = 10k\n", 0, NULL, NULL, chk_sizes },
 	{ "size 10240", "max_message_size = 10240\n", 0, NULL, NULL,
 	    chk_sizes },
+	{ "size 1G", "max_message_size = 1G\n", 0, NULL, NULL, NULL },
+	{ "size over the queue's limit", "max_message_size = 1025M\n", 0, NULL,
+	    ":1: max_message_size: above the queue's limit of 1073741824 "
+	    "bytes (1G)",
+	    NULL },
 	{ "size 0", "max_message_size = 0\n", 0, NULL,
 	    ":1: max_message_size: must be at least 1 byte", NULL },
 	{ "size 0M", "max_message_size = 0M\n", 0, NULL, "at least 1 byte",
