@@ -218,7 +218,7 @@ def postfix_550_reply_kept_whole(c):
     with open(files[0], "rb") as f:
         raw = f.read()
     assert diagnostic_codes(raw) == ["smtp; " + r550], unfold(raw)
-    assert ("\n    " + r550 + "\r\n") in raw.decode(), raw
+    assert ("\n    " + r550 + "\n") in raw.decode(), raw
 
 
 @suite.case
@@ -245,9 +245,9 @@ def multiline_reply_and_local_diagnostic(c):
     # RFC 3461 §9.2: the lines joined by a SPACE; one line each for
     # humans.
     assert diagnostic_codes(raw) == ["smtp; " + want], unfold(raw)
-    assert ("    550-5.7.1 <multi@dest.test>: first line\r\n"
-            "    550-5.7.1 second line\r\n"
-            "    550 5.7.1 third line\r\n") in raw.decode(), raw
+    assert ("    550-5.7.1 <multi@dest.test>: first line\n"
+            "    550-5.7.1 second line\n"
+            "    550 5.7.1 third line\n") in raw.decode(), raw
     # A failure msgtrkd made itself (an 8-bit message, a hop without
     # 8BITMIME: RFC 6152 §3) has no SMTP reply: its own wording, under
     # the private diagnostic-type X-msgtrk, no reply code.
