@@ -92,6 +92,10 @@ struct dsn_rcpt {
 	 * by CRLF or LF, written as "smtp; " + the lines joined by one
 	 * SPACE; NULL if none. */
 	const char *diagnostic;
+	/* The diagnostic-type (RFC 3464 §2.3.6, an atom) when diagnostic
+	 * is not an SMTP reply, e.g. "X-msgtrk" for the MTA's own text;
+	 * NULL means "smtp". */
+	const char *diagnostic_type;
 	int has_last_attempt;
 	struct date last_attempt;
 	int has_will_retry; /* delayed only (RFC 3464 §2.3.9) */

@@ -22,6 +22,9 @@
  *   text is sent with BODY=8BITMIME when the server offers it, else
  *   refused.
  * - --no-track: no ENVID, no MTRK, no keyring; prints nothing on success.
+ *   --mtqp, --timeout and --keyring are then accepted (and checked) but
+ *   ignored, with one warning on stderr, so that scripts that always
+ *   pass them can toggle --no-track alone.
  * - If the keyring cannot be written after the 250, the two lines are
  *   still printed (the URI is the only other copy of the secret) and the
  *   exit status is 1.
@@ -733,9 +736,14 @@ send_main(int argc, char **argv, const struct cli_opts *o)
 		goto usage;
 	}
 	if (!track && (mtqp || has_timeout || keyring)) {
-		cli_err(
-		    CMD, "--no-track excludes --mtqp, --timeout, --keyring");
-		goto usage;
+		cli_err(NULL, "--no-track: ignoring %s%s%s%s%s",
+		    mtqp ? "--mtqp" : "",
+		    mtqp && (has_timeout || keyring) ? ", " : "",
+		    has_timeout ? "--timeout" : "",
+		    has_timeout && keyring ? ", " : "",
+		    keyring ? "--keyring" : "");
+		mtqp = keyring = NULL;
+		has_timeout = 0;
 	}
 	send_hostname(helo, sizeof(helo));
 	if (from == NULL) {

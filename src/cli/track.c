@@ -162,6 +162,22 @@ track_json(const struct trail_result *res, const char *envid)
 	return 0;
 }
 
+/* 1 if another recipient of res has r's Original-Recipient (two RCPTs
+ * with one ORCPT: each is its own trail). */
+static int
+track_orcpt_shared(const struct trail_result *res, size_t i)
+{
+	const struct trail_rcpt *r = &res->rcpts[i];
+	size_t k;
+
+	for (k = 0; k < res->nrcpt; k++)
+		if (k != i && res->rcpts[k].orig_value != NULL &&
+		    r->orig_value != NULL &&
+		    str_casecmp(res->rcpts[k].orig_value, r->orig_value) == 0)
+			return 1;
+	return 0;
+}
+
 static void
 track_text(const struct trail_result *res, const char *envid)
 {
@@ -172,9 +188,17 @@ track_text(const struct trail_result *res, const char *envid)
 	for (i = 0; i < res->nrcpt; i++) {
 		const struct trail_rcpt *r = &res->rcpts[i];
 		const char *ov = r->orig_value ? r->orig_value : "";
+		const char *fv =
+		    r->nhops > 0 ? r->hops[0].rcpt->final_rcpt.value : NULL;
 
 		str_printable(a, sizeof(a), ov, strlen(ov));
-		printf("\n%s: %s\n", a, trail_end_name(r->end));
+		if (fv != NULL && track_orcpt_shared(res, i)) {
+			/* Which of them: the address it was sent to. */
+			str_printable(b2, sizeof(b2), fv, strlen(fv));
+			printf("\n%s (to %s): %s\n", a, b2,
+			    trail_end_name(r->end));
+		} else
+			printf("\n%s: %s\n", a, trail_end_name(r->end));
 		for (j = 0; j < r->nhops; j++) {
 			const struct trail_hop *h = &r->hops[j];
 			const struct tstatus_rcpt *tr = h->rcpt;

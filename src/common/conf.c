@@ -868,9 +868,13 @@ conf_set_tls_policy(struct conf *c, const struct conf_key *k, const char *v,
 		c->smtp_tls_policy = CONF_TLS_OPPORTUNISTIC;
 	else if (str_casecmp(v, "require") == 0)
 		c->smtp_tls_policy = CONF_TLS_REQUIRE;
+	else if (str_casecmp(v, "verify") == 0)
+		c->smtp_tls_policy = CONF_TLS_VERIFY;
 	else
 		return conf_why(why, whysize,
-		    "'%.60s' is not one of none, opportunistic, require", v);
+		    "'%.60s' is not one of none, opportunistic, require, "
+		    "verify",
+		    v);
 	return 0;
 }
 
@@ -901,6 +905,12 @@ conf_set_size(struct conf *c, const struct conf_key *k, const char *v,
 	/* SIZE 0 would mean "no limit" (RFC 1870 §4): never. */
 	if (n == 0)
 		return conf_why(why, whysize, "must be at least 1 byte");
+	/* Larger messages could never be queued: refusing them with 552 at
+	 * DATA beats a temporary 452 that clients retry forever. */
+	if (n > CONF_MESSAGE_SIZE_MAX)
+		return conf_why(why, whysize,
+		    "above the queue's limit of %llu bytes (1G)",
+		    (unsigned long long)CONF_MESSAGE_SIZE_MAX);
 	*dst = n;
 	return 0;
 }
@@ -1042,6 +1052,7 @@ static const struct conf_key conf_keys[] = {
 	PATHKEY(tls_cert_file),
 	PATHKEY(tls_key_file),
 	{ .name = "smtp_tls_policy", .set = conf_set_tls_policy },
+	PATHKEY(smtp_tls_ca_file),
 	{ .name = "max_message_size",
 	    .set = conf_set_size,
 	    .off = FIELD(max_message_size) },
@@ -1274,14 +1285,26 @@ conf_check(struct conf *c, const unsigned *seen, unsigned *line_out, char *why,
 		return conf_why(why, whysize,
 		    "mtqp_tls_required needs tls_cert_file and tls_key_file "
 		    "(no STARTTLS without them)");
+	/* mtrk_max_timeout is a silent cap on retention (PRODUCT.md): on the
+	 * default retention too, when the file leaves mtrk_default_timeout
+	 * at its default ("mtrk_max_timeout = 1d" alone means 1d).  A
+	 * default the operator wrote is never changed in silence: above the
+	 * cap (written or the default 30d) it is an error at its line. */
 	*line_out = conf_later(conf_seen(seen, "mtrk_default_timeout"),
 	    conf_seen(seen, "mtrk_max_timeout"));
-	if (c->mtrk_default_timeout > c->mtrk_max_timeout)
-		return conf_why(why, whysize,
-		    "mtrk_default_timeout (%lld s) is above mtrk_max_timeout "
-		    "(%lld s)",
-		    (long long)c->mtrk_default_timeout,
-		    (long long)c->mtrk_max_timeout);
+	if (c->mtrk_default_timeout > c->mtrk_max_timeout) {
+		if (conf_seen(seen, "mtrk_default_timeout") == 0)
+			c->mtrk_default_timeout = c->mtrk_max_timeout;
+		else
+			return conf_why(why, whysize,
+			    "mtrk_default_timeout (%lld s) is above "
+			    "mtrk_max_timeout (%lld s%s)",
+			    (long long)c->mtrk_default_timeout,
+			    (long long)c->mtrk_max_timeout,
+			    conf_seen(seen, "mtrk_max_timeout") == 0
+			        ? ", its default"
+			        : "");
+	}
 	*line_out = 0;
 	return 0;
 }
@@ -1398,6 +1421,7 @@ conf_free(struct conf *c)
 	free(c->store);
 	free(c->tls_cert_file);
 	free(c->tls_key_file);
+	free(c->smtp_tls_ca_file);
 	free(c->user);
 	memset(c, 0, sizeof(*c));
 }

@@ -30,6 +30,9 @@
  * can carry (1*9DIGIT seconds, about 31 years).  No timer here needs
  * more, and now + any duration stays far from time_t overflow. */
 #define CONF_DURATION_MAX 999999999
+/* max_message_size: at most the queue's QUEUE_MESSAGE_MAX (src/queue,
+ * which checks that the two agree). */
+#define CONF_MESSAGE_SIZE_MAX ((uint64_t)1 << 30)
 /* mtqp_idle_timeout: an MTQP autologout timer, if any, must be at least
  * 10 minutes (RFC 3887 §2.5). */
 #define CONF_MTQP_IDLE_MIN 600
@@ -54,10 +57,17 @@ struct conf_net {
 	int prefix;
 };
 
+/* smtp_tls_policy: outbound STARTTLS (RFC 3207). */
 enum conf_tls_policy {
-	CONF_TLS_NONE,
-	CONF_TLS_OPPORTUNISTIC,
-	CONF_TLS_REQUIRE,
+	CONF_TLS_NONE, /* never */
+	CONF_TLS_OPPORTUNISTIC, /* when offered, any certificate (RFC 7435);
+				   a failed handshake retries in plaintext */
+	CONF_TLS_REQUIRE, /* encryption required, any certificate
+			     (Postfix's "encrypt") */
+	CONF_TLS_VERIFY, /* encryption required and the certificate verified:
+			    chain to smtp_tls_ca_file or the system store,
+			    name of the MX/routed host or the route's
+			    tls-name (Postfix's "verify") */
 };
 
 enum conf_mtqp_unknown {
@@ -88,6 +98,7 @@ struct conf {
 	char *tls_cert_file;
 	char *tls_key_file;
 	enum conf_tls_policy smtp_tls_policy;
+	char *smtp_tls_ca_file; /* CAs for verify, NULL: the system store */
 	uint64_t max_message_size;
 	time_t mtrk_default_timeout;
 	time_t mtrk_max_timeout;
@@ -133,10 +144,12 @@ int conf_defaults(struct conf *c, char *err, size_t errsize);
  * are accepted; NUL and other control bytes (tab aside) are errors.
  * Keyword values (none, maildir, sqlite, yes/no...) ignore case.  Paths
  * must be absolute.  Files named by keys are not opened here.  Rules
- * between keys (both listeners none, a TLS file without its pair,
- * mtrk_default_timeout above mtrk_max_timeout, mtqp_tls_required without
- * TLS files, an address in both listener lists) are reported at the line
- * of the last key involved.  mailbox_dir, unless set, becomes
+ * between keys (both listeners none, a TLS file without its pair, an
+ * mtrk_default_timeout set in the file above mtrk_max_timeout,
+ * mtqp_tls_required without TLS files, an address in both listener
+ * lists) are reported at the line of the last key involved.
+ * mtrk_default_timeout, unless set, is capped by mtrk_max_timeout (the
+ * silent cap of PRODUCT.md).  mailbox_dir, unless set, becomes
  * <data_dir>/mail. */
 int conf_load(struct conf *c, const char *path, char *err, size_t errsize);
 

@@ -36,9 +36,18 @@ ctx_new(const SSL_METHOD *method, char *err, size_t errsize)
 		SSL_CTX_free(ctx);
 		return NULL;
 	}
-	/* No renegotiation, no compression (CRIME). */
-	SSL_CTX_set_options(
-	    ctx, SSL_OP_NO_RENEGOTIATION | SSL_OP_NO_COMPRESSION);
+	/* Forward secrecy and AEAD only for TLS 1.2 (tls.h); TLS 1.3 keeps
+	 * OpenSSL's suites. */
+	if (SSL_CTX_set_cipher_list(ctx, TLS_CIPHERS_TLS12) != 1) {
+		snprintf(err, errsize, "TLS: %s", tls_error());
+		SSL_CTX_free(ctx);
+		return NULL;
+	}
+	/* No renegotiation, no compression (CRIME); a server chooses by its
+	 * own order. */
+	SSL_CTX_set_options(ctx,
+	    SSL_OP_NO_RENEGOTIATION | SSL_OP_NO_COMPRESSION |
+	        SSL_OP_CIPHER_SERVER_PREFERENCE);
 	SSL_CTX_set_mode(ctx, SSL_MODE_RELEASE_BUFFERS);
 	return ctx;
 }

@@ -14,6 +14,16 @@
  * the failed action (4.4.7, the queue lifetime passed) is written with
  * class 5 in the DSN only, because RFC 3464 §2.3.4 ties "failed" to a
  * permanent status; the tracking record keeps 4.4.7.
+ *
+ * Diagnostic-Code (RFC 3464 §2.3.6): a remote reply, kept whole
+ * (reply.h), is "smtp; 550 5.1.1 <x@dest.test>: mailbox does not exist",
+ * every line of a multi-line reply joined by a SPACE (RFC 3461 §9.2); a
+ * text msgtrkd made itself (no SMTP reply: "No such local recipient",
+ * "[192.0.2.1]: connection refused", a TLS failure) is
+ * "X-msgtrk; <text>" without a reply code, as Postfix writes
+ * "X-Postfix; ..." for its own: a code there would read as the peer's.
+ * A relayed recipient has none (the next hop's 250 says nothing about
+ * delivery).
  */
 #include <errno.h>
 #include <stdio.h>
@@ -25,6 +35,7 @@
 #include "common/conf.h"
 #include "common/log.h"
 #include "delivery/delivery_int.h"
+#include "delivery/reply.h"
 #include "msgtrk/buf.h"
 #include "msgtrk/dsn.h"
 #include "msgtrk/str.h"
@@ -100,6 +111,25 @@ bounce_action(enum store_action a)
 	}
 }
 
+/* dr's Diagnostic-Code from the kept reply of qr (see above); *lines
+ * holds the text, the caller frees it. */
+static void
+bounce_diag(struct dsn_rcpt *dr, char **lines, const struct queue_rcpt *qr)
+{
+	const char *reply = qr->track.reply;
+	size_t size = strlen(reply) + DSN_DIAG_LINES_MAX + 1;
+
+	if ((*lines = malloc(size)) == NULL)
+		fatal("bounce");
+	/* One kept line back into the reply's lines, each within
+	 * DSN_DIAG_LINE_MAX; the DSN joins them as they were. */
+	if (reply_diag_lines(reply, *lines, size) == 0)
+		return;
+	dr->diagnostic = *lines;
+	if (!reply_is_smtp(reply) || qr->track.remote_mta == NULL)
+		dr->diagnostic_type = REPLY_DIAG_TYPE_LOCAL;
+}
+
 static char *
 bounce_strdup(const char *s)
 {
@@ -124,6 +154,7 @@ bounce_build(struct bounce *b)
 	enum dsn_error e = DSN_OK;
 	char(*st)[STORE_STATUS_MAX + 1];
 	char(*otype)[32];
+	char **diag;
 	char msgid[400], rcpt[600];
 	const char *semi;
 	size_t i;
@@ -131,7 +162,8 @@ bounce_build(struct bounce *b)
 
 	if ((dr = calloc(n, sizeof(*dr))) == NULL ||
 	    (st = calloc(n, sizeof(*st))) == NULL ||
-	    (otype = calloc(n, sizeof(*otype))) == NULL)
+	    (otype = calloc(n, sizeof(*otype))) == NULL ||
+	    (diag = calloc(n, sizeof(*diag))) == NULL)
 		fatal("bounce");
 	for (i = 0; i < n; i++) {
 		const struct queue_rcpt *qr = &m->rcpts[b->idx[i]];
@@ -162,9 +194,9 @@ bounce_build(struct bounce *b)
 		if (qr->track.remote_mta != NULL &&
 		    strncmp(qr->track.remote_mta, "dns; ", 5) == 0)
 			dr[i].remote_mta = qr->track.remote_mta + 5;
-		if (qr->track.reply != NULL && qr->track.remote_mta != NULL &&
+		if (qr->track.reply != NULL &&
 		    b->action != STORE_ACTION_RELAYED)
-			dr[i].diagnostic = qr->track.reply;
+			bounce_diag(&dr[i], &diag[i], qr);
 		if (qr->track.last_attempt != 0) {
 			dr[i].has_last_attempt = 1;
 			dr[i].last_attempt.t = qr->track.last_attempt;
@@ -201,12 +233,17 @@ bounce_build(struct bounce *b)
 	if (dsn_generate(&ds, &b->out, &e) == -1 && e == DSN_E_BAD_VALUE) {
 		/* A diagnostic the generator will not carry (8-bit text
 		 * from a peer): leave the diagnostics out. */
-		for (i = 0; i < n; i++)
+		for (i = 0; i < n; i++) {
 			dr[i].diagnostic = NULL;
+			dr[i].diagnostic_type = NULL;
+		}
 		e = DSN_OK;
 		if (dsn_generate(&ds, &b->out, &e) == -1)
 			(void)0;
 	}
+	for (i = 0; i < n; i++)
+		free(diag[i]);
+	free(diag);
 	free(dr);
 	free(st);
 	free(otype);

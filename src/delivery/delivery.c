@@ -35,6 +35,7 @@
 #include "common/workers.h"
 #include "delivery/alias.h"
 #include "delivery/delivery_int.h"
+#include "delivery/reply.h"
 #include "msgtrk/buf.h"
 #include "msgtrk/str.h"
 #include "queue/queue.h"
@@ -270,8 +271,10 @@ delivery_rcpt_set(struct delivery_rcpt *r, int code, const char *status,
 {
 	r->code = code;
 	str_copy(r->status, status != NULL ? status : "", sizeof(r->status));
-	if (n > 400)
-		n = 400; /* leaves room for the escapes of a few octets */
+	/* The whole reply (reply.h: every line, at most REPLY_TEXT_MAX);
+	 * DELIVERY_REPLY_MAX leaves room for the escapes of a few octets. */
+	if (n > REPLY_TEXT_MAX)
+		n = REPLY_TEXT_MAX;
 	str_printable(r->reply, sizeof(r->reply), text, n);
 }
 
@@ -458,7 +461,7 @@ dl_log(const struct dl_msg *dm, uint32_t idx, const struct dl_out *o,
 {
 	const struct queue_rcpt *qr = &dm->m->rcpts[idx];
 	const char *rep = o->reply != NULL ? o->reply : "";
-	char to[128], reply[256];
+	char to[128], reply[3 * REPLY_TEXT_MAX];
 
 	log_escape(to, sizeof(to), qr->addr, strlen(qr->addr));
 	log_escape(reply, sizeof(reply), rep, strlen(rep));

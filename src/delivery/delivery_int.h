@@ -33,9 +33,9 @@ struct queue_msg;
 #define DELIVERY_TIMEOUT_DATA_BLOCK 180
 #define DELIVERY_TIMEOUT_DATA_END 600
 
-/* Reply text kept per recipient (RFC 5321 §4.5.3.1.5: a reply line is at
- * most 512 octets). */
-#define DELIVERY_REPLY_MAX 512
+/* Reply text kept per recipient: the whole reply (reply.h, at most
+ * REPLY_TEXT_MAX octets) made printable, whose escapes may grow it. */
+#define DELIVERY_REPLY_MAX STORE_TEXT_MAX
 /* Recipients of one attempt: the queue's limit. */
 #define DELIVERY_RCPT_MAX 10000
 

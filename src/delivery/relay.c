@@ -23,7 +23,18 @@
  * address; once MAIL is sent the outcome is the peer's.  STARTTLS per
  * smtp_tls_policy: opportunistic uses it when offered and, if the
  * handshake fails, reconnects to the same address without it; require
- * makes its absence a temporary failure.
+ * makes its absence a temporary failure and accepts any certificate
+ * (encryption only, as Postfix's "encrypt"); verify also checks the
+ * certificate (as Postfix's "verify"): its chain against
+ * smtp_tls_ca_file or the system store, and its name against the host
+ * we looked up or routed to (the MX host, or the routes file's host),
+ * or the route's tls-name= (the only name an address literal has; a
+ * literal without one cannot be verified).  A refused certificate moves
+ * to the next address like any connection failure; when no address is
+ * left the recipients are delayed with 4.7.5 (RFC 3463 "Cryptographic
+ * failure"; Postfix's "Server certificate not verified" status) and
+ * "TLS certificate verification failed: <OpenSSL's reason>" as the
+ * reply, never sent in plaintext.
  *
  * Connection cache (as Postfix's smtp connection cache): a session whose
  * transaction ended in step (the final reply read, nothing pending) is
@@ -45,6 +56,7 @@
 #include <event2/bufferevent_ssl.h>
 #include <event2/event.h>
 #include <netinet/in.h>
+#include <openssl/x509.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -54,6 +66,7 @@
 #include "common/log.h"
 #include "common/tls.h"
 #include "delivery/delivery_int.h"
+#include "delivery/reply.h"
 #include "dns/route.h"
 #include "msgtrk/buf.h"
 #include "msgtrk/mtrk.h"
@@ -73,6 +86,11 @@
 #define RELAY_CACHE_LIFE 300
 /* Seconds to wait for the reply to the QUIT that closes an idle session. */
 #define RELAY_CACHE_QUIT 2
+/* A certificate refused under smtp_tls_policy = verify: RFC 3463 X.7.5
+ * "Cryptographic failure", temporary (the peer or our CAs may be fixed
+ * before queue_lifetime); Postfix defers "Server certificate not
+ * verified" with 4.7.5 too. */
+#define RELAY_TLS_VERIFY_STATUS "4.7.5"
 
 enum relay_state {
 	RELAY_CONNECT,
@@ -109,6 +127,7 @@ struct relay_cache {
 struct relay_hop {
 	char host[ROUTE_HOST_MAX + 1];
 	int literal;
+	char tls_name[DNS_NAME_MAX + 1]; /* the route's tls-name=, or "" */
 	uint16_t port;
 	size_t naddr;
 	struct dns_addr addr[2 * DNS_ADDR_MAX];
@@ -134,6 +153,9 @@ struct relay {
 	struct buf *cmds;
 	size_t ncmd, sent, replied;
 	int mail_ok, data_ok;
+	/* The status of j->error when it says why the last address failed
+	 * and that has one of its own ("4.7.5"), else NULL. */
+	const char *error_status;
 	int *ok; /* per recipient: RCPT accepted */
 	size_t naccepted, ndot;
 	int failed_all; /* set outcomes already for everyone */
@@ -438,19 +460,38 @@ relay_redial(struct relay *rl, const char *why)
 	relay_connect(rl);
 }
 
-/* The connection failed before the transaction: try the next address. */
+/* The connection failed before the transaction: try the next address.
+ * status: the RFC 3463 code that goes with why ("4.7.5"), or NULL. */
 static void
-relay_next(struct relay *rl, const char *why)
+relay_next_status(struct relay *rl, const char *why, const char *status)
 {
 	struct relay_hop *h = &rl->hops[rl->hop];
 
 	snprintf(
-	    rl->j->error, sizeof(rl->j->error), "%.200s: %.50s", h->host, why);
+	    rl->j->error, sizeof(rl->j->error), "%.100s: %s", h->host, why);
+	rl->error_status = status;
 	log_info("%s delivery connect host=%s error=\"%s\"", rl->j->m->qid,
 	    h->host, why);
 	relay_close(rl);
 	rl->ai++;
 	relay_connect(rl);
+}
+
+static void
+relay_next(struct relay *rl, const char *why)
+{
+	relay_next_status(rl, why, NULL);
+}
+
+/* Sets dr's outcome from the peer's reply r, kept whole: "550 5.1.1
+ * text", every line (reply.h). */
+static void
+relay_rcpt_reply(struct delivery_rcpt *dr, const struct smtp_reply_msg *r)
+{
+	char text[REPLY_TEXT_MAX + 1];
+	size_t n = reply_format(r, text, sizeof(text));
+
+	delivery_rcpt_set(dr, r->code, r->status, text, n);
 }
 
 /* Sets the outcome of every recipient not answered yet. */
@@ -466,6 +507,17 @@ relay_all(struct relay *rl, int code, const char *status, const char *text,
 			continue;
 		delivery_rcpt_set(&j->r[i], code, status, text, n);
 	}
+}
+
+/* relay_all() with the peer's reply r, kept whole. */
+static void
+relay_all_reply(
+    struct relay *rl, const struct smtp_reply_msg *r, int only_accepted)
+{
+	char text[REPLY_TEXT_MAX + 1];
+	size_t n = reply_format(r, text, sizeof(text));
+
+	relay_all(rl, r->code, r->status, text, n, only_accepted);
 }
 
 static void
@@ -492,6 +544,11 @@ relay_connect(struct relay *rl)
 			if (j->error[0] == '\0')
 				snprintf(j->error, sizeof(j->error),
 				    "no host answered");
+			else if (rl->error_status != NULL)
+				/* A temporary failure with its own status
+				 * (and j->error as the reply). */
+				relay_all(rl, 451, rl->error_status, j->error,
+				    strlen(j->error), 0);
 			relay_end(rl);
 			return;
 		}
@@ -858,15 +915,13 @@ relay_cmd_reply(struct relay *rl, const struct smtp_reply_msg *r)
 	if (k == 0) {
 		rl->mail_ok = r->code / 100 == 2;
 		if (!rl->mail_ok)
-			relay_all(
-			    rl, r->code, r->status, r->text, r->text_len, 0);
+			relay_all_reply(rl, r, 0);
 	} else if (k <= j->nr) {
 		if (rl->mail_ok && r->code / 100 == 2) {
 			rl->ok[k - 1] = 1;
 			rl->naccepted++;
 		} else if (rl->mail_ok) {
-			delivery_rcpt_set(&j->r[k - 1], r->code, r->status,
-			    r->text, r->text_len);
+			relay_rcpt_reply(&j->r[k - 1], r);
 		}
 	} else {
 		/* DATA: 354, or a refusal (RFC 2920 §3.1: no valid
@@ -883,8 +938,7 @@ relay_cmd_reply(struct relay *rl, const struct smtp_reply_msg *r)
 		}
 		if (!rl->data_ok) {
 			if (rl->mail_ok)
-				relay_all(rl, r->code, r->status, r->text,
-				    r->text_len, 1);
+				relay_all_reply(rl, r, 1);
 			relay_quit(rl);
 			return;
 		}
@@ -922,8 +976,7 @@ relay_dot_reply(struct relay *rl, const struct smtp_reply_msg *r)
 			continue;
 		if (rl->lmtp && n++ != rl->ndot)
 			continue;
-		delivery_rcpt_set(
-		    &j->r[i], r->code, r->status, r->text, r->text_len);
+		relay_rcpt_reply(&j->r[i], r);
 		if (r->code / 100 != 2)
 			continue;
 		if (rl->lmtp)
@@ -947,10 +1000,23 @@ relay_dot_reply(struct relay *rl, const struct smtp_reply_msg *r)
 		relay_finish(rl);
 }
 
+/* The name the certificate of hops[hop] must carry: the route's
+ * tls-name, else the host we looked up or routed to; NULL for an address
+ * literal without tls-name. */
+static const char *
+relay_tls_name(const struct relay_hop *h)
+{
+	if (h->tls_name[0] != '\0')
+		return h->tls_name;
+	return h->literal ? NULL : h->host;
+}
+
 static void
 relay_tls(struct relay *rl)
 {
 	struct relay_hop *h = &rl->hops[rl->hop];
+	const char *name = relay_tls_name(h);
+	int verify = rl->d->conf->smtp_tls_policy == CONF_TLS_VERIFY;
 	struct bufferevent *f;
 	SSL *ssl;
 
@@ -961,8 +1027,21 @@ relay_tls(struct relay *rl)
 		relay_next(rl, "data after the STARTTLS reply");
 		return;
 	}
-	if ((ssl = SSL_new(rl->d->tls_client)) == NULL ||
-	    (!h->literal && tls_client_expect(ssl, h->host) == -1)) {
+	if (verify && name == NULL) {
+		relay_next_status(rl,
+		    "TLS certificate verification failed: no name to verify "
+		    "for an address literal (add tls-name= to the route)",
+		    RELAY_TLS_VERIFY_STATUS);
+		return;
+	}
+	if ((ssl = SSL_new(rl->d->tls_client)) == NULL) {
+		relay_next(rl, "cannot start TLS");
+		return;
+	}
+	/* The context may verify (the MTQP client shares it): the policy
+	 * decides per connection. */
+	SSL_set_verify(ssl, verify ? SSL_VERIFY_PEER : SSL_VERIFY_NONE, NULL);
+	if (name != NULL && tls_client_expect(ssl, name) == -1) {
 		SSL_free(ssl);
 		relay_next(rl, "cannot start TLS");
 		return;
@@ -992,7 +1071,8 @@ relay_after_ehlo(struct relay *rl)
 		rl->st = RELAY_STARTTLS;
 		return;
 	}
-	if (!rl->lmtp && !rl->tls && pol == CONF_TLS_REQUIRE) {
+	if (!rl->lmtp && !rl->tls &&
+	    (pol == CONF_TLS_REQUIRE || pol == CONF_TLS_VERIFY)) {
 		relay_next(rl, "TLS required and not available");
 		return;
 	}
@@ -1127,6 +1207,33 @@ relay_read(struct bufferevent *bev, void *arg)
 		relay_end(rl);
 }
 
+/* During the handshake under verify: 1 with why set if the peer's
+ * certificate was refused (OpenSSL's reason; for a name, the name
+ * expected), else 0. */
+static int
+relay_tls_refused(struct relay *rl, char *why, size_t whysize)
+{
+	const char *name = relay_tls_name(&rl->hops[rl->hop]);
+	SSL *ssl;
+	long v;
+
+	if (rl->d->conf->smtp_tls_policy != CONF_TLS_VERIFY ||
+	    (ssl = bufferevent_openssl_get_ssl(rl->bev)) == NULL ||
+	    (v = SSL_get_verify_result(ssl)) == X509_V_OK)
+		return 0;
+	(void)tls_error(); /* the same, from the error queue: drop it */
+	if (v == X509_V_ERR_HOSTNAME_MISMATCH)
+		snprintf(why, whysize,
+		    "TLS certificate verification failed: %s (not valid for "
+		    "%.100s)",
+		    X509_verify_cert_error_string(v), name ? name : "?");
+	else
+		snprintf(why, whysize,
+		    "TLS certificate verification failed: %s",
+		    X509_verify_cert_error_string(v));
+	return 1;
+}
+
 static void
 relay_event(struct bufferevent *bev, short what, void *arg)
 {
@@ -1142,6 +1249,10 @@ relay_event(struct bufferevent *bev, short what, void *arg)
 		} else {
 			rl->st = RELAY_GREETING;
 		}
+		return;
+	}
+	if (rl->st == RELAY_TLS && relay_tls_refused(rl, why, sizeof(why))) {
+		relay_next_status(rl, why, RELAY_TLS_VERIFY_STATUS);
 		return;
 	}
 	if (what & BEV_EVENT_TIMEOUT)
@@ -1216,6 +1327,8 @@ relay_routed(const struct route_result *res, void *arg)
 
 		str_copy(h->host, res->hops[i].host, sizeof(h->host));
 		h->literal = res->hops[i].literal;
+		str_copy(
+		    h->tls_name, res->hops[i].tls_name, sizeof(h->tls_name));
 		h->port =
 		    res->hops[i].port ? res->hops[i].port : ROUTE_PORT_DEFAULT;
 		h->naddr = res->hops[i].naddr;
@@ -1259,20 +1372,24 @@ lmtp_start(struct delivery_job *j)
 
 	if ((h = calloc(1, sizeof(*h))) == NULL)
 		fatal("relay");
-	if (route_parse_literal(host, strlen(host), &h->addr[0]) == 0) {
-		h->literal = 1;
-	} else if (inet_pton(AF_INET, host, &h->addr[0].u.v4) == 1) {
-		h->addr[0].family = AF_INET;
-	} else if (strcmp(host, "localhost") == 0) {
-		h->addr[0].family = AF_INET;
-		h->addr[0].u.v4.s_addr = htonl(INADDR_LOOPBACK);
-	} else {
-		snprintf(j->error, sizeof(j->error),
-		    "lmtp host %s is not a numeric address", host);
-		free(h);
-		return -1;
+	if (route_parse_literal(host, strlen(host), &h->addr[0]) == -1) {
+		if (inet_pton(AF_INET, host, &h->addr[0].u.v4) == 1) {
+			h->addr[0].family = AF_INET;
+		} else if (strcmp(host, "localhost") == 0) {
+			h->addr[0].family = AF_INET;
+			h->addr[0].u.v4.s_addr = htonl(INADDR_LOOPBACK);
+		} else {
+			snprintf(j->error, sizeof(j->error),
+			    "lmtp host %s is not a numeric address", host);
+			free(h);
+			return -1;
+		}
 	}
-	str_copy(h->host, host, sizeof(h->host));
+	/* Remote-MTA names the address connected to, in the one literal
+	 * form ("dns; [127.0.0.1]", "dns; [IPv6:::1]"): a bare
+	 * "127.0.0.1" would read as a host name to the tracker. */
+	h->literal = 1;
+	route_literal_format(&h->addr[0], h->host, sizeof(h->host));
 	h->port = delivery_lmtp_port(j->dl);
 	h->naddr = 1;
 	rl = relay_new(j, 1);

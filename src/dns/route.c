@@ -95,15 +95,23 @@ route_parse_literal(const char *s, size_t n, struct dns_addr *out)
 	return -1;
 }
 
-/* Writes "[ip]" for a into dst (ROUTE_HOST_MAX + 1 bytes). */
-static void
-route_literal_text(const struct dns_addr *a, char *dst)
+void
+route_literal_format(const struct dns_addr *a, char *dst, size_t dstsize)
 {
 	char ip[INET6_ADDRSTRLEN];
 
 	if (dns_addr_format(a, ip, sizeof(ip)) == -1)
 		str_copy(ip, "?", sizeof(ip));
-	snprintf(dst, ROUTE_HOST_MAX + 1, "[%s]", ip);
+	/* RFC 5321 §4.1.3: IPv6-address-literal = "IPv6:" IPv6-addr. */
+	snprintf(
+	    dst, dstsize, a->family == AF_INET6 ? "[IPv6:%s]" : "[%s]", ip);
+}
+
+/* Writes the literal for a into dst (ROUTE_HOST_MAX + 1 bytes). */
+static void
+route_literal_text(const struct dns_addr *a, char *dst)
+{
+	route_literal_format(a, dst, ROUTE_HOST_MAX + 1);
 }
 
 /* Lower-cases name into dst (DNS_NAME_MAX + 1 bytes) without a trailing
@@ -204,6 +212,29 @@ route_parse_host(const char *s, size_t n, struct route_entry *e)
 	return NULL;
 }
 
+/* Parses one option field after the host ("tls-name=NAME").  Returns
+ * NULL, or what is wrong. */
+static const char *
+route_parse_option(const char *s, size_t n, struct route_entry *e)
+{
+	static const char tn[] = "tls-name=";
+	const char *eq = memchr(s, '=', n);
+
+	if (eq == NULL)
+		return "expected an option (tls-name=NAME) after the host";
+	if ((size_t)(eq - s) + 1 != sizeof(tn) - 1 ||
+	    str_ncasecmp(s, tn, sizeof(tn) - 1) != 0)
+		return "unknown option (tls-name=NAME is the only one)";
+	s = eq + 1;
+	n -= sizeof(tn) - 1;
+	if (n > 0 &&
+	    (s[0] == '[' || route_looks_numeric(s, n) || route_is_ipv6(s, n)))
+		return "tls-name must be a host name";
+	if (route_norm_name(e->tls_name, s, n) == -1)
+		return "bad tls-name";
+	return NULL;
+}
+
 static int
 route_entry_cmp(const void *pa, const void *pb)
 {
@@ -218,8 +249,9 @@ route_table_parse(
 {
 	struct route_table *t;
 	struct route_entry *e, *grown;
-	const char *line, *nl, *end = text + len, *p, *f[3], *what = NULL;
-	size_t fl[3], llen, lineno = 0, nf, cap = 0, i;
+	const char *line, *nl, *end = text + len, *p, *what = NULL;
+	const char *f[ROUTE_FIELDS_MAX + 1];
+	size_t fl[ROUTE_FIELDS_MAX + 1], llen, lineno = 0, nf, cap = 0, i;
 
 	if ((t = calloc(1, sizeof(*t))) == NULL)
 		goto oom;
@@ -240,9 +272,9 @@ route_table_parse(
 		}
 		if ((p = memchr(line, '#', llen)) != NULL)
 			llen = (size_t)(p - line);
-		/* split into at most 3 fields on blanks */
+		/* split into fields on blanks, one more than allowed */
 		nf = 0;
-		for (p = line; p < line + llen && nf < 3;) {
+		for (p = line; p < line + llen && nf <= ROUTE_FIELDS_MAX;) {
 			while (p < line + llen && (*p == ' ' || *p == '\t'))
 				p++;
 			if (p == line + llen)
@@ -255,9 +287,13 @@ route_table_parse(
 		}
 		if (nf == 0)
 			continue;
-		if (nf != 2) {
+		if (nf < 2) {
 			what = "expected \"domain host[:port]\" or "
 			       "\"domain [ip]:port\"";
+			goto bad;
+		}
+		if (nf > ROUTE_FIELDS_MAX) {
+			what = "too many fields";
 			goto bad;
 		}
 		if (t->n == ROUTE_ENTRIES_MAX) {
@@ -287,6 +323,9 @@ route_table_parse(
 		}
 		if ((what = route_parse_host(f[1], fl[1], e)) != NULL)
 			goto bad;
+		for (i = 2; i < nf; i++)
+			if ((what = route_parse_option(f[i], fl[i], e)) != NULL)
+				goto bad;
 		t->n++;
 	}
 	if (t->n > 0)
@@ -706,6 +745,8 @@ route_lookup(struct route *r, const char *domain, route_cb cb, void *arg)
 	if (e != NULL) {
 		q->res.source = ROUTE_SRC_TABLE;
 		str_copy(q->hop[0].host, e->host, sizeof(q->hop[0].host));
+		str_copy(q->hop[0].tls_name, e->tls_name,
+		    sizeof(q->hop[0].tls_name));
 		q->hop[0].port = e->port != 0 ? e->port : ROUTE_PORT_DEFAULT;
 		if (e->literal) {
 			q->hop[0].literal = 1;

@@ -5,7 +5,15 @@
  * The decision, in order:
  *  1. the routes file: an entry for the exact domain, else the "*" entry;
  *     a host name there is looked up for A/AAAA only (it names a relay,
- *     not a mail domain), an "[ip]" is used as is;
+ *     not a mail domain), an "[ip]" is used as is.  A line is
+ *
+ *       domain  host[:port]  [tls-name=NAME]
+ *       domain  [ip][:port]  [tls-name=NAME]
+ *
+ *     tls-name names the host the relay's certificate must be valid for
+ *     under smtp_tls_policy = verify (and the SNI sent): with an address
+ *     literal it is the only name there is; with a host name it replaces
+ *     that name.  Other policies send it as SNI only;
  *  2. an address-literal domain ("[192.0.2.1]", RFC 5321 §4.1.3): that
  *     address (only the "*" entry of the routes file applies to it);
  *  3. the domain's MX records, best preference first (equal ones
@@ -16,8 +24,10 @@
  * NXDOMAIN fails permanently (5.1.2), a DNS failure temporarily (4.4.3).
  *
  * Each candidate hop carries the host NAME we looked up or routed to: that
- * is what Remote-MTA records ("dns; <host>", "dns; [ip]" for a literal),
- * never the name the peer announces.
+ * is what Remote-MTA records ("dns; <host>"), never the name the peer
+ * announces.  An address is written as RFC 5321 §4.1.3's address literal,
+ * one form everywhere: "dns; [192.0.2.1]", "dns; [IPv6:2001:db8::1]"
+ * (route_literal_format()).
  */
 #ifndef MSGTRK_ROUTE_H
 #define MSGTRK_ROUTE_H
@@ -32,6 +42,8 @@ struct event_base;
 /* Limits on a routes file: a line (without its newline), the entries, the
  * file.  An entry is two short fields; these leave ample room. */
 #define ROUTE_LINE_MAX 1024
+/* Fields of a line: domain, host, and the one option (tls-name=). */
+#define ROUTE_FIELDS_MAX 3
 #define ROUTE_ENTRIES_MAX 100000
 #define ROUTE_FILE_MAX (16 * 1024 * 1024)
 
@@ -42,15 +54,19 @@ struct event_base;
 /* The SMTP port (IANA "smtp"). */
 #define ROUTE_PORT_DEFAULT 25
 
-/* Longest host text: a name, or "[" IPv6 "]". */
+/* Longest host text: a name, or "[IPv6:" IPv6 "]". */
 #define ROUTE_HOST_MAX (DNS_NAME_MAX + 2)
 
 struct route_entry {
 	char domain[DNS_NAME_MAX + 1]; /* lower-cased, or "*" */
-	char host[ROUTE_HOST_MAX + 1]; /* lower-cased name, or "[ip]" */
+	char host[ROUTE_HOST_MAX + 1]; /* lower-cased name, or the literal
+					  ("[192.0.2.1]", "[IPv6:::1]") */
 	int literal; /* 1: host is "[ip]" and addr holds it */
 	struct dns_addr addr;
 	uint16_t port; /* 0: the default port */
+	/* tls-name=: the name the certificate must carry, lower-cased, or
+	 * "" (then host, unless it is a literal). */
+	char tls_name[DNS_NAME_MAX + 1];
 	size_t line; /* where it was read */
 };
 
@@ -94,6 +110,8 @@ enum route_source {
 struct route_hop {
 	char host[ROUTE_HOST_MAX + 1]; /* for Remote-MTA: "dns; <host>" */
 	int literal; /* host is "[ip]" */
+	/* The routes file's tls-name=, or "" (route_entry.tls_name). */
+	char tls_name[DNS_NAME_MAX + 1];
 	uint16_t pref; /* the MX preference; 0 for other sources */
 	uint16_t port;
 	size_t naddr; /* >= 1; IPv4 first */
@@ -161,5 +179,10 @@ void route_cancel(struct route_query *q);
 /* Parses an address literal: "[192.0.2.1]", "[2001:db8::1]" or
  * "[IPv6:2001:db8::1]" (n bytes).  Returns 0 and fills *out, or -1. */
 int route_parse_literal(const char *s, size_t n, struct dns_addr *out);
+
+/* Writes a as RFC 5321 §4.1.3's address literal, the one form Remote-MTA
+ * uses: "[192.0.2.1]", "[IPv6:2001:db8::1]" (inet_ntop's compressed
+ * form).  dstsize of ROUTE_HOST_MAX + 1 always fits. */
+void route_literal_format(const struct dns_addr *a, char *dst, size_t dstsize);
 
 #endif /* MSGTRK_ROUTE_H */

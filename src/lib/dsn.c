@@ -240,6 +240,10 @@ check_rcpt(const struct dsn_rcpt *r)
 	if (r->diagnostic != NULL) {
 		if (*r->diagnostic == '\0')
 			return REPORT_E_BAD_VALUE;
+		if (r->diagnostic_type != NULL &&
+		    !report_atom_check(
+		        r->diagnostic_type, strlen(r->diagnostic_type)))
+			return REPORT_E_BAD_TYPE;
 		if ((e = diag_lines(r->diagnostic, diag_check_line, NULL)) !=
 		    REPORT_OK)
 			return e;
@@ -405,8 +409,10 @@ put_rcpt(struct buf *b, const struct dsn_rcpt *r)
 		buf_init(&diag, DSN_DIAG_MAX);
 		e = diag_lines(r->diagnostic, diag_join_line, &diag);
 		if (e == REPORT_OK)
-			e = report_put_typed(
-			    b, REPORT_F_DIAGNOSTIC, "smtp", buf_cstr(&diag));
+			e = report_put_typed(b, REPORT_F_DIAGNOSTIC,
+			    r->diagnostic_type != NULL ? r->diagnostic_type
+			                               : "smtp",
+			    buf_cstr(&diag));
 		buf_reset(&diag);
 		if (e != REPORT_OK)
 			return e;

@@ -362,8 +362,9 @@ main(int argc, char *argv[])
 	         conf.tls_key_file, err, sizeof(err))) == NULL)
 		fatalx("%s", err);
 	if ((d.tls_client =
-	            tls_client_ctx(conf.smtp_tls_policy == CONF_TLS_REQUIRE,
-	                NULL, err, sizeof(err))) == NULL)
+	            tls_client_ctx(conf.smtp_tls_policy == CONF_TLS_REQUIRE ||
+	                    conf.smtp_tls_policy == CONF_TLS_VERIFY,
+	                conf.smtp_tls_ca_file, err, sizeof(err))) == NULL)
 		fatalx("%s", err);
 	if (mkdir(conf.data_dir, 0700) == -1 && errno != EEXIST)
 		fatal("%s", conf.data_dir);

@@ -7,6 +7,7 @@
  * parallel, one per host; the trail reports once no query is left, or
  * when the overall timer fires.
  */
+#include <arpa/inet.h>
 #include <errno.h>
 #include <netinet/in.h>
 #include <stdio.h>
@@ -210,18 +211,62 @@ answer_new(const char *server, int tls, const char *body, size_t len, char *err,
 	return a;
 }
 
-static struct tr_rcpt *
-rcpt_find(struct trail *t, const struct tstatus_typed *o)
+static int
+typed_eq(const struct tstatus_typed *a, const struct tstatus_typed *b)
 {
-	struct tr_rcpt *r, *n;
+	return a->type != NULL && b->type != NULL && a->value != NULL &&
+	    b->value != NULL && str_casecmp(a->type, b->type) == 0 &&
+	    str_casecmp(a->value, b->value) == 0;
+}
+
+/* How well trail r fits block b of an answer that q brought: 2 for the
+ * same last Final-Recipient, plus 1 if r waits for q. */
+static int
+rcpt_fit(const struct tr_rcpt *r, const struct tr_query *q,
+    const struct tstatus_rcpt *b)
+{
+	int fit = 0;
+
+	if (r->nhops > 0 &&
+	    typed_eq(&r->hops[r->nhops - 1].rcpt->final_rcpt, &b->final_rcpt))
+		fit += 2;
+	if (q != NULL && r->waiting == q)
+		fit++;
+	return fit;
+}
+
+/* The trail that block b of part p continues, or a new one.  A trail is
+ * keyed by its Original-Recipient and, since two RCPTs may share one
+ * ORCPT (an address rewritten to two upstream, RFC 3461 §4.2), by its
+ * Final-Recipient and position: a part names a recipient once, so a
+ * trail that already has a hop from p is another recipient; among the
+ * others with b's ORCPT the first that fits best, in this order: same
+ * Final-Recipient and waiting for q (the query that brought the
+ * answer), same Final-Recipient, waiting for q, any (a hop may rewrite
+ * the address, e.g. a one-target alias). */
+static struct tr_rcpt *
+rcpt_find(struct trail *t, const struct tr_query *q, const struct tstatus *p,
+    const struct tstatus_rcpt *b)
+{
+	const struct tstatus_typed *o = &b->orig_rcpt;
+	struct tr_rcpt *r, *n, *best = NULL;
+	int score, best_score = -1;
 	size_t i;
 
 	for (i = 0; i < t->nrcpt; i++) {
 		r = &t->rcpts[i];
-		if (str_casecmp(r->otype, o->type) == 0 &&
-		    str_casecmp(r->ovalue, o->value) == 0)
-			return r;
+		if (str_casecmp(r->otype, o->type) != 0 ||
+		    str_casecmp(r->ovalue, o->value) != 0 ||
+		    (r->nhops > 0 && r->hops[r->nhops - 1].part == p))
+			continue;
+		score = rcpt_fit(r, q, b);
+		if (score > best_score) {
+			best = r;
+			best_score = score;
+		}
 	}
+	if (best != NULL)
+		return best;
 	if (t->nrcpt >= TRAIL_RCPT_MAX)
 		return NULL;
 	n = realloc(t->rcpts, (t->nrcpt + 1) * sizeof(*n));
@@ -374,12 +419,53 @@ query_start(struct trail *t, const char *host, unsigned int port,
 	return q;
 }
 
+/* An address literal from a remote answer: RFC 5321 §4.1.3's
+ * "[192.0.2.1]" and "[IPv6:2001:db8::1]" (what msgtrkd writes), and the
+ * untagged "[2001:db8::1]" older servers wrote.  Writes "[ip]" with ip
+ * as inet_ntop() prints it (mtqp_client takes the brackets off; one
+ * form, so the loop check sees one host).  Returns 0, or -1 if v is not
+ * such a literal. */
+static int
+remote_literal(const char *v, char *out, size_t outsize)
+{
+	char ip[INET6_ADDRSTRLEN + 8], text[INET6_ADDRSTRLEN];
+	unsigned char a[sizeof(struct in6_addr)];
+	size_t n = strlen(v);
+	int tagged, af;
+
+	if (n < 3 || v[0] != '[' || v[n - 1] != ']')
+		return -1;
+	v++;
+	n -= 2;
+	if ((tagged = n > 5 && str_ncasecmp(v, "IPv6:", 5) == 0)) {
+		v += 5;
+		n -= 5;
+	}
+	if (n >= sizeof(ip))
+		return -1;
+	memcpy(ip, v, n);
+	ip[n] = '\0';
+	if (inet_pton(AF_INET6, ip, a) == 1)
+		af = AF_INET6;
+	else if (!tagged && inet_pton(AF_INET, ip, a) == 1)
+		af = AF_INET;
+	else
+		return -1;
+	if (inet_ntop(af, a, text, sizeof(text)) == NULL ||
+	    (size_t)snprintf(out, outsize, "[%s]", text) >= outsize)
+		return -1;
+	return 0;
+}
+
 int
 trail_remote_host(const struct tstatus_typed *m, char *out, size_t outsize)
 {
 	if (m->type == NULL || str_casecmp(m->type, "dns") != 0 ||
-	    m->value == NULL || *m->value == '\0' ||
-	    str_copy(out, m->value, outsize) >= outsize)
+	    m->value == NULL || *m->value == '\0')
+		return -1;
+	if (m->value[0] == '[')
+		return remote_literal(m->value, out, outsize);
+	if (str_copy(out, m->value, outsize) >= outsize)
 		return -1;
 	return 0;
 }
@@ -408,7 +494,7 @@ end_of(enum tstatus_action a)
 /* Takes in an answer: appends hops, then decides each touched recipient's
  * next step. */
 static void
-absorb(struct trail *t, struct tr_answer *a)
+absorb(struct trail *t, struct tr_answer *a, const struct tr_query *from)
 {
 	size_t i, j, k;
 
@@ -417,7 +503,7 @@ absorb(struct trail *t, struct tr_answer *a)
 		const struct tstatus *p = a->parts[i];
 
 		for (j = 0; j < p->nrcpt; j++) {
-			struct tr_rcpt *r = rcpt_find(t, &p->rcpt[j].orig_rcpt);
+			struct tr_rcpt *r = rcpt_find(t, from, p, &p->rcpt[j]);
 
 			if (r == NULL || hop_add(r, a, p, &p->rcpt[j]) == -1)
 				continue;
@@ -558,7 +644,7 @@ on_answer(const struct mtqp_client_result *res, void *arg)
 	mtqp_client_free(q->c);
 	q->c = NULL;
 	if (a != NULL && t->nanswers < TRAIL_QUERIES_MAX) {
-		absorb(t, a);
+		absorb(t, a, q);
 	} else {
 		if (a != NULL) {
 			answer_free(a);
@@ -715,7 +801,7 @@ on_kick(evutil_socket_t fd, short what, void *arg)
 				str_lower(t->hosts[t->nhosts].host);
 				t->nhosts++;
 			}
-			absorb(t, a);
+			absorb(t, a, NULL);
 		}
 		if (t->open == 0)
 			report(t);

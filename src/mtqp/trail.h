@@ -7,15 +7,20 @@
  * multipart/related answer (related_split_entity) and parses each
  * message/tracking-status part (tstatus parser).  Recipients are
  * correlated across parts and hops by Original-Recipient (compared
- * ASCII-case-insensitively after the "type;").  For each recipient the
- * latest part that names it decides:
+ * ASCII-case-insensitively after the "type;") and, as two RCPTs may
+ * share one ORCPT, by Final-Recipient and position: the blocks of one
+ * part are distinct recipients, and a block continues the trail with
+ * its ORCPT whose last Final-Recipient is the same (else one waiting for
+ * that answer, else the first).  For each recipient the latest part that
+ * names it decides:
  *   transferred with "Remote-MTA: dns; H"  -> query H (SRV
  *       _mtqp._tcp.H, else H:1038), unless a later part of the same answer
  *       has "Reporting-MTA: dns; H" (a chaining server already answered
  *       for H); one query per host, shared by the recipients sent there;
  *   anything else                          -> the branch ends.
- * A transferred recipient whose Remote-MTA is not "dns; name" (e.g. an
- * IP literal "dns; [192.0.2.1]") is followed to that address on 1038.
+ * A transferred recipient whose Remote-MTA is an address literal ("dns;
+ * [192.0.2.1]", "dns; [IPv6:2001:db8::1]", or the untagged "dns; [::1]"
+ * of older servers) is followed to that address on 1038.
  *
  * Limits (P14): the same (server, envid) is never queried twice (a
  * recipient sent back to a host already asked ends in TRAIL_END_LOOP),
@@ -212,9 +217,12 @@ int trail_parse_server(
     const char *s, char *host, size_t hostsize, unsigned int *port);
 
 /* The host a "transferred" block's Remote-MTA names: H of "dns; H" (type
- * compared case-insensitively), "[ip]" kept whole (mtqp_client strips the
- * brackets).  Returns 0, or -1 if it cannot be followed (no field, another
- * type, an empty name, or a name over outsize - 1). */
+ * compared case-insensitively).  An address literal, "[192.0.2.1]",
+ * "[IPv6:2001:db8::1]" (RFC 5321 §4.1.3) or the untagged "[2001:db8::1]",
+ * becomes "[ip]" in inet_ntop()'s form (mtqp_client strips the brackets
+ * and connects to ip on 1038).  Returns 0, or -1 if it cannot be followed
+ * (no field, another type, an empty name, a bracketed value that is not
+ * an address literal, or a result over outsize - 1). */
 int trail_remote_host(const struct tstatus_typed *m, char *out, size_t outsize);
 
 /* The lower-case name of e ("delivered", ... "timeout"), or "unknown". */

@@ -15,11 +15,15 @@
 #include <event2/event.h>
 #include <openssl/rand.h>
 
+#include "common/conf.h"
 #include "common/log.h"
 #include "common/workers.h"
 #include "msgtrk/buf.h"
 #include "msgtrk/str.h"
 #include "queue/queue_internal.h"
+
+_Static_assert(QUEUE_MESSAGE_MAX == CONF_MESSAGE_SIZE_MAX,
+    "max_message_size is checked against the queue's limit");
 
 /* Threads reading bodies for the loop (queue_body_read). */
 #define QUEUE_IO_THREADS 2

@@ -120,6 +120,36 @@ def send_no_track(c):
 
 
 @suite.case
+def send_no_track_ignores_tracking_options(c):
+    # Scripts that always pass --mtqp/--timeout/--keyring and toggle
+    # --no-track: accepted, ignored, one warning naming what was given.
+    p = c.peer(ehlo=("PIPELINING", "DSN", "MTRK"))
+    kr = c.path("keyring")
+    srv = ["--server", "127.0.0.1:%d" % p.port]
+    for opts, warn in (
+            (["--mtqp", "track.test:1038", "--keyring", kr],
+             "msgtrk: --no-track: ignoring --mtqp, --keyring\n"),
+            (["--timeout", "2d", "--mtqp", "track.test", "--keyring", kr],
+             "msgtrk: --no-track: ignoring --mtqp, --timeout, --keyring\n"),
+            (["--timeout", "1d"],
+             "msgtrk: --no-track: ignoring --timeout\n")):
+        n = len(p.messages)
+        rc, out, err = msgtrk(["send"] + srv + opts + ["--no-track",
+                                                       "a@dest.test"],
+                              env={"HOME": c.path("h")})
+        assert rc == 0 and out == "" and err == warn, (opts, rc, out, err)
+        m = p.wait_messages(n + 1)[n]
+        assert "MTRK=" not in m["mail"] and "ENVID=" not in m["mail"], m
+    assert not os.path.exists(kr) and not os.path.exists(c.path("h"))
+    # The exit status is the transaction's, as without the options.
+    p2 = c.peer(rcpt_reply=lambda a: "550 5.1.1 no such user")
+    rc, out, err = msgtrk(["send", "--server", "127.0.0.1:%d" % p2.port,
+                           "--no-track", "--keyring", kr, "a@dest.test"])
+    assert rc == 1, (rc, out, err)
+    assert err.splitlines()[0] == "msgtrk: --no-track: ignoring --keyring", err
+
+
+@suite.case
 def send_refused_recipient(c):
     p = c.peer(rcpt_reply=lambda a: "550 5.1.1 no such user"
                if a.startswith("bad") else "250 2.1.5 Ok")
@@ -202,7 +232,8 @@ def usage_errors(c):
         ["send", "not-an-address"],
         ["send", "<a@b.test>"],
         ["send", "--bogus", "a@b.test"],
-        ["send", "--no-track", "--timeout", "1d", "a@b.test"],
+        ["send", "--no-track", "--timeout", "0", "a@b.test"],
+        ["send", "--no-track", "--mtqp", "h:0", "a@b.test"],
         ["send", "--dns"],
         ["track"],
         ["track", "a@b.test", "c@d.test"],

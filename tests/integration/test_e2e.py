@@ -231,6 +231,53 @@ def three_hops_smtplib(c):
     assert rc == 1 and "noinfo" in err, (rc, out, err)
 
 
+@suite.case
+def shared_orcpt_two_trails(c):
+    # Two RCPTs with one ORCPT (legal: an address rewritten to two targets
+    # upstream, RFC 3461 §4.2): two recipients, two trails, each to its
+    # own final address; the same in firewall mode, where hop1 chains and
+    # one answer holds every hop's part.
+    _shared_orcpt(c, Net(c), [])
+    _shared_orcpt(c, Net(c, hop1={"mtqp_chain": "yes"}), ["--no-follow"])
+
+
+def _shared_orcpt(c, n, extra):
+    secret = os.urandom(32)
+    cert = base64.b64encode(hashlib.sha1(secret).digest()).decode().rstrip("=")
+    envid = "orcpt%d@client.test" % int(time.time() * 1000)
+    with smtplib.SMTP("127.0.0.1", n.smtp["hop1"], timeout=WAIT) as s:
+        s.ehlo("client.test")
+        s.sendmail("sender@src.test", ["x@dest.test", "y@dest.test"],
+                   b"Subject: shared ORCPT\r\n\r\ntwo targets\r\n",
+                   mail_options=["ENVID=" + envid, "MTRK=%s:86400" % cert],
+                   rcpt_options=["NOTIFY=NEVER", "ORCPT=rfc822;a@orig.test"])
+    b64 = base64.b64encode(secret).decode().rstrip("=")
+    args = extra + ["--server", "hop1.test", "--secret", b64, envid]
+    j = n.track_until(args, lambda j: len(j["recipients"]) == 2 and
+                      ended("delivered")(j))
+    finals_seen = []
+    for r in j["recipients"]:
+        assert r["original_recipient"].replace(" ", "") == \
+            "rfc822;a@orig.test", r
+        hops = r["hops"]
+        assert [h["action"] for h in hops] == [
+            "transferred", "transferred", "delivered"], hops
+        assert [h["reporting_mta"] for h in hops] == [
+            "dns; hop1.test", "dns; hop2.test", "dns; hop3.test"], hops
+        fr = {h["final_recipient"].replace(" ", "") for h in hops}
+        assert len(fr) == 1, hops  # one address all along
+        finals_seen += list(fr)
+    assert sorted(finals_seen) == ["rfc822;x@dest.test",
+                                   "rfc822;y@dest.test"], finals_seen
+    assert maildir_files(n.nodes["hop3"], "x") and \
+        maildir_files(n.nodes["hop3"], "y")
+    # The text view tells the two apart by the address they went to.
+    rc, out, err = n.track(args)
+    assert rc == 0, (rc, out, err)
+    assert "a@orig.test (to x@dest.test): delivered" in out, out
+    assert "a@orig.test (to y@dest.test): delivered" in out, out
+
+
 def _read(path):
     try:
         with open(path, errors="replace") as f:

@@ -484,6 +484,20 @@ chk_mtrk1d(const struct conf *c)
 }
 
 static void
+chk_mtrk2d(const struct conf *c)
+{
+	assert_int_equal(c->mtrk_default_timeout, 2 * 86400);
+	assert_int_equal(c->mtrk_max_timeout, 2 * 86400);
+}
+
+static void
+chk_mtrk9d20d(const struct conf *c)
+{
+	assert_int_equal(c->mtrk_default_timeout, 9 * 86400);
+	assert_int_equal(c->mtrk_max_timeout, 20 * 86400);
+}
+
+static void
 chk_tls(const struct conf *c)
 {
 	assert_string_equal(c->tls_cert_file, "/etc/msgtrk/cert.pem");
@@ -527,6 +541,20 @@ static void
 chk_policy_none(const struct conf *c)
 {
 	assert_int_equal(c->smtp_tls_policy, CONF_TLS_NONE);
+}
+
+static void
+chk_policy_verify(const struct conf *c)
+{
+	assert_int_equal(c->smtp_tls_policy, CONF_TLS_VERIFY);
+	assert_null(c->smtp_tls_ca_file); /* the system store */
+}
+
+static void
+chk_policy_verify_ca(const struct conf *c)
+{
+	assert_int_equal(c->smtp_tls_policy, CONF_TLS_VERIFY);
+	assert_string_equal(c->smtp_tls_ca_file, "/etc/msgtrk/ca.pem");
 }
 
 static void
@@ -725,9 +753,20 @@ static const struct load_case load_cases[] = {
 	    NULL },
 	{ "idle 9m", "mtqp_idle_timeout = 9m\n", 0, NULL, "below the minimum",
 	    NULL },
-	{ "mtrk max 1d alone", "mtrk_max_timeout = 1d\n", 0, NULL,
-	    ":1: mtrk_default_timeout (777600 s) is above mtrk_max_timeout "
-	    "(86400 s)",
+	/* mtrk_max_timeout is a silent cap on the default retention (its
+	 * default 9d too) ... */
+	{ "mtrk max 1d alone", "mtrk_max_timeout = 1d\n", 0, NULL, NULL,
+	    chk_mtrk1d },
+	{ "mtrk max 2d alone", "# x\nmtrk_max_timeout = 2d\n", 0, NULL, NULL,
+	    chk_mtrk2d },
+	{ "mtrk max 20d alone", "mtrk_max_timeout = 20d\n", 0, NULL, NULL,
+	    chk_mtrk9d20d },
+	/* ... but a default the operator wrote is never changed in silence:
+	 * above the maximum (written or not) it is an error. */
+	{ "mtrk both explicit, default above",
+	    "mtrk_default_timeout = 3d\nmtrk_max_timeout = 2d\n", 0, NULL,
+	    ":2: mtrk_default_timeout (259200 s) is above mtrk_max_timeout "
+	    "(172800 s)",
 	    NULL },
 	{ "mtrk 1d both", "mtrk_default_timeout = 1d\nmtrk_max_timeout = 24h\n",
 	    0, NULL, NULL, chk_mtrk1d },
@@ -737,7 +776,10 @@ static const struct load_case load_cases[] = {
 	    "mtrk_max_timeout = 10d\n# x\nmtrk_default_timeout = 11d\n", 0,
 	    NULL, ":3: mtrk_default_timeout (950400 s) is above", NULL },
 	{ "mtrk default above default max", "mtrk_default_timeout = 31d\n", 0,
-	    NULL, ":1: mtrk_default_timeout", NULL },
+	    NULL,
+	    ":1: mtrk_default_timeout (2678400 s) is above mtrk_max_timeout "
+	    "(2592000 s, its default)",
+	    NULL },
 	{ "smtp timeout 3s", "smtp_timeout = 3s\n", 0, NULL, NULL, chk_smtp3 },
 	{ "smtp timeout 0", "smtp_timeout = 0\n", 0, NULL,
 	    ":1: smtp_timeout: 0 is below the minimum 1s", NULL },
@@ -782,6 +824,11 @@ static const struct load_case load_cases[] = {
 	{ "size 10k", "max_message_size = 10k\n", 0, NULL, NULL, chk_sizes },
 	{ "size 10240", "max_message_size = 10240\n", 0, NULL, NULL,
 	    chk_sizes },
+	{ "size 1G", "max_message_size = 1G\n", 0, NULL, NULL, NULL },
+	{ "size over the queue's limit", "max_message_size = 1025M\n", 0, NULL,
+	    ":1: max_message_size: above the queue's limit of 1073741824 "
+	    "bytes (1G)",
+	    NULL },
 	{ "size 0", "max_message_size = 0\n", 0, NULL,
 	    ":1: max_message_size: must be at least 1 byte", NULL },
 	{ "size 0M", "max_message_size = 0M\n", 0, NULL, "at least 1 byte",
@@ -838,9 +885,19 @@ static const struct load_case load_cases[] = {
 	    chk_policy_require },
 	{ "policy none", "smtp_tls_policy = None\n", 0, NULL, NULL,
 	    chk_policy_none },
+	{ "policy verify", "smtp_tls_policy = Verify\n", 0, NULL, NULL,
+	    chk_policy_verify },
+	{ "policy verify ca file",
+	    "smtp_tls_ca_file = /etc/msgtrk/ca.pem/\nsmtp_tls_policy = "
+	    "verify\n",
+	    0, NULL, NULL, chk_policy_verify_ca },
+	{ "ca file relative", "smtp_tls_ca_file = ca.pem\n", 0, NULL,
+	    ":1: smtp_tls_ca_file: 'ca.pem' is not an absolute path", NULL },
+	{ "ca file empty", "smtp_tls_ca_file =\n", 0, NULL,
+	    ":1: smtp_tls_ca_file", NULL },
 	{ "policy bad", "smtp_tls_policy = always\n", 0, NULL,
 	    ":1: smtp_tls_policy: 'always' is not one of none, opportunistic, "
-	    "require",
+	    "require, verify",
 	    NULL },
 	{ "unknown opaque", "mtqp_unknown = opaque\n", 0, NULL, NULL,
 	    chk_opaque },
@@ -1137,6 +1194,7 @@ test_golden_defaults(void **state)
 	assert_int_equal(c.n_dns_servers, 0);
 	assert_string_equal(c.store, d.store);
 	assert_int_equal(c.smtp_tls_policy, d.smtp_tls_policy);
+	assert_null(c.smtp_tls_ca_file);
 	assert_int_equal(c.max_message_size, d.max_message_size);
 	assert_int_equal(c.mtrk_default_timeout, d.mtrk_default_timeout);
 	assert_int_equal(c.mtrk_max_timeout, d.mtrk_max_timeout);
@@ -1202,6 +1260,7 @@ test_golden_full(void **state)
 	assert_string_equal(c.tls_cert_file, "/etc/msgtrk/tls/cert.pem");
 	assert_string_equal(c.tls_key_file, "/etc/msgtrk/tls/key.pem");
 	assert_int_equal(c.smtp_tls_policy, CONF_TLS_REQUIRE);
+	assert_string_equal(c.smtp_tls_ca_file, "/etc/msgtrk/tls/ca.pem");
 	assert_int_equal(c.max_message_size, 20ULL * 1024 * 1024);
 	assert_int_equal(c.mtrk_default_timeout, 8 * 86400);
 	assert_int_equal(c.mtrk_max_timeout, 10 * 86400);

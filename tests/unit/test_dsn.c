@@ -244,6 +244,28 @@ test_cross_parse(void **state)
 	buf_reset(&b);
 }
 
+/* An MTA's own text goes with its own diagnostic-type (RFC 3464
+ * §2.3.6), in the report and in the human-readable part. */
+static void
+test_diagnostic_type(void **state)
+{
+	struct dsn_rcpt r = rcpt(TSTATUS_ACTION_FAILED, "5.1.1");
+	struct dsn d = dsn(&r, 1);
+	struct buf b;
+
+	(void)state;
+	r.diagnostic = "No such local recipient";
+	r.diagnostic_type = "X-msgtrk";
+	buf_init(&b, 1 << 20);
+	assert_int_equal(dsn_generate(&d, &b, NULL), 0);
+	assert_non_null(strstr(buf_cstr(&b),
+	    "\r\nDiagnostic-Code: X-msgtrk; No such local recipient\r\n"));
+	assert_null(strstr(buf_cstr(&b), "smtp;"));
+	assert_non_null(
+	    strstr(buf_cstr(&b), "    No such local recipient\r\n"));
+	buf_reset(&b);
+}
+
 /* A fresh boundary each time when the caller passes none. */
 static void
 test_fresh_boundary(void **state)
@@ -304,6 +326,7 @@ enum bad_case {
 	B_DIAG_EMPTY_LINE,
 	B_DIAG_LINE_LONG,
 	B_DIAG_TOO_MANY_LINES,
+	B_DIAG_TYPE_BAD,
 	B_SUBJECT_CRLF,
 	B_FROM_8BIT,
 	B_BOUNDARY_CHARS,
@@ -357,6 +380,7 @@ static const struct bad_row bad_rows[] = {
 	{ "diagnostic empty line", B_DIAG_EMPTY_LINE, DSN_E_BAD_VALUE },
 	{ "diagnostic line over 510", B_DIAG_LINE_LONG, DSN_E_TOO_LONG },
 	{ "diagnostic of 17 lines", B_DIAG_TOO_MANY_LINES, DSN_E_TOO_LONG },
+	{ "diagnostic type not an atom", B_DIAG_TYPE_BAD, DSN_E_BAD_TYPE },
 	{ "subject with CRLF", B_SUBJECT_CRLF, DSN_E_BAD_VALUE },
 	{ "From 8-bit", B_FROM_8BIT, DSN_E_BAD_VALUE },
 	{ "boundary with bad characters", B_BOUNDARY_CHARS, DSN_E_BOUNDARY },
@@ -507,6 +531,10 @@ test_bad(void **state)
 			strcat(longs, i < 16 ? "550-x\n" : "550 x");
 		r.diagnostic = longs;
 		break;
+	case B_DIAG_TYPE_BAD:
+		r.diagnostic = "No such local recipient";
+		r.diagnostic_type = "X msgtrk";
+		break;
 	case B_SUBJECT_CRLF:
 		d.subject = "a\r\nb";
 		break;
@@ -624,6 +652,7 @@ main(void)
 {
 	const struct CMUnitTest misc[] = {
 		cmocka_unit_test(test_cross_parse),
+		cmocka_unit_test(test_diagnostic_type),
 		cmocka_unit_test(test_fresh_boundary),
 		cmocka_unit_test(test_boundary_limits),
 		cmocka_unit_test(test_strerror),

@@ -105,8 +105,32 @@ static const struct parse_case parse_cases[] = {
 	    "routes:1: expected \"domain host[:port]\" or \"domain "
 	    "[ip]:port\"" },
 	{ "three fields", "\n\na.test b.test c.test\n", -1,
-	    "routes:3: expected \"domain host[:port]\" or \"domain "
-	    "[ip]:port\"" },
+	    "routes:3: expected an option (tls-name=NAME) after the host" },
+	{ "tls-name", "a.test [127.0.0.1]:2525 tls-name=mx.a.test\n", 1, NULL },
+	{ "tls-name on a name", "a.test relay.test tls-name=mx.a.test\n", 1,
+	    NULL },
+	{ "tls-name and comment", "a.test [::1] tls-name=mx.a.test # x\n", 1,
+	    NULL },
+	{ "tls-name upper key", "a.test [127.0.0.1] TLS-Name=mx.a.test\n", 1,
+	    NULL },
+	{ "tls-name empty", "a.test [127.0.0.1] tls-name=\n", -1,
+	    "routes:1: bad tls-name" },
+	{ "tls-name bad", "a.test [127.0.0.1] tls-name=a..test\n", -1,
+	    "routes:1: bad tls-name" },
+	{ "tls-name literal", "a.test [127.0.0.1] tls-name=[127.0.0.1]\n", -1,
+	    "routes:1: tls-name must be a host name" },
+	{ "tls-name ip", "a.test [127.0.0.1] tls-name=127.0.0.1\n", -1,
+	    "routes:1: tls-name must be a host name" },
+	{ "tls-name ipv6", "a.test [::1] tls-name=::1\n", -1,
+	    "routes:1: tls-name must be a host name" },
+	{ "tls-name twice", "a.test b.test tls-name=x.test tls-name=y.test\n",
+	    -1, "routes:1: too many fields" },
+	{ "unknown option", "a.test b.test verify=yes\n", -1,
+	    "routes:1: unknown option (tls-name=NAME is the only one)" },
+	{ "option prefix", "a.test b.test tls-names=x.test\n", -1,
+	    "routes:1: unknown option (tls-name=NAME is the only one)" },
+	{ "option without value", "a.test b.test tls-name\n", -1,
+	    "routes:1: expected an option (tls-name=NAME) after the host" },
 	{ "bad domain", "a..test b.test\n", -1, "routes:1: bad domain" },
 	{ "wildcard domain", "*.a.test b.test\n", -1, "routes:1: bad domain" },
 	{ "literal domain", "[127.0.0.1] b.test\n", -1,
@@ -252,7 +276,7 @@ static const struct lookup_case lookup_cases[] = {
 	{ "EXAMPLE.COM", "relay.test", 2525, 0 },
 	{ "example.com.", "relay.test", 2525, 0 },
 	{ "sub.example.com", "[192.0.2.7]", 26, 1 },
-	{ "v6.example.com", "[2001:db8::1]", 0, 1 },
+	{ "v6.example.com", "[IPv6:2001:db8::1]", 0, 1 },
 	{ "other.example.com", "smarthost.test", 0, 0 }, /* no subdomains */
 	{ "example.org", "smarthost.test", 0, 0 },
 	{ "", "smarthost.test", 0, 0 },
@@ -391,7 +415,10 @@ test_load(void **state)
 	t = route_table_load(path, err, sizeof(err));
 	if (t == NULL)
 		fail_msg("%s", err);
-	assert_int_equal(route_table_count(t), 4);
+	assert_int_equal(route_table_count(t), 5);
+	assert_string_equal(
+	    route_table_lookup(t, "secure.example.com")->tls_name,
+	    "mx.secure.example.com");
 	route_table_free(t);
 }
 
@@ -400,22 +427,25 @@ test_load(void **state)
 struct literal_case {
 	const char *in;
 	int family; /* 0: rejected */
+	const char *text; /* route_literal_format(): RFC 5321 §4.1.3 */
 };
 
 static const struct literal_case literal_cases[] = {
-	{ "[127.0.0.1]", AF_INET },
-	{ "[::1]", AF_INET6 },
-	{ "[IPv6:::1]", AF_INET6 },
-	{ "[ipv6:2001:db8::1]", AF_INET6 },
-	{ "[IPv6:127.0.0.1]", 0 },
-	{ "[]", 0 },
-	{ "[", 0 },
-	{ "127.0.0.1", 0 },
-	{ "[127.0.0.1", 0 },
-	{ "[1.2.3]", 0 },
-	{ "[host.test]", 0 },
-	{ "[ 127.0.0.1]", 0 },
-	{ "[1:2:3:4:5:6:7:8:9]", 0 },
+	{ "[127.0.0.1]", AF_INET, "[127.0.0.1]" },
+	{ "[::1]", AF_INET6, "[IPv6:::1]" },
+	{ "[IPv6:::1]", AF_INET6, "[IPv6:::1]" },
+	{ "[ipv6:2001:db8::1]", AF_INET6, "[IPv6:2001:db8::1]" },
+	{ "[2001:DB8:0:0:0:0:0:1]", AF_INET6, "[IPv6:2001:db8::1]" },
+	{ "[IPv6:::ffff:192.0.2.1]", AF_INET6, "[IPv6:::ffff:192.0.2.1]" },
+	{ "[IPv6:127.0.0.1]", 0, NULL },
+	{ "[]", 0, NULL },
+	{ "[", 0, NULL },
+	{ "127.0.0.1", 0, NULL },
+	{ "[127.0.0.1", 0, NULL },
+	{ "[1.2.3]", 0, NULL },
+	{ "[host.test]", 0, NULL },
+	{ "[ 127.0.0.1]", 0, NULL },
+	{ "[1:2:3:4:5:6:7:8:9]", 0, NULL },
 };
 
 static const char *
@@ -431,12 +461,16 @@ test_literal(void **state)
 	struct dns_addr a;
 	int rc;
 
+	char text[ROUTE_HOST_MAX + 1];
+
 	rc = route_parse_literal(c->in, strlen(c->in), &a);
 	if (c->family == 0)
 		assert_int_equal(rc, -1);
 	else {
 		assert_int_equal(rc, 0);
 		assert_int_equal(a.family, c->family);
+		route_literal_format(&a, text, sizeof(text));
+		assert_string_equal(text, c->text);
 	}
 }
 
@@ -620,7 +654,11 @@ static const struct decide_case decide_cases[] = {
 	{ "literal", NULL, NULL, 0, 0, "[127.0.0.5]", ROUTE_OK,
 	    ROUTE_SRC_LITERAL, "", 0, "[127.0.0.5]:25=127.0.0.5" },
 	{ "literal v6", NULL, NULL, 2526, 0, "[IPv6:::1]", ROUTE_OK,
-	    ROUTE_SRC_LITERAL, "", 0, "[::1]:2526=::1" },
+	    ROUTE_SRC_LITERAL, "", 0, "[IPv6:::1]:2526=::1" },
+	{ "literal v6 untagged", NULL, NULL, 2526, 0, "[::1]", ROUTE_OK,
+	    ROUTE_SRC_LITERAL, "", 0, "[IPv6:::1]:2526=::1" },
+	{ "route literal v6", "* [::1]:2527\n", NULL, 0, 1, "x.test", ROUTE_OK,
+	    ROUTE_SRC_TABLE, "", 0, "[IPv6:::1]:2527=::1" },
 	/* the routes file first: exact, then "*" */
 	{ "route exact", "dest.test relay.test:2525\n* [127.0.0.7]:26\n", NULL,
 	    0, 0, "dest.test", ROUTE_OK, ROUTE_SRC_TABLE, "", 0,
@@ -698,6 +736,76 @@ test_decide(void **state)
 		assert_string_equal(g.hops, c->want);
 	else if (strstr(g.error, c->want) == NULL)
 		fail_msg("error \"%s\", want \"%s\"", g.error, c->want);
+	route_free(r);
+	dns_free(d);
+	event_base_free(base);
+}
+
+/* --- tls-name= ------------------------------------------------------------ */
+
+struct tlsname_case {
+	const char *name;
+	const char *text; /* one route for a.test */
+	const char *tls_name; /* route_entry.tls_name */
+	const char *decided; /* route_hop.tls_name of the decision */
+};
+
+static const struct tlsname_case tlsname_cases[] = {
+	{ "literal", "a.test [127.0.0.1]:2525 tls-name=MX.Example.Test.\n",
+	    "mx.example.test", "mx.example.test" },
+	{ "name", "a.test relay.test tls-name=cert.example.test\n",
+	    "cert.example.test", "cert.example.test" },
+	{ "none", "a.test [127.0.0.1]:2525\n", "", "" },
+	{ "default route", "* [127.0.0.7]:26 tls-name=smart.test\n",
+	    "smart.test", "smart.test" },
+};
+
+static const char *
+tlsname_name(const void *row)
+{
+	return ((const struct tlsname_case *)row)->name;
+}
+
+struct tlsname_got {
+	int called;
+	char tls_name[DNS_NAME_MAX + 2];
+};
+
+static void
+tlsname_cb(const struct route_result *res, void *arg)
+{
+	struct tlsname_got *g = arg;
+
+	g->called++;
+	if (res->status == ROUTE_OK && res->nhops == 1)
+		snprintf(g->tls_name, sizeof(g->tls_name), "%s",
+		    res->hops[0].tls_name);
+	else
+		snprintf(g->tls_name, sizeof(g->tls_name), "?");
+}
+
+static void
+test_tlsname(void **state)
+{
+	const struct tlsname_case *c = *state;
+	struct event_base *base = event_base_new();
+	struct dns *d = new_resolver(base, dns.server);
+	struct route *r = route_new(base, d, NULL);
+	const struct route_entry *e;
+	struct route_table *t;
+	struct tlsname_got g = { 0, "" };
+	char err[256];
+
+	t = route_table_parse("r", c->text, strlen(c->text), err, sizeof(err));
+	if (t == NULL)
+		fail_msg("%s", err);
+	e = route_table_lookup(t, "a.test");
+	assert_non_null(e);
+	assert_string_equal(e->tls_name, c->tls_name);
+	route_set_table(r, t);
+	assert_non_null(route_lookup(r, "a.test", tlsname_cb, &g));
+	run_until(base, &g.called, 1, 20);
+	assert_string_equal(g.tls_name, c->decided);
 	route_free(r);
 	dns_free(d);
 	event_base_free(base);
@@ -884,6 +992,8 @@ main(void)
 	    "route_table_lookup", test_lookup, lookup_cases, lookup_name);
 	failed += TABLE_RUN(
 	    "route_parse_literal", test_literal, literal_cases, literal_name);
+	failed += TABLE_RUN(
+	    "route tls-name", test_tlsname, tlsname_cases, tlsname_name);
 	failed +=
 	    TABLE_RUN("route decision", test_decide, decide_cases, decide_name);
 	failed += cmocka_run_group_tests_name("route", once, NULL, NULL);
