@@ -1,6 +1,6 @@
 /*
- * cli: what the msgtrk commands share (main.c): global options, exit
- * codes, error output and HOST[:PORT] parsing.
+ * cli: what the msgtrk commands share: global options and exit codes
+ * (main.c), error output and HOST[:PORT] parsing (util.c).
  */
 #ifndef MSGTRK_CLI_H
 #define MSGTRK_CLI_H
@@ -34,6 +34,9 @@ int cli_hostport(const char *s, unsigned int defport, char *host,
 /* The commands: argv[0] is the command name.  Each returns an exit
  * code. */
 int send_main(int argc, char **argv, const struct cli_opts *o);
+/* "msgtrk sendmail", also msgtrk called as "sendmail": exit codes from
+ * sysexits.h, as sendmail(8). */
+int sendmail_main(int argc, char **argv, const struct cli_opts *o);
 int track_main(int argc, char **argv, const struct cli_opts *o);
 int inspect_queue_main(int argc, char **argv, const struct cli_opts *o);
 int inspect_log_main(int argc, char **argv, const struct cli_opts *o);
