@@ -326,7 +326,7 @@ sendmail_add_from(struct buf *out, const char *from, const char *fullname)
 	size_t i, n;
 
 	if (fullname == NULL || fullname[0] == '\0')
-		return buf_addf(out, "From: <%s>\n", from);
+		return buf_addf(out, "From: %s\n", from);
 	n = strlen(fullname);
 	for (i = 0; i < n; i++) {
 		if (f[i] >= 0x80 || f[i] < 0x20)
