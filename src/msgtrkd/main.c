@@ -289,7 +289,33 @@ mailbox_dir_check(const struct conf *c, int create, char *err, size_t errsize)
 			snprintf(user, sizeof(user), "%ju", (uintmax_t)uid);
 	}
 	missing = stat(c->mailbox_dir, &st) == -1 && errno == ENOENT;
-	if (missing && create) {
+	snprintf(path, sizeof(path), "%s", c->mailbox_dir);
+	if (missing) {
+		/* As it would be made: its nearest existing parent must let
+		 * the user through (root makes the rest and gives the last
+		 * one away) or, not as root, in. */
+		do {
+			if ((slash = strrchr(path, '/')) == NULL)
+				break;
+			slash[slash == path ? 1 : 0] = '\0';
+		} while (stat(path, &st) == -1 && errno == ENOENT &&
+		    strcmp(path, "/") != 0);
+		if (root)
+			mode = X_OK;
+		/* data_dir is given to the user at startup: its own parent
+		 * is what must let the user through. */
+		if (root && !create && strcmp(path, c->data_dir) == 0 &&
+		    (slash = strrchr(path, '/')) != NULL)
+			slash[slash == path ? 1 : 0] = '\0';
+		if ((e = access_as(path, mode, uid, gid)) != 0) {
+			snprintf(err, errsize,
+			    "mailbox_dir %.400s: not writable by user %s: "
+			    "%.400s: %s",
+			    c->mailbox_dir, user, path, strerror(e));
+			return -1;
+		}
+		if (!create)
+			return 0;
 		if (mkdirs(c->mailbox_dir) == -1) {
 			snprintf(err, errsize,
 			    "mailbox_dir %.400s: cannot create: %s",
@@ -301,36 +327,13 @@ mailbox_dir_check(const struct conf *c, int create, char *err, size_t errsize)
 			    c->mailbox_dir, strerror(errno));
 			return -1;
 		}
-		missing = 0;
-	}
-	snprintf(path, sizeof(path), "%s", c->mailbox_dir);
-	if (missing) {
-		/* The nearest existing parent: root makes the rest, the
-		 * last one owned by the user. */
-		do {
-			if ((slash = strrchr(path, '/')) == NULL)
-				break;
-			slash[slash == path ? 1 : 0] = '\0';
-		} while (stat(path, &st) == -1 && errno == ENOENT &&
-		    strcmp(path, "/") != 0);
-		if (root)
-			mode = X_OK;
-		/* data_dir is given to the user at startup: its own parent
-		 * is what must let the user through. */
-		if (root && strcmp(path, c->data_dir) == 0 &&
-		    (slash = strrchr(path, '/')) != NULL)
-			slash[slash == path ? 1 : 0] = '\0';
+		snprintf(path, sizeof(path), "%s", c->mailbox_dir);
+		mode = W_OK | X_OK;
 	}
 	if ((e = access_as(path, mode, uid, gid)) != 0) {
-		if (missing)
-			snprintf(err, errsize,
-			    "mailbox_dir %.400s: not writable by user %s: "
-			    "%.400s: %s",
-			    c->mailbox_dir, user, path, strerror(e));
-		else
-			snprintf(err, errsize,
-			    "mailbox_dir %.400s: not writable by user %s: %s",
-			    c->mailbox_dir, user, strerror(e));
+		snprintf(err, errsize,
+		    "mailbox_dir %.400s: not writable by user %s: %s",
+		    c->mailbox_dir, user, strerror(e));
 		return -1;
 	}
 	return 0;
