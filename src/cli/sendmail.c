@@ -96,7 +96,12 @@ sendmail_rcpt_add(struct sendmail_rcpts *r, const char *addr, size_t n,
 		w = snprintf(a, sizeof(a), "%.*s", (int)n, addr);
 	else
 		w = snprintf(a, sizeof(a), "%.*s@%s", (int)n, addr, domain);
-	if (w < 0 || (size_t)w >= sizeof(a) || !send_addr_ok(a)) {
+	if (w < 0 || (size_t)w > SEND_ADDR_MAX) {
+		snprintf(err, errsize, "address longer than %d octets",
+		    SEND_ADDR_MAX);
+		return -1;
+	}
+	if (!send_addr_ok(a)) {
 		char q[128];
 
 		str_printable(q, sizeof(q), addr, n);
