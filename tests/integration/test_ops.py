@@ -14,7 +14,6 @@ import socket
 import stat
 import subprocess
 import sys
-import tempfile
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -671,6 +670,33 @@ def sendmail_exit_codes(c):
     rc, out, err = sendmail(["ok@example.test"], d, msg, "/dev/null/x")
     assert rc == 0 and "sent untracked" in err, (rc, err)
     wait_mail(mailbox_root(d), "example.test", "ok", 2)
+
+
+@suite.case
+def sendmail_server_without_mtrk(c):
+    """Tracking never stops a message: a server without MTRK gets it
+    untracked, with a warning; no keyring entry is made."""
+    p = c.peer(ehlo=("PIPELINING", "8BITMIME"))
+    h = home(c)
+    rc, out, err = run([MSGTRK, "sendmail", "--server",
+                        "127.0.0.1:%d" % p.port, "-f", "me@example.test",
+                        "you@dest.test"], stdin=b"Subject: s\n\nb\n",
+                       env={"HOME": h})
+    assert rc == 0 and "sent untracked" in err and "MTRK" in err, (rc, err)
+    m = p.wait_messages(1)[0]
+    assert "MTRK=" not in m["mail"] and "ENVID=" not in m["mail"], m
+    assert not os.path.exists(os.path.join(h, ".local/share/msgtrk/keyring"))
+    # 4xx at RCPT: EX_TEMPFAIL; 5xx at DATA's end: EX_UNAVAILABLE.
+    p2 = c.peer(rcpt_reply=lambda a: "451 4.3.0 try later")
+    rc, out, err = run([MSGTRK, "sendmail", "--server",
+                        "127.0.0.1:%d" % p2.port, "you@dest.test"],
+                       stdin=b"Subject: s\n\nb\n", env={"HOME": h})
+    assert rc == EX_TEMPFAIL and "451" in err, (rc, err)
+    p3 = c.peer(data_reply="554 5.6.0 no thanks")
+    rc, out, err = run([MSGTRK, "sendmail", "--server",
+                        "127.0.0.1:%d" % p3.port, "you@dest.test"],
+                       stdin=b"Subject: s\n\nb\n", env={"HOME": h})
+    assert rc == EX_UNAVAILABLE and "554" in err, (rc, err)
 
 
 if __name__ == "__main__":
