@@ -31,6 +31,11 @@ void cli_err(const char *cmd, const char *fmt, ...)
 int cli_hostport(const char *s, unsigned int defport, char *host,
     size_t hostsize, unsigned int *port, int *given_out);
 
+/* 1 if a is an address as accepted on the command line: 1..254
+ * printable ASCII octets without space, '<', '>' or '"', with an '@' that
+ * has text on both sides; else 0. */
+int cli_addr_ok(const char *a);
+
 /* The commands: argv[0] is the command name.  Each returns an exit
  * code. */
 int send_main(int argc, char **argv, const struct cli_opts *o);

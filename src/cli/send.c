@@ -513,24 +513,6 @@ send_read_stdin(struct buf *b, char *err, size_t errsize)
 	}
 }
 
-/* An address as we accept it on the command line: 1..SEND_ADDR_MAX
- * printable ASCII octets without space, '<', '>' or '"', one '@' at
- * least, text on both sides of the last one. */
-int
-send_addr_ok(const char *a)
-{
-	const char *at = strrchr(a, '@');
-	size_t n = strlen(a), i;
-
-	if (n == 0 || n > SEND_ADDR_MAX || at == NULL || at == a ||
-	    at[1] == '\0')
-		return 0;
-	for (i = 0; i < n; i++)
-		if (a[i] <= 0x20 || a[i] >= 0x7f || strchr("<>\"", a[i]))
-			return 0;
-	return 1;
-}
-
 /* Normalises --notify: NEVER, or a list of SUCCESS, FAILURE, DELAY (RFC
  * 3461 §4.1).  Returns 0 or -1. */
 static int
@@ -990,7 +972,7 @@ send_main(int argc, char **argv, const struct cli_opts *o)
 		goto usage;
 	}
 	for (i = optind; i < argc; i++)
-		if (!send_addr_ok(argv[i])) {
+		if (!cli_addr_ok(argv[i])) {
 			cli_err(CMD, "recipient \"%.300s\": not an address",
 			    argv[i]);
 			goto usage;
@@ -1017,7 +999,7 @@ send_main(int argc, char **argv, const struct cli_opts *o)
 		    pw ? pw->pw_name : "root", helo);
 		from = deffrom;
 	}
-	if (from[0] != '\0' && !send_addr_ok(from)) {
+	if (from[0] != '\0' && !cli_addr_ok(from)) {
 		cli_err(CMD, "--from \"%.300s\": not an address", from);
 		goto usage;
 	}

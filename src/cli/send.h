@@ -80,11 +80,6 @@ int send_submit(const struct send_req *req, const struct cli_opts *o,
  * 0, or -1 with err set. */
 int send_read_stdin(struct buf *b, char *err, size_t errsize);
 
-/* 1 if a is an address as accepted on the command line: 1..SEND_ADDR_MAX
- * printable ASCII octets without space, '<', '>' or '"', with an '@' that
- * has text on both sides; else 0. */
-int send_addr_ok(const char *a);
-
 /* The host's fully-qualified name: msgtrkd's hostname default, or
  * gethostname(), or "localhost". */
 void send_hostname(char *out, size_t size);

@@ -1,6 +1,6 @@
 /*
- * cli/util.c: what every msgtrk command uses (cli.h): error output and
- * HOST[:PORT] parsing.  Kept out of main.c so that the commands do not
+ * cli/util.c: what every msgtrk command uses (cli.h): error output,
+ * HOST[:PORT] parsing, the command-line address check.  Kept out of main.c so that the commands do not
  * depend on the dispatcher.
  */
 #include <stdarg.h>
@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "cli/cli.h"
+#include "cli/send.h"
 
 void
 cli_err(const char *cmd, const char *fmt, ...)
@@ -72,4 +73,22 @@ cli_hostport(const char *s, unsigned int defport, char *host, size_t hostsize,
 			*given_out = 1;
 	}
 	return 0;
+}
+
+/* An address as we accept it on the command line: 1..SEND_ADDR_MAX
+ * printable ASCII octets without space, '<', '>' or '"', one '@' at
+ * least, text on both sides of the last one. */
+int
+cli_addr_ok(const char *a)
+{
+	const char *at = strrchr(a, '@');
+	size_t n = strlen(a), i;
+
+	if (n == 0 || n > SEND_ADDR_MAX || at == NULL || at == a ||
+	    at[1] == '\0')
+		return 0;
+	for (i = 0; i < n; i++)
+		if (a[i] <= 0x20 || a[i] >= 0x7f || strchr("<>\"", a[i]))
+			return 0;
+	return 1;
 }
