@@ -10,14 +10,20 @@
 #   make bench    msgtrkd against Postfix side by side; rewrites
 #                 bench/RESULTS.md (about 20 minutes; not part of make test)
 #   make format   reformat the sources with .clang-format
+#   make install  install the programs, man pages, example configuration
+#                 and systemd unit under PREFIX (default /usr/local),
+#                 staged under DESTDIR if set
 
 MESON ?= meson
 NINJA ?= ninja
 FUZZ_SECONDS ?= 60
 FUZZ_LONG_SECONDS ?= 600
 CRASH_ROUNDS ?= 20
+PREFIX ?= /usr/local
+DESTDIR ?=
 
-.PHONY: all deps deps-test build test run fuzz fuzz-long soak bench format clean
+.PHONY: all deps deps-test build build-tests test run install fuzz fuzz-long \
+    soak bench format clean
 
 all: build
 
@@ -27,8 +33,19 @@ deps:
 deps-test:
 	@build-aux/deps.sh test
 
+# build/ has the unit tests only when cmocka is there: `make` and
+# `make run` need only the build packages (deps.sh build); `make test`
+# installs cmocka and turns the tests on (build-tests).
 build: deps
-	@[ -f build/build.ninja ] || $(MESON) setup build
+	@[ -f build/build.ninja ] || $(MESON) setup build --prefix=$(PREFIX) \
+	    -Dtests=$$(pkg-config --exists cmocka && echo true || echo false)
+	$(NINJA) -C build
+
+build-tests: deps-test build
+	@$(MESON) introspect --buildoptions build | python3 -c \
+	    'import json, sys; sys.exit(0 if [o for o in json.load(sys.stdin) \
+	    if o["name"] == "tests" and o["value"]] else 1)' || \
+	    $(MESON) configure build -Dtests=true
 	$(NINJA) -C build
 
 build-asan/build.ninja:
@@ -39,7 +56,7 @@ build-fuzz/build.ninja:
 	CC=clang $(MESON) setup build-fuzz -Dfuzz=true -Dtests=false \
 	    -Db_sanitize=address,undefined -Db_lundef=false -Dbuildtype=debug
 
-test: deps-test build build-asan/build.ninja build-fuzz/build.ninja
+test: deps-test build-tests build-asan/build.ninja build-fuzz/build.ninja
 	$(NINJA) -C build-asan
 	$(NINJA) -C build-fuzz
 	@FUZZ_SECONDS=$${FUZZ_SECONDS_SMOKE:-5} tests/run-tests.sh \
@@ -52,6 +69,15 @@ fuzz: deps-test build-fuzz/build.ninja
 
 run: build
 	@examples/run.sh
+
+# meson installs under the prefix build/ was set up with; PREFIX given
+# here wins.
+install: build
+	@[ "$$($(MESON) introspect --buildoptions build | python3 -c \
+	    'import json, sys; print([o["value"] for o in json.load(sys.stdin) \
+	    if o["name"] == "prefix"][0])')" = "$(PREFIX)" ] || \
+	    $(MESON) configure build --prefix=$(PREFIX)
+	$(MESON) install -C build $(if $(DESTDIR),--destdir $(abspath $(DESTDIR)))
 
 # Every libFuzzer target for FUZZ_LONG_SECONDS (>= 10 minutes) under
 # ASan+UBSan; crashing inputs are kept under fuzz-artifacts/.

@@ -1,18 +1,34 @@
 #!/bin/sh
 # Installs the Debian packages msgtrk needs, only those that are missing.
-#   build-aux/deps.sh build   what `make` needs
-#   build-aux/deps.sh test    what `make test` needs as well
+#   build-aux/deps.sh build       what `make` needs (the programs alone)
+#   build-aux/deps.sh test        what `make test` needs as well
+#   build-aux/deps.sh list WHICH  prints the list (build or test), one a
+#                                 line, and installs nothing
+# tests/integration/test_ops.py checks that the build list covers every
+# dependency() meson.build requires for the programs.
 set -eu
 
 build="gcc pkg-config meson ninja-build libssl-dev libevent-dev
 	libsqlite3-dev libpq-dev libc-ares-dev"
+# libcmocka-dev: the unit tests; mandoc: the man pages' lint; debhelper,
+# devscripts, fakeroot, lintian: the Debian package built from the tree;
+# neomutt: a real mail user agent for msgtrk sendmail; systemd: the
+# unit's check (systemd-analyze verify).
 test="$build libcmocka-dev clang libclang-rt-14-dev cppcheck clang-format
-	python3 dnsmasq-base swaks postfix openssl sqlite3 postgresql"
+	python3 dnsmasq-base swaks postfix openssl sqlite3 postgresql
+	mandoc debhelper devscripts fakeroot lintian neomutt systemd"
 
 case "${1:-build}" in
 build) want=$build ;;
 test) want=$test ;;
-*) echo "usage: $0 build|test" >&2; exit 2 ;;
+list)
+	case "${2:-}" in
+	build) printf '%s\n' $build ;;
+	test) printf '%s\n' $test ;;
+	*) echo "usage: $0 list build|test" >&2; exit 2 ;;
+	esac
+	exit 0 ;;
+*) echo "usage: $0 build|test|list build|test" >&2; exit 2 ;;
 esac
 
 # The tests run msgtrkd as root, which drops to the unprivileged user
@@ -40,8 +56,11 @@ echo "deps: installing$missing"
 export DEBIAN_FRONTEND=noninteractive
 # Postfix is a test peer and the benchmark baseline, never the system MTA:
 # install it without a configuration (TESTING.md).
-echo "postfix postfix/main_mailer_type select No configuration" |
-    debconf-set-selections
+case " $missing " in
+*" postfix "*)
+	echo "postfix postfix/main_mailer_type select No configuration" |
+	    debconf-set-selections ;;
+esac
 apt-get update -qq
 # shellcheck disable=SC2086
 apt-get install -y -qq --no-install-recommends $missing >/dev/null

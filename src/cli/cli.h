@@ -1,6 +1,6 @@
 /*
- * cli: what the msgtrk commands share (main.c): global options, exit
- * codes, error output and HOST[:PORT] parsing.
+ * cli: what the msgtrk commands share: global options and exit codes
+ * (main.c), error output and HOST[:PORT] parsing (util.c).
  */
 #ifndef MSGTRK_CLI_H
 #define MSGTRK_CLI_H
@@ -31,9 +31,17 @@ void cli_err(const char *cmd, const char *fmt, ...)
 int cli_hostport(const char *s, unsigned int defport, char *host,
     size_t hostsize, unsigned int *port, int *given_out);
 
+/* 1 if a is an address as accepted on the command line: 1..254
+ * printable ASCII octets without space, '<', '>' or '"', with an '@' that
+ * has text on both sides; else 0. */
+int cli_addr_ok(const char *a);
+
 /* The commands: argv[0] is the command name.  Each returns an exit
  * code. */
 int send_main(int argc, char **argv, const struct cli_opts *o);
+/* "msgtrk sendmail", also msgtrk called as "sendmail": exit codes from
+ * sysexits.h, as sendmail(8). */
+int sendmail_main(int argc, char **argv, const struct cli_opts *o);
 int track_main(int argc, char **argv, const struct cli_opts *o);
 int inspect_queue_main(int argc, char **argv, const struct cli_opts *o);
 int inspect_log_main(int argc, char **argv, const struct cli_opts *o);

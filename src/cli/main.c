@@ -11,7 +11,6 @@
  * for its user.  "msgtrk queue" and "msgtrk log" read the daemon's files
  * and need read access to its data_dir; they never write the queue.
  */
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -37,6 +36,10 @@ usage(FILE *f)
 	    "       msgtrk log   [-c FILE] [--envid ID] [--sender ADDR] "
 	    "[--rcpt ADDR]\n"
 	    "                    [--since T] [--status ACTION] [--json]\n"
+	    "       msgtrk sendmail [-t] [-i] [-oi] [-f ADDR] [-F NAME] "
+	    "[-C FILE] [RCPT...]\n"
+	    "                    < message (also as \"sendmail\"; see "
+	    "msgtrk(1))\n"
 	    "       msgtrk --version | --help\n"
 	    "\n"
 	    "Global options (before or after the command):\n"
@@ -50,70 +53,6 @@ usage(FILE *f)
 	    "~/.local/share/msgtrk/keyring.  Exit status: 0 success, 1 "
 	    "failure,\n"
 	    "2 usage or configuration error.\n");
-}
-
-void
-cli_err(const char *cmd, const char *fmt, ...)
-{
-	va_list ap;
-
-	fprintf(stderr, "msgtrk%s%s: ", cmd ? " " : "", cmd ? cmd : "");
-	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
-	va_end(ap);
-	fputc('\n', stderr);
-}
-
-int
-cli_hostport(const char *s, unsigned int defport, char *host, size_t hostsize,
-    unsigned int *port, int *given_out)
-{
-	const char *end, *colon = NULL, *p;
-	size_t hl;
-	char *e;
-	unsigned long v;
-
-	if (given_out != NULL)
-		*given_out = 0;
-	*port = defport;
-	if (s[0] == '[') {
-		if ((end = strchr(s, ']')) == NULL || end == s + 1)
-			return -1;
-		end++;
-		if (*end == ':')
-			colon = end;
-		else if (*end != '\0')
-			return -1;
-		for (p = s + 1; p < end - 1; p++)
-			if (strchr("0123456789abcdefABCDEF:.", *p) == NULL)
-				return -1;
-	} else {
-		colon = strrchr(s, ':');
-		end = colon ? colon : s + strlen(s);
-		if (end == s)
-			return -1;
-		for (p = s; p < end; p++)
-			if (strchr("abcdefghijklmnopqrstuvwxyz"
-			           "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-._",
-			        *p) == NULL)
-				return -1;
-	}
-	hl = (size_t)(end - s);
-	if (hl > 255 || hl >= hostsize)
-		return -1;
-	memcpy(host, s, hl);
-	host[hl] = '\0';
-	if (colon != NULL) {
-		if (colon[1] < '0' || colon[1] > '9')
-			return -1;
-		v = strtoul(colon + 1, &e, 10);
-		if (*e != '\0' || v < 1 || v > 65535 || e - colon > 6)
-			return -1;
-		*port = (unsigned int)v;
-		if (given_out != NULL)
-			*given_out = 1;
-	}
-	return 0;
 }
 
 /* Takes the global options out of argv (wherever they are, up to "--"),
@@ -166,8 +105,17 @@ int
 main(int argc, char *argv[])
 {
 	struct cli_opts o = { NULL, NULL };
-	const char *cmd;
+	const char *cmd, *base;
 
+	/* Called as "sendmail" (a link named so): sendmail(8)'s interface,
+	 * its options and its exit codes from the first argument on. */
+	base = argc > 0 && argv[0] != NULL ? strrchr(argv[0], '/') : NULL;
+	base = base != NULL ? base + 1 : argc > 0 ? argv[0] : NULL;
+	if (base != NULL && strcmp(base, "sendmail") == 0) {
+		if ((argc = globals(argc, argv, &o)) == -1)
+			return 64; /* EX_USAGE */
+		return sendmail_main(argc, argv, &o);
+	}
 	if ((argc = globals(argc, argv, &o)) == -1) {
 		usage(stderr);
 		return CLI_EXIT_USAGE;
@@ -194,8 +142,11 @@ main(int argc, char *argv[])
 		return inspect_queue_main(argc - 1, argv + 1, &o);
 	if (strcmp(cmd, "log") == 0)
 		return inspect_log_main(argc - 1, argv + 1, &o);
-	cli_err(
-	    NULL, "unknown command \"%.64s\" (send, track, queue, log)", cmd);
+	if (strcmp(cmd, "sendmail") == 0)
+		return sendmail_main(argc - 1, argv + 1, &o);
+	cli_err(NULL,
+	    "unknown command \"%.64s\" (send, track, queue, log, sendmail)",
+	    cmd);
 	usage(stderr);
 	return CLI_EXIT_USAGE;
 }

@@ -51,6 +51,7 @@
 
 #include "cli/cli.h"
 #include "cli/keyring.h"
+#include "cli/send.h"
 #include "common/conf.h"
 #include "common/tls.h"
 #include "dns/dns.h"
@@ -65,15 +66,8 @@
 #include "msgtrk/xtext.h"
 
 #define CMD "send"
-/* Our bound on the message read from stdin (msgtrkd's default
- * max_message_size). */
-#define SEND_MESSAGE_MAX (50UL * 1024 * 1024)
 /* RFC 5321 §4.5.3.1.6: 1000 octets with CRLF. */
 #define SEND_LINE_MAX 998
-/* RFC 5321 §4.5.3.1.3: a path is at most 256 octets with its <>. */
-#define SEND_ADDR_MAX 254
-/* Our bound on recipients (msgtrkd takes up to 10000 per message). */
-#define SEND_RCPT_MAX 1000
 /* RFC 5321 §4.5.3.2: client timeouts of 5 minutes for each reply, 10
  * for the reply to the final dot; ours for connect. */
 #define SEND_TIMEOUT 300
@@ -495,7 +489,7 @@ send_body(const struct buf *in, struct buf *out, int *eight_bit, char *err,
 	return 0;
 }
 
-static int
+int
 send_read_stdin(struct buf *b, char *err, size_t errsize)
 {
 	for (;;) {
@@ -520,24 +514,6 @@ send_read_stdin(struct buf *b, char *err, size_t errsize)
 		if (r == 0)
 			return 0;
 	}
-}
-
-/* An address as we accept it on the command line: 1..SEND_ADDR_MAX
- * printable ASCII octets without space, '<', '>' or '"', one '@' at
- * least, text on both sides of the last one. */
-static int
-send_addr_ok(const char *a)
-{
-	const char *at = strrchr(a, '@');
-	size_t n = strlen(a), i;
-
-	if (n == 0 || n > SEND_ADDR_MAX || at == NULL || at == a ||
-	    at[1] == '\0')
-		return 0;
-	for (i = 0; i < n; i++)
-		if (a[i] <= 0x20 || a[i] >= 0x7f || strchr("<>\"", a[i]))
-			return 0;
-	return 1;
 }
 
 /* Normalises --notify: NEVER, or a list of SUCCESS, FAILURE, DELAY (RFC
@@ -578,7 +554,7 @@ send_notify(const char *in, char *out, size_t outsize)
  * envid): msgtrkd's hostname default, i.e. the canonical name of
  * gethostname() when that is a dotted domain name, else gethostname()
  * itself (conf_defaults()); "localhost" if even that fails. */
-static void
+void
 send_hostname(char *out, size_t size)
 {
 	struct conf c;
@@ -604,6 +580,299 @@ send_usage(void)
 	    "[--no-track] RCPT... < message\n");
 }
 
+/* A reply r to what ends the submission: 4xx temporary, 5xx permanent
+ * (perm the outcome for a 5xx), anything else unexpected. */
+static void
+send_reply_fail(struct send_conn *c, struct send_result *res,
+    enum send_outcome perm, const char *what, const struct smtp_reply_msg *r)
+{
+	send_bad_reply(c, what, r);
+	if (r->code >= 400 && r->code < 500)
+		res->outcome = SEND_FAIL_TEMP;
+	else if (r->code >= 500 && r->code < 600)
+		res->outcome = perm;
+	else
+		res->outcome = SEND_FAIL_PROTO;
+}
+
+int
+send_submit(const struct send_req *req, const struct cli_opts *o,
+    struct send_result *res)
+{
+	char line[SEND_CMD_MAX], envid[ENVID_MAX + 1];
+	char cert[MTRK_CERTIFIER_LEN + 1], err[512];
+	unsigned char secret[MTRK_SECRET_LEN];
+	struct sockaddr_storage addrs[SEND_ADDRS_MAX];
+	struct send_conn c;
+	struct smtp_reply_ehlo *ehlo = NULL;
+	const struct smtp_reply_msg *r;
+	struct buf body, param, envx, uri;
+	struct keyring_entry ke;
+	enum envid_error ee;
+	int eight_bit, naddr, track = req->track, rc = CLI_EXIT_FAIL;
+	size_t i;
+
+	memset(&c, 0, sizeof(c));
+	c.fd = -1;
+	memset(&ke, 0, sizeof(ke));
+	memset(res, 0, sizeof(*res));
+	res->outcome = SEND_FAIL_LOCAL;
+	explicit_bzero(secret, sizeof(secret));
+	buf_init(&body, 2 * SEND_MESSAGE_MAX + 8);
+	buf_init(&param, SEND_CMD_MAX);
+	buf_init(&envx, MTQP_ENVID_TEXT_MAX);
+	buf_init(&uri, MTQP_URI_MAX);
+
+	if (send_body(req->message, &body, &eight_bit, err, sizeof(err)) ==
+	    -1) {
+		snprintf(res->err, sizeof(res->err), "%s", err);
+		res->outcome = SEND_FAIL_DATA;
+		goto cleanup;
+	}
+	res->outcome = SEND_FAIL_TEMP;
+	if ((naddr = send_resolve(req->host, o, addrs, SEND_ADDRS_MAX, err,
+	         sizeof(err))) == -1) {
+		snprintf(res->err, sizeof(res->err), "%s", err);
+		goto cleanup;
+	}
+	for (i = 0; i < (size_t)naddr && c.fd == -1; i++)
+		c.fd = send_connect_one(&addrs[i], req->port);
+	if (c.fd == -1) {
+		snprintf(res->err, sizeof(res->err),
+		    "connect to %s port %u: %s", req->host, req->port,
+		    strerror(errno));
+		goto cleanup;
+	}
+	if ((c.rp = smtp_reply_parser_new(0)) == NULL ||
+	    (ehlo = malloc(sizeof(*ehlo))) == NULL) {
+		snprintf(res->err, sizeof(res->err), "out of memory");
+		res->outcome = SEND_FAIL_LOCAL;
+		goto cleanup;
+	}
+	/* From here on an I/O error is temporary; replies decide the rest. */
+	if (send_set_timeout(&c, SEND_TIMEOUT) == -1 ||
+	    send_reply(&c, &r) == -1)
+		goto fail;
+	if (r->code != 220) {
+		send_reply_fail(&c, res, SEND_FAIL_PERM, "greeting", r);
+		goto fail;
+	}
+	if (send_ehlo(&c, req->helo, ehlo) == -1) {
+		res->outcome = SEND_FAIL_PROTO;
+		goto fail;
+	}
+	if (ehlo->ext & SMTP_EHLO_STARTTLS) {
+		if (send_starttls(&c, req->host, req->tls, o) == -1 ||
+		    send_ehlo(&c, req->helo, ehlo) == -1) {
+			res->outcome = SEND_FAIL_PROTO;
+			goto fail;
+		}
+	} else if (req->tls) {
+		snprintf(c.err, sizeof(c.err),
+		    "%s does not offer STARTTLS (--tls)", req->host);
+		res->outcome = SEND_FAIL_CAPS;
+		goto fail;
+	}
+	if (track && req->track_optional &&
+	    (ehlo->ext & (SMTP_EHLO_MTRK | SMTP_EHLO_DSN)) !=
+	        (SMTP_EHLO_MTRK | SMTP_EHLO_DSN))
+		track = 0;
+	if (track && !(ehlo->ext & SMTP_EHLO_MTRK)) {
+		snprintf(c.err, sizeof(c.err),
+		    "%s does not offer MTRK (RFC 3885); use --no-track",
+		    req->host);
+		res->outcome = SEND_FAIL_CAPS;
+		goto fail;
+	}
+	if ((track || req->notify || req->ret) &&
+	    !(ehlo->ext & SMTP_EHLO_DSN)) {
+		snprintf(c.err, sizeof(c.err),
+		    "%s does not offer DSN (RFC 3461) for ENVID, NOTIFY, RET",
+		    req->host);
+		res->outcome = SEND_FAIL_CAPS;
+		goto fail;
+	}
+	if (eight_bit && !(ehlo->ext & SMTP_EHLO_8BITMIME)) {
+		snprintf(c.err, sizeof(c.err),
+		    "the message has 8-bit octets and %s does not offer "
+		    "8BITMIME",
+		    req->host);
+		res->outcome = SEND_FAIL_DATA;
+		goto fail;
+	}
+
+	/* MAIL FROM with the tracking parameters (RFC 3885 §4). */
+	buf_addf(&param, "MAIL FROM:<%s>", req->from);
+	if (ehlo->ext & SMTP_EHLO_SIZE)
+		buf_addf(&param, " SIZE=%zu", body.len);
+	if (eight_bit)
+		buf_adds(&param, " BODY=8BITMIME");
+	if (req->ret)
+		buf_addf(&param, " RET=%s", req->ret);
+	if (track) {
+		if (envid_generate(
+		        req->helo, NULL, envid, sizeof(envid), &ee) == -1) {
+			snprintf(c.err, sizeof(c.err),
+			    "envid (host \"%.64s\"): %s", req->helo,
+			    envid_strerror(ee));
+			res->outcome = SEND_FAIL_LOCAL;
+			goto fail;
+		}
+		if (mtrk_secret_new(secret) == -1 ||
+		    mtrk_certifier(secret, sizeof(secret), cert) == -1 ||
+		    mtrk_secret_encode(secret, sizeof(secret), ke.secret,
+		        sizeof(ke.secret)) == -1) {
+			snprintf(c.err, sizeof(c.err),
+			    "cannot make the MTRK secret: %s", tls_error());
+			res->outcome = SEND_FAIL_LOCAL;
+			goto fail;
+		}
+		explicit_bzero(secret, sizeof(secret));
+		if (xtext_encode(&envx, envid, strlen(envid)) == -1 ||
+		    buf_adds(&param, " ENVID=") == -1 ||
+		    buf_add(&param, envx.data, envx.len) == -1 ||
+		    buf_addc(&param, ' ') == -1 ||
+		    mtrk_param_format(&param, cert, req->has_timeout,
+		        (unsigned long)req->timeout) == -1) {
+			snprintf(c.err, sizeof(c.err), "MAIL command too long");
+			res->outcome = SEND_FAIL_DATA;
+			goto fail;
+		}
+	}
+	if (param.len >= SEND_CMD_MAX) {
+		snprintf(c.err, sizeof(c.err), "MAIL command too long");
+		res->outcome = SEND_FAIL_DATA;
+		goto fail;
+	}
+	if (send_cmd(&c, buf_cstr(&param), &r) == -1)
+		goto fail;
+	if (r->code != 250) {
+		send_reply_fail(&c, res, SEND_FAIL_PERM, "MAIL FROM", r);
+		goto fail;
+	}
+	for (i = 0; i < req->nrcpt; i++) {
+		const char *a = req->rcpts[i];
+
+		buf_clear(&param);
+		buf_addf(&param, "RCPT TO:<%s>", a);
+		if (req->notify)
+			buf_addf(&param, " NOTIFY=%s", req->notify);
+		if (ehlo->ext & SMTP_EHLO_DSN) {
+			/* RFC 3461 §4.2: ORCPT=rfc822;<xtext>, so every hop
+			 * reports the recipient as we named it. */
+			buf_adds(&param, " ORCPT=rfc822;");
+			if (xtext_encode(&param, a, strlen(a)) == -1) {
+				snprintf(c.err, sizeof(c.err),
+				    "RCPT command too long");
+				res->outcome = SEND_FAIL_DATA;
+				goto fail;
+			}
+		}
+		if (param.len >= SEND_CMD_MAX) {
+			snprintf(c.err, sizeof(c.err), "RCPT command too long");
+			res->outcome = SEND_FAIL_DATA;
+			goto fail;
+		}
+		if (send_cmd(&c, buf_cstr(&param), &r) == -1)
+			goto fail;
+		if (r->code != 250 && r->code != 251) {
+			snprintf(line, sizeof(line), "RCPT TO:<%.300s>", a);
+			send_reply_fail(&c, res, SEND_FAIL_RCPT, line, r);
+			goto fail;
+		}
+	}
+	if (send_cmd(&c, "DATA", &r) == -1)
+		goto fail;
+	if (r->code != 354) {
+		send_reply_fail(&c, res, SEND_FAIL_PERM, "DATA", r);
+		goto fail;
+	}
+	if (send_write(&c, body.data, body.len) == -1 ||
+	    send_set_timeout(&c, SEND_TIMEOUT_DATA_END) == -1 ||
+	    send_reply(&c, &r) == -1)
+		goto fail;
+	if (r->code != 250) {
+		send_reply_fail(&c, res, SEND_FAIL_PERM, "end of DATA", r);
+		goto fail;
+	}
+	/* Accepted: the rest cannot undo it. */
+	(void)send_cmd(&c, "QUIT", &r);
+	res->outcome = SEND_OK;
+	res->tracked = track;
+	rc = CLI_EXIT_OK;
+	if (!track)
+		goto cleanup;
+
+	{
+		struct mtqp_uri u;
+		struct date now = { time(NULL), 0 };
+		const char *mhost = req->mhost;
+
+		memset(&u, 0, sizeof(u));
+		str_copy(ke.envid, buf_cstr(&envx), sizeof(ke.envid));
+		snprintf(ke.server, sizeof(ke.server),
+		    strchr(req->host, ':') ? "[%s]:%u" : "%s:%u", req->host,
+		    req->port);
+		snprintf(ke.mtqp, sizeof(ke.mtqp),
+		    req->mport_given
+		        ? (strchr(mhost, ':') ? "[%s]:%u" : "%s:%u")
+		        : (strchr(mhost, ':') ? "[%s]" : "%s"),
+		    mhost, req->mport);
+		if (date_format(&now, ke.submitted, sizeof(ke.submitted)) == -1)
+			ke.submitted[0] = '\0';
+		ke.nrecipients = req->nrcpt;
+		/* The URI's host: brackets for an IPv6 literal. */
+		snprintf(u.host, sizeof(u.host),
+		    strchr(mhost, ':') ? "[%s]" : "%s", mhost);
+		u.port = req->mport;
+		u.port_given = req->mport_given;
+		str_copy(u.envid, ke.envid, sizeof(u.envid));
+		str_copy(u.secret, ke.secret, sizeof(u.secret));
+		if (mtqp_uri_format(&uri, &u) == -1) {
+			explicit_bzero(&u, sizeof(u));
+			snprintf(res->err, sizeof(res->err),
+			    "the message was accepted, but its mtqp: URI "
+			    "could not be written");
+			res->outcome = SEND_FAIL_LOCAL;
+			rc = CLI_EXIT_FAIL;
+			goto cleanup;
+		}
+		explicit_bzero(&u, sizeof(u));
+		str_copy(res->envid, ke.envid, sizeof(res->envid));
+		str_copy(res->uri, buf_cstr(&uri), sizeof(res->uri));
+		if (keyring_append(req->keyring, &ke, req->rcpts, req->nrcpt,
+		        err, sizeof(err)) == -1) {
+			snprintf(res->err, sizeof(res->err),
+			    "the message was accepted, but the keyring was not "
+			    "updated: %s",
+			    err);
+			res->outcome = SEND_FAIL_KEYRING;
+			rc = CLI_EXIT_FAIL;
+		}
+	}
+	goto cleanup;
+fail:
+	snprintf(res->err, sizeof(res->err), "%s: %s", req->host, c.err);
+	rc = CLI_EXIT_FAIL;
+cleanup:
+	explicit_bzero(secret, sizeof(secret));
+	keyring_entry_clear(&ke);
+	buf_wipe(&uri);
+	if (c.ssl != NULL) {
+		SSL_shutdown(c.ssl);
+		SSL_free(c.ssl);
+	}
+	SSL_CTX_free(c.ctx);
+	if (c.fd != -1)
+		close(c.fd);
+	smtp_reply_parser_free(c.rp);
+	free(ehlo);
+	buf_reset(&body);
+	buf_reset(&param);
+	buf_reset(&envx);
+	return rc;
+}
+
 int
 send_main(int argc, char **argv, const struct cli_opts *o)
 {
@@ -623,31 +892,16 @@ send_main(int argc, char **argv, const struct cli_opts *o)
 	const char *server = "localhost", *mtqp = NULL, *from = NULL;
 	const char *ret = NULL, *keyring = NULL;
 	char notify[64] = "", helo[256], deffrom[600];
-	char host[256], mhost[256], kpath[4096], err[512], line[SEND_CMD_MAX];
-	char envid[ENVID_MAX + 1], cert[MTRK_CERTIFIER_LEN + 1];
-	unsigned char secret[MTRK_SECRET_LEN];
+	char host[256], mhost[256], kpath[4096], err[512];
 	unsigned int port, mport;
 	int tls = 0, track = 1, has_timeout = 0, ch, mgiven, rc = CLI_EXIT_FAIL;
-	int eight_bit, nrcpt, i;
+	int nrcpt, i;
 	time_t timeout = 0;
-	struct sockaddr_storage addrs[SEND_ADDRS_MAX];
-	struct send_conn c;
-	struct smtp_reply_ehlo *ehlo = NULL;
-	const struct smtp_reply_msg *r;
-	struct buf msg, body, param, envx, uri;
-	struct keyring_entry ke;
-	enum envid_error ee;
-	int naddr;
+	struct send_req req;
+	struct send_result *res = NULL;
+	struct buf msg;
 
-	memset(&c, 0, sizeof(c));
-	c.fd = -1;
-	memset(&ke, 0, sizeof(ke));
 	buf_init(&msg, SEND_MESSAGE_MAX);
-	buf_init(&body, 2 * SEND_MESSAGE_MAX + 8);
-	buf_init(&param, SEND_CMD_MAX);
-	buf_init(&envx, MTQP_ENVID_TEXT_MAX);
-	buf_init(&uri, MTQP_URI_MAX);
-
 	optind = 1;
 	opterr = 0;
 	while ((ch = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
@@ -721,7 +975,7 @@ send_main(int argc, char **argv, const struct cli_opts *o)
 		goto usage;
 	}
 	for (i = optind; i < argc; i++)
-		if (!send_addr_ok(argv[i])) {
+		if (!cli_addr_ok(argv[i])) {
 			cli_err(CMD, "recipient \"%.300s\": not an address",
 			    argv[i]);
 			goto usage;
@@ -753,7 +1007,7 @@ send_main(int argc, char **argv, const struct cli_opts *o)
 		    pw ? pw->pw_name : "root", helo);
 		from = deffrom;
 	}
-	if (from[0] != '\0' && !send_addr_ok(from)) {
+	if (from[0] != '\0' && !cli_addr_ok(from)) {
 		cli_err(CMD, "--from \"%.300s\": not an address", from);
 		goto usage;
 	}
@@ -771,200 +1025,40 @@ send_main(int argc, char **argv, const struct cli_opts *o)
 		}
 	}
 
-	if (send_read_stdin(&msg, err, sizeof(err)) == -1 ||
-	    send_body(&msg, &body, &eight_bit, err, sizeof(err)) == -1) {
+	if (send_read_stdin(&msg, err, sizeof(err)) == -1) {
 		cli_err(CMD, "%s", err);
 		goto cleanup;
 	}
-	buf_reset(&msg);
-
-	if ((naddr = send_resolve(
-	         host, o, addrs, SEND_ADDRS_MAX, err, sizeof(err))) == -1) {
-		cli_err(CMD, "%s", err);
-		goto cleanup;
-	}
-	for (i = 0; i < naddr && c.fd == -1; i++)
-		c.fd = send_connect_one(&addrs[i], port);
-	if (c.fd == -1) {
-		cli_err(CMD, "connect to %s port %u: %s", host, port,
-		    strerror(errno));
-		goto cleanup;
-	}
-	if ((c.rp = smtp_reply_parser_new(0)) == NULL ||
-	    (ehlo = malloc(sizeof(*ehlo))) == NULL) {
+	if ((res = malloc(sizeof(*res))) == NULL) {
 		cli_err(CMD, "out of memory");
 		goto cleanup;
 	}
-	if (send_set_timeout(&c, SEND_TIMEOUT) == -1 ||
-	    send_reply(&c, &r) == -1)
-		goto fail;
-	if (r->code != 220) {
-		send_bad_reply(&c, "greeting", r);
-		goto fail;
-	}
-	if (send_ehlo(&c, helo, ehlo) == -1)
-		goto fail;
-	if (ehlo->ext & SMTP_EHLO_STARTTLS) {
-		if (send_starttls(&c, host, tls, o) == -1 ||
-		    send_ehlo(&c, helo, ehlo) == -1)
-			goto fail;
-	} else if (tls) {
-		snprintf(c.err, sizeof(c.err),
-		    "%s does not offer STARTTLS (--tls)", host);
-		goto fail;
-	}
-	if (track && !(ehlo->ext & SMTP_EHLO_MTRK)) {
-		snprintf(c.err, sizeof(c.err),
-		    "%s does not offer MTRK (RFC 3885); use --no-track", host);
-		goto fail;
-	}
-	if ((track || notify[0] || ret) && !(ehlo->ext & SMTP_EHLO_DSN)) {
-		snprintf(c.err, sizeof(c.err),
-		    "%s does not offer DSN (RFC 3461) for ENVID, NOTIFY, RET",
-		    host);
-		goto fail;
-	}
-	if (eight_bit && !(ehlo->ext & SMTP_EHLO_8BITMIME)) {
-		snprintf(c.err, sizeof(c.err),
-		    "the message has 8-bit octets and %s does not offer "
-		    "8BITMIME",
-		    host);
-		goto fail;
-	}
-
-	/* MAIL FROM with the tracking parameters (RFC 3885 §4). */
-	buf_addf(&param, "MAIL FROM:<%s>", from);
-	if (ehlo->ext & SMTP_EHLO_SIZE)
-		buf_addf(&param, " SIZE=%zu", body.len);
-	if (eight_bit)
-		buf_adds(&param, " BODY=8BITMIME");
-	if (ret)
-		buf_addf(&param, " RET=%s", ret);
-	if (track) {
-		if (envid_generate(helo, NULL, envid, sizeof(envid), &ee) ==
-		    -1) {
-			snprintf(c.err, sizeof(c.err),
-			    "envid (host \"%.64s\"): %s", helo,
-			    envid_strerror(ee));
-			goto fail;
-		}
-		if (mtrk_secret_new(secret) == -1 ||
-		    mtrk_certifier(secret, sizeof(secret), cert) == -1 ||
-		    mtrk_secret_encode(secret, sizeof(secret), ke.secret,
-		        sizeof(ke.secret)) == -1) {
-			snprintf(c.err, sizeof(c.err),
-			    "cannot make the MTRK secret: %s", tls_error());
-			goto fail;
-		}
-		explicit_bzero(secret, sizeof(secret));
-		if (xtext_encode(&envx, envid, strlen(envid)) == -1 ||
-		    buf_adds(&param, " ENVID=") == -1 ||
-		    buf_add(&param, envx.data, envx.len) == -1 ||
-		    buf_addc(&param, ' ') == -1 ||
-		    mtrk_param_format(&param, cert, has_timeout,
-		        (unsigned long)timeout) == -1) {
-			snprintf(c.err, sizeof(c.err), "MAIL command too long");
-			goto fail;
-		}
-	}
-	if (param.len >= SEND_CMD_MAX ||
-	    send_cmd(&c, buf_cstr(&param), &r) == -1) {
-		if (param.len >= SEND_CMD_MAX)
-			snprintf(c.err, sizeof(c.err), "MAIL command too long");
-		goto fail;
-	}
-	if (r->code != 250) {
-		send_bad_reply(&c, "MAIL FROM", r);
-		goto fail;
-	}
-	for (i = optind; i < argc; i++) {
-		buf_clear(&param);
-		buf_addf(&param, "RCPT TO:<%s>", argv[i]);
-		if (notify[0])
-			buf_addf(&param, " NOTIFY=%s", notify);
-		if (ehlo->ext & SMTP_EHLO_DSN) {
-			/* RFC 3461 §4.2: ORCPT=rfc822;<xtext>, so every hop
-			 * reports the recipient as we named it. */
-			buf_adds(&param, " ORCPT=rfc822;");
-			if (xtext_encode(&param, argv[i], strlen(argv[i])) ==
-			    -1) {
-				snprintf(c.err, sizeof(c.err),
-				    "RCPT command too long");
-				goto fail;
-			}
-		}
-		if (param.len >= SEND_CMD_MAX) {
-			snprintf(c.err, sizeof(c.err), "RCPT command too long");
-			goto fail;
-		}
-		if (send_cmd(&c, buf_cstr(&param), &r) == -1)
-			goto fail;
-		if (r->code != 250 && r->code != 251) {
-			snprintf(
-			    line, sizeof(line), "RCPT TO:<%.300s>", argv[i]);
-			send_bad_reply(&c, line, r);
-			goto fail;
-		}
-	}
-	if (send_cmd(&c, "DATA", &r) == -1)
-		goto fail;
-	if (r->code != 354) {
-		send_bad_reply(&c, "DATA", r);
-		goto fail;
-	}
-	if (send_write(&c, body.data, body.len) == -1 ||
-	    send_set_timeout(&c, SEND_TIMEOUT_DATA_END) == -1 ||
-	    send_reply(&c, &r) == -1)
-		goto fail;
-	if (r->code != 250) {
-		send_bad_reply(&c, "end of DATA", r);
-		goto fail;
-	}
-	/* Accepted: the rest cannot undo it. */
-	(void)send_cmd(&c, "QUIT", &r);
-	rc = CLI_EXIT_OK;
-	if (!track)
-		goto cleanup;
-
-	{
-		struct mtqp_uri u;
-		struct date now = { time(NULL), 0 };
-
-		memset(&u, 0, sizeof(u));
-		str_copy(ke.envid, buf_cstr(&envx), sizeof(ke.envid));
-		snprintf(ke.server, sizeof(ke.server),
-		    strchr(host, ':') ? "[%s]:%u" : "%s:%u", host, port);
-		snprintf(ke.mtqp, sizeof(ke.mtqp),
-		    mgiven ? (strchr(mhost, ':') ? "[%s]:%u" : "%s:%u")
-		           : (strchr(mhost, ':') ? "[%s]" : "%s"),
-		    mhost, mport);
-		if (date_format(&now, ke.submitted, sizeof(ke.submitted)) == -1)
-			ke.submitted[0] = '\0';
-		ke.nrecipients = (size_t)nrcpt;
-		/* The URI's host: brackets for an IPv6 literal. */
-		snprintf(u.host, sizeof(u.host),
-		    strchr(mhost, ':') ? "[%s]" : "%s", mhost);
-		u.port = mport;
-		u.port_given = mgiven;
-		str_copy(u.envid, ke.envid, sizeof(u.envid));
-		str_copy(u.secret, ke.secret, sizeof(u.secret));
-		if (mtqp_uri_format(&uri, &u) == -1) {
-			explicit_bzero(&u, sizeof(u));
-			cli_err(CMD, "cannot write the mtqp: URI");
-			rc = CLI_EXIT_FAIL;
-			goto cleanup;
-		}
-		explicit_bzero(&u, sizeof(u));
-		if (keyring_append(kpath, &ke,
-		        (const char *const *)(argv + optind), (size_t)nrcpt,
-		        err, sizeof(err)) == -1) {
-			cli_err(CMD,
-			    "the message was accepted, but the keyring was not "
-			    "updated: %s",
-			    err);
-			rc = CLI_EXIT_FAIL;
-		}
-		printf("envid: %s\nuri: %s\n", ke.envid, buf_cstr(&uri));
+	memset(&req, 0, sizeof(req));
+	req.host = host;
+	req.port = port;
+	req.mhost = mhost;
+	req.mport = mport;
+	req.mport_given = mgiven;
+	req.helo = helo;
+	req.from = from;
+	req.rcpts = (const char *const *)(argv + optind);
+	req.nrcpt = (size_t)nrcpt;
+	req.notify = notify[0] ? notify : NULL;
+	req.ret = ret;
+	req.tls = tls;
+	req.track = track;
+	req.has_timeout = has_timeout;
+	req.timeout = timeout;
+	req.keyring = kpath;
+	req.message = &msg;
+	rc = send_submit(&req, o, res);
+	if (res->outcome != SEND_OK)
+		cli_err(CMD, "%s", res->err);
+	/* If the keyring could not be written the two lines are printed all
+	 * the same: the URI is the only other copy of the secret. */
+	if (res->outcome == SEND_OK || res->outcome == SEND_FAIL_KEYRING) {
+		if (res->tracked)
+			printf("envid: %s\nuri: %s\n", res->envid, res->uri);
 		if (fflush(stdout) == EOF) {
 			cli_err(CMD, "stdout: %s", strerror(errno));
 			rc = CLI_EXIT_FAIL;
@@ -974,26 +1068,11 @@ send_main(int argc, char **argv, const struct cli_opts *o)
 usage:
 	send_usage();
 	rc = CLI_EXIT_USAGE;
-	goto cleanup;
-fail:
-	cli_err(CMD, "%s: %s", host, c.err);
-	rc = CLI_EXIT_FAIL;
 cleanup:
-	explicit_bzero(secret, sizeof(secret));
-	keyring_entry_clear(&ke);
-	buf_wipe(&uri);
-	if (c.ssl != NULL) {
-		SSL_shutdown(c.ssl);
-		SSL_free(c.ssl);
+	if (res != NULL) {
+		explicit_bzero(res, sizeof(*res));
+		free(res);
 	}
-	SSL_CTX_free(c.ctx);
-	if (c.fd != -1)
-		close(c.fd);
-	smtp_reply_parser_free(c.rp);
-	free(ehlo);
 	buf_reset(&msg);
-	buf_reset(&body);
-	buf_reset(&param);
-	buf_reset(&envx);
 	return rc;
 }

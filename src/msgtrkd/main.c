@@ -18,6 +18,7 @@
 #include <grp.h>
 #include <pwd.h>
 #include <signal.h>
+#include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -44,6 +45,11 @@
 #include "store/store_reader.h"
 
 #define DEFAULT_CONF "/etc/msgtrk/msgtrkd.conf"
+/* The exit status for a configuration msgtrkd cannot run with (a syntax
+ * error, an unknown user, an unusable mailbox_dir): sysexits.h's
+ * EX_CONFIG.  msgtrkd.service does not restart on it
+ * (RestartPreventExitStatus); other fatal errors exit 1. */
+#define EXIT_CONFIG 78
 #ifdef STORE_HAVE_PG
 #define STORE_BACKENDS "sqlite, postgresql"
 #else
@@ -73,6 +79,7 @@ static struct event *ev_purge;
 static struct event *ev_shutdown_tick;
 static time_t shutdown_started;
 static size_t purged;
+static int log_on_stderr;
 
 static void
 usage(FILE *f)
@@ -162,26 +169,191 @@ raise_nofile(void)
 		    (uintmax_t)want.rlim_cur, (uintmax_t)want.rlim_max);
 }
 
-/* Drops root for good: RFC-free, but every MTA's first promise after not
- * losing mail (OpenSMTPD queue.c, Postfix chroot_uid.c). */
+/* A configuration msgtrkd cannot run with: logged, and said on stderr
+ * when the log goes elsewhere, then exit EXIT_CONFIG. */
+static void config_fatal(const char *fmt, ...)
+    __attribute__((format(printf, 1, 2), noreturn));
+
 static void
-drop_privileges(const char *user, const char *data_dir)
+config_fatal(const char *fmt, ...)
 {
-	struct passwd *pw;
+	char msg[1024];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	log_warnx("fatal: %s", msg);
+	if (!log_on_stderr)
+		fprintf(stderr, "msgtrkd: %s\n", msg);
+	exit(EXIT_CONFIG);
+}
+
+/* Creates path's missing directories: the parents mode 0755, path itself
+ * mode 0700.  Returns 0, or -1 with errno set. */
+static int
+mkdirs(const char *path)
+{
+	char tmp[4096], *p;
+
+	if (snprintf(tmp, sizeof(tmp), "%s", path) >= (int)sizeof(tmp)) {
+		errno = ENAMETOOLONG;
+		return -1;
+	}
+	for (p = tmp + 1; (p = strchr(p, '/')) != NULL; p++) {
+		*p = '\0';
+		if (mkdir(tmp, 0755) == -1 && errno != EEXIST)
+			return -1;
+		*p = '/';
+	}
+	if (mkdir(tmp, 0700) == -1 && errno != EEXIST)
+		return -1;
+	return 0;
+}
+
+/* Whether uid/gid (with only gid as group) may access path with mode.
+ * As root, the effective ids become the user's for one faccessat(2)
+ * with AT_EACCESS (the kernel's own check for those ids: ACLs,
+ * read-only mounts, every directory on the way), then root's again: a
+ * few microseconds, where a forked child would widen the time between
+ * binding and dropping root.  Returns 0, or the errno of the failure. */
+static int
+access_as(const char *path, int mode, uid_t uid, gid_t gid)
+{
+	int e = 0;
 
 	if (geteuid() != 0)
+		return faccessat(AT_FDCWD, path, mode, AT_EACCESS) == -1 ? errno
+		                                                         : 0;
+	/* The groups msgtrkd keeps after the drop (drop_privileges()). */
+	if (setgroups(1, &gid) == -1 || setegid(gid) == -1)
+		return errno;
+	if (seteuid(uid) == -1)
+		e = errno;
+	else if (faccessat(AT_FDCWD, path, mode, AT_EACCESS) == -1)
+		e = errno;
+	if (seteuid(0) == -1 || setegid(0) == -1)
+		fatal("cannot become root again after checking %s", path);
+	return e;
+}
+
+/* mailbox_dir for maildir delivery (run as root before the drop, or as
+ * the user msgtrkd runs as): with create, a missing mailbox_dir is made
+ * (mode 0700) and, as root, given to the user, like data_dir; then the
+ * user must be able to write it.  Without create (-n) a missing one is
+ * checked as it would be made: its nearest existing parent must let the
+ * user through (as root) or in (otherwise).  Returns 0, or -1 with err
+ * set ("mailbox_dir DIR: not writable by user U: why"). */
+static int
+mailbox_dir_check(const struct conf *c, int create, char *err, size_t errsize)
+{
+	char path[4096], user[64], *slash;
+	struct passwd *pw;
+	struct stat st;
+	int root = geteuid() == 0, missing, mode = W_OK | X_OK, e;
+	uid_t uid;
+	gid_t gid;
+
+	if (strcmp(c->local_transport, "maildir") != 0)
+		return 0;
+	if (root) {
+		if ((pw = getpwnam(c->user)) == NULL) {
+			snprintf(err, errsize,
+			    "user %s: no such user (set `user` in the config)",
+			    c->user);
+			return -1;
+		}
+		uid = pw->pw_uid;
+		gid = pw->pw_gid;
+		snprintf(user, sizeof(user), "%s", c->user);
+	} else {
+		uid = geteuid();
+		gid = getegid();
+		if ((pw = getpwuid(uid)) != NULL)
+			snprintf(user, sizeof(user), "%s", pw->pw_name);
+		else
+			snprintf(user, sizeof(user), "%ju", (uintmax_t)uid);
+	}
+	missing = stat(c->mailbox_dir, &st) == -1 && errno == ENOENT;
+	snprintf(path, sizeof(path), "%s", c->mailbox_dir);
+	if (missing) {
+		/* As it would be made: its nearest existing parent must let
+		 * the user through (root makes the rest and gives the last
+		 * one away) or, not as root, in. */
+		do {
+			if ((slash = strrchr(path, '/')) == NULL)
+				break;
+			slash[slash == path ? 1 : 0] = '\0';
+		} while (stat(path, &st) == -1 && errno == ENOENT &&
+		    strcmp(path, "/") != 0);
+		if (root)
+			mode = X_OK;
+		/* data_dir is given to the user at startup: its own parent
+		 * is what must let the user through. */
+		if (root && !create && strcmp(path, c->data_dir) == 0 &&
+		    (slash = strrchr(path, '/')) != NULL)
+			slash[slash == path ? 1 : 0] = '\0';
+		if ((e = access_as(path, mode, uid, gid)) != 0) {
+			snprintf(err, errsize,
+			    "mailbox_dir %.400s: not writable by user %s: "
+			    "%.400s: %s",
+			    c->mailbox_dir, user, path, strerror(e));
+			return -1;
+		}
+		if (!create)
+			return 0;
+		if (mkdirs(c->mailbox_dir) == -1) {
+			snprintf(err, errsize,
+			    "mailbox_dir %.400s: cannot create: %s",
+			    c->mailbox_dir, strerror(errno));
+			return -1;
+		}
+		if (root && chown(c->mailbox_dir, uid, gid) == -1) {
+			snprintf(err, errsize, "mailbox_dir %.400s: chown: %s",
+			    c->mailbox_dir, strerror(errno));
+			return -1;
+		}
+		snprintf(path, sizeof(path), "%s", c->mailbox_dir);
+		mode = W_OK | X_OK;
+	}
+	if ((e = access_as(path, mode, uid, gid)) != 0) {
+		snprintf(err, errsize,
+		    "mailbox_dir %.400s: not writable by user %s: %s",
+		    c->mailbox_dir, user, strerror(e));
+		return -1;
+	}
+	return 0;
+}
+
+/* Drops root for good: RFC-free, but every MTA's first promise after not
+ * losing mail (OpenSMTPD queue.c, Postfix chroot_uid.c).  mailbox_dir is
+ * made and checked first (as root it may need creating and giving away,
+ * and data_dir, its default parent, must be the user's by then). */
+static void
+drop_privileges(const struct conf *c)
+{
+	struct passwd *pw;
+	char err[1024];
+
+	if (geteuid() != 0) {
+		if (mailbox_dir_check(c, 1, err, sizeof(err)) == -1)
+			config_fatal("%s", err);
 		return;
-	if ((pw = getpwnam(user)) == NULL)
-		fatalx(
-		    "user %s: no such user (set `user` in the config)", user);
-	own_data_dir(data_dir, pw->pw_uid, pw->pw_gid);
+	}
+	if ((pw = getpwnam(c->user)) == NULL)
+		config_fatal("user %s: no such user (set `user` in the config)",
+		    c->user);
+	own_data_dir(c->data_dir, pw->pw_uid, pw->pw_gid);
+	if (mailbox_dir_check(c, 1, err, sizeof(err)) == -1)
+		config_fatal("%s", err);
 	if (setgroups(1, &pw->pw_gid) == -1 ||
 	    setresgid(pw->pw_gid, pw->pw_gid, pw->pw_gid) == -1 ||
 	    setresuid(pw->pw_uid, pw->pw_uid, pw->pw_uid) == -1)
-		fatal("cannot drop privileges to %s", user);
+		fatal("cannot drop privileges to %s", c->user);
 	if (geteuid() == 0 || getuid() == 0)
 		fatalx("still root after dropping privileges");
-	log_info("- daemon privileges user=%s uid=%d", user, (int)pw->pw_uid);
+	log_info(
+	    "- daemon privileges user=%s uid=%d", c->user, (int)pw->pw_uid);
 }
 
 static void
@@ -327,14 +499,23 @@ main(int argc, char *argv[])
 	if (conf_defaults(&conf, err, sizeof(err)) == -1 ||
 	    conf_load(&conf, path, err, sizeof(err)) == -1) {
 		fprintf(stderr, "%s\n", err);
-		return 1;
+		conf_free(&conf);
+		return EXIT_CONFIG;
 	}
 	if (check) {
+		/* What startup would refuse: the user and mailbox_dir, as
+		 * that user would find it. */
+		if (mailbox_dir_check(&conf, 0, err, sizeof(err)) == -1) {
+			fprintf(stderr, "msgtrkd: %s\n", err);
+			conf_free(&conf);
+			return EXIT_CONFIG;
+		}
 		printf("%s: configuration OK\n", path);
 		conf_free(&conf);
 		return 0;
 	}
 	log_init("msgtrkd", foreground, verbose);
+	log_on_stderr = foreground;
 	signal(SIGPIPE, SIG_IGN);
 	/* Over RLIMIT_FSIZE a write fails with EFBIG (answered 452) instead
 	 * of the signal killing the daemon. */
@@ -374,7 +555,7 @@ main(int argc, char *argv[])
 	if (conf.n_mtqp_listen > 0 &&
 	    (d.mtqp = mtqp_server_new(&d, err, sizeof(err))) == NULL)
 		fatalx("%s", err);
-	drop_privileges(conf.user, conf.data_dir);
+	drop_privileges(&conf);
 
 	/* The store: one handle for the queue's applier thread, one per
 	 * reader thread (TRACK). */
