@@ -70,6 +70,73 @@ sink_smtp_load() {
 	return $rc
 }
 
+# A server that checks what smtp-load sends: every message's SIZE= equals
+# its size, it ends in CRLF, has no bare CR or LF, no line over 998
+# octets, no line starting with "."; the header and body split at the
+# first empty line; BYTES= is the body size the test asked for.  Exits 1
+# at the first bad message (the client then fails).
+body_check_server() { # PORT BYTES
+	python3 - "$1" "$2" <<'PY'
+import re, socket, sys
+s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.bind(("127.0.0.1", int(sys.argv[1]))); s.listen(8)
+want = int(sys.argv[2])
+while True:
+    c, _ = s.accept(); c.settimeout(10); c.send(b"220 check ESMTP\r\n")
+    f = c.makefile("rb"); size = None
+    try:
+        for line in f:
+            v = line[:4].upper()
+            if v == b"EHLO":
+                c.send(b"250-check\r\n250-PIPELINING\r\n250 SIZE 100000000\r\n")
+            elif v == b"MAIL":
+                size = int(re.search(rb"SIZE=(\d+)", line).group(1))
+                c.send(b"250 ok\r\n")
+            elif v == b"RCPT":
+                c.send(b"250 ok\r\n")
+            elif v == b"DATA":
+                c.send(b"354 go\r\n")
+                data = b""
+                while not data.endswith(b"\r\n.\r\n") and data != b".\r\n":
+                    data += f.readline()
+                msg = data[:-3]
+                head, sep, body = msg.partition(b"\r\n\r\n")
+                ok = (len(msg) == size and msg.endswith(b"\r\n") and
+                      sep and len(body) == want and
+                      b"\r" not in msg.replace(b"\r\n", b"") and
+                      b"\n" not in msg.replace(b"\r\n", b"") and
+                      all(len(l) <= 998 and not l.startswith(b".")
+                          for l in msg.split(b"\r\n")))
+                if not ok:
+                    print("bad message: size %s/%d body %d/%d" % (
+                        size, len(msg), len(body), want), file=sys.stderr)
+                    sys.exit(1)
+                c.send(b"250 ok\r\n")
+            elif v == b"QUIT":
+                c.send(b"221 bye\r\n"); break
+            else:
+                c.send(b"250 ok\r\n")
+    except OSError:
+        pass
+    c.close()
+PY
+}
+
+# smtp-load's messages, for body sizes around the line length.
+smtp_load_body_shape() {
+	local port pid rc=0 n
+	for n in 0 2 3 77 78 79 80 157 158 4096; do
+		port=$(free_port)
+		body_check_server "$port" "$n" &
+		pid=$!
+		PIDS+=("$pid")
+		wait_port "$port" "$pid" || return 1
+		"$SMTP_LOAD" -p "$port" -m 2 -l "$n" -w 5 || rc=1
+		stop_pid "$pid"
+		[ $rc = 0 ] || { echo "body size $n"; return 1; }
+	done
+}
+
 # smtp-load FLAG against smtp-sink, which offers neither STARTTLS nor
 # MTRK: must fail.
 sink_smtp_load_lacks() { # FLAG
@@ -270,6 +337,8 @@ check smtp-load-sink sink_smtp_load
 check smtp-load-sink-no-starttls sink_smtp_load_lacks -T
 check smtp-load-sink-no-mtrk sink_smtp_load_lacks -K
 check smtp-load-rejected smtp_load_rejected
+check smtp-load-body-shape smtp_load_body_shape
+fails smtp-load-body-one-octet "$SMTP_LOAD" -p 25 -l 1
 check smtp-load-msgtrkd-tls-mtrk msgtrkd_smtp_load_tls_mtrk
 check smtp-load-tls-wrong-name msgtrkd_smtp_load_badname
 fails smtp-load-refused "$SMTP_LOAD" -p "$(free_port)" -m 1

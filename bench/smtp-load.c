@@ -11,7 +11,8 @@
  *   -s  parallel sessions (default 1), kept open for many messages
  *   -m  messages in all (default 100), taken in turn by the sessions
  *   -r  recipients per message (default 1): rcpt1@DOMAIN .. rcptN@DOMAIN
- *   -l  body octets after the header (default 4096), in 78-octet lines
+ *   -l  body octets after the header (default 4096; 0, or 2 and more),
+ *       in lines of 76 letters and CRLF, ending in CRLF
  *   -T  STARTTLS on every session; the server's certificate is not
  *       verified unless -C CAFILE is given (then it must chain to CAFILE,
  *       and match NAME if -N is given; NAME is also sent as SNI)
@@ -872,36 +873,34 @@ sload_connect(
 	return 0;
 }
 
-/* The body: lines of SLOAD_BODY_LINE letters and CRLF, the last one
- * shorter, n octets in all (CRLF included).  No line starts with '.',
- * so no dot-stuffing is needed. */
+/* The body, n octets (0, or 2 and more): lines of SLOAD_BODY_LINE letters
+ * and CRLF, the last one shorter, always ending in CRLF so that ".\r\n"
+ * after it is the end of data (RFC 5321 §4.1.1.4).  No line starts with
+ * '.', so no dot-stuffing is needed; no CR or LF stands alone. */
 static int
 sload_body(struct sload *l, size_t n)
 {
-	size_t k = 0, col = 0;
+	const size_t line = SLOAD_BODY_LINE + 2;
+	size_t k;
 
 	if ((l->body = malloc(n ? n : 1)) == NULL)
 		return -1;
 	l->body_len = n;
-	while (k < n) {
-		if (n - k <= 2) {
-			/* End on CRLF: pad the tail with letters. */
-			if (n - k == 2) {
-				l->body[k++] = '\r';
-				l->body[k++] = '\n';
-			} else
-				l->body[k++] = 'x';
-			continue;
-		}
-		if (col == SLOAD_BODY_LINE) {
-			l->body[k++] = '\r';
-			l->body[k++] = '\n';
-			col = 0;
-			continue;
-		}
-		l->body[k++] = (char)('a' + col % 26);
-		col++;
+	if (n == 0)
+		return 0;
+	for (k = 0; k + 2 < n; k++) {
+		/* A CRLF inside the body only if both fit before the final
+		 * CRLF; otherwise a letter. */
+		if (k % line == SLOAD_BODY_LINE && k + 3 < n)
+			l->body[k] = '\r';
+		else if (k % line == SLOAD_BODY_LINE + 1 &&
+		    l->body[k - 1] == '\r')
+			l->body[k] = '\n';
+		else
+			l->body[k] = (char)('a' + k % line % 26);
 	}
+	l->body[n - 2] = '\r';
+	l->body[n - 1] = '\n';
 	return 0;
 }
 
@@ -988,7 +987,9 @@ main(int argc, char **argv)
 				sload_usage();
 			break;
 		case 'l':
-			if (bench_num(optarg, 0, SLOAD_BODY_MAX, &body) == -1)
+			/* One octet cannot end in CRLF. */
+			if (bench_num(optarg, 0, SLOAD_BODY_MAX, &body) == -1 ||
+			    body == 1)
 				sload_usage();
 			break;
 		case 'T':
