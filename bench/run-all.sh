@@ -13,6 +13,13 @@
 # run, which had 27 runs of 20,000 messages and took about 20 minutes);
 # the real one is written at the end of RESULTS.md.  Exit status non-zero
 # if any step failed (the numbers of the others are still written).
+#
+# Environment (defaults: the full run): smtp-accept's BENCH_* variables
+# (BENCH_WORKLOADS, BENCH_SESSIONS, BENCH_ROUNDS, BENCH_MESSAGES...),
+# BENCH_STORE_SIZES="100000 1000000" (bulkload and MTQP stores),
+# MTQP_CONNS=10 MTQP_DEPTH=16 MTQP_SECONDS=10, BENCH_CONN_SESSIONS=10000
+# (conn-memory), BENCH_RESULTS=bench/RESULTS.md (where to write; a small
+# trial run should write elsewhere).
 set -u
 BENCH_DIR=$(cd "$(dirname "$0")" && pwd)
 BUILD=${1:-${BUILD:-$(cd "$BENCH_DIR/.." && pwd)/build}}
@@ -85,14 +92,15 @@ export BENCH_OUT=$work/smtp.tsv
 : >"$BENCH_OUT"
 step "SMTP accept and end to end (A = msgtrkd, B = Postfix, sink = smtp-sink)" \
     "$BENCH_DIR/smtp-accept"
-for n in 100000 1000000; do
+for n in ${BENCH_STORE_SIZES:-100000 1000000}; do
 	mkdir -p "$work/s$n/data"
 	step "Bulk load, $n records, and in-process lookups" \
 	    "$BULKLOAD" -d "$work/s$n/data" -n "$n" -l 10
 	step "MTQP load over $n records" mtqp_over "$work/s$n/data" "$n"
 	rm -rf "$work/s$n"
 done
-step "RSS per idle SMTP session" "$BENCH_DIR/conn-memory" -n 10000
+step "RSS per idle SMTP session" "$BENCH_DIR/conn-memory" \
+    -n "${BENCH_CONN_SESSIONS:-10000}"
 elapsed=$(($(date +%s) - started))
 {
 	echo "# Benchmark results"
@@ -129,6 +137,7 @@ elapsed=$(($(date +%s) - started))
 	echo "## Runs"
 	cat "$out"
 } >"$work/RESULTS.md"
-cp "$work/RESULTS.md" "$BENCH_DIR/RESULTS.md"
-echo "bench: $((elapsed / 60)) min $((elapsed % 60)) s; bench/RESULTS.md written"
+results=${BENCH_RESULTS:-$BENCH_DIR/RESULTS.md}
+cp "$work/RESULTS.md" "$results"
+echo "bench: $((elapsed / 60)) min $((elapsed % 60)) s; $results written"
 exit $status

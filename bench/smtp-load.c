@@ -41,7 +41,8 @@
  * accepted / elapsed_s, and the latency from the end of data ("." fully
  * written to the socket, or to TLS) to its reply, of accepted messages:
  * p50/p99/p999 and mean, in microseconds; cpu_ms is this process's own
- * CPU time.  The first few unexpected replies go to stderr.  Exit status
+ * CPU time; tls_version and tls_cipher are what the first handshake
+ * negotiated ("-" without -T).  The first few unexpected replies go to stderr.  Exit status
  * 0 only if every message was accepted; 1 otherwise; 2 for usage errors.
  *
  * Trusts: its arguments.  Server input is bounded (line length, lines
@@ -161,6 +162,8 @@ struct sload {
 	/* The body, made once; every message gets its own header. */
 	char *body;
 	size_t body_len;
+	/* What the first TLS handshake negotiated (for the report). */
+	char tls_version[32], tls_cipher[64];
 	/* Counters. */
 	uint64_t next, accepted, failed, conn_errors, reported;
 	double t_last;
@@ -536,6 +539,12 @@ sload_handshake(struct sload *l, struct sload_conn *c)
 	r = SSL_do_handshake(c->ssl);
 	c->io_wants_write = 0;
 	if (r == 1) {
+		if (l->tls_version[0] == '\0') {
+			snprintf(l->tls_version, sizeof(l->tls_version), "%s",
+			    SSL_get_version(c->ssl));
+			snprintf(l->tls_cipher, sizeof(l->tls_cipher), "%s",
+			    SSL_get_cipher_name(c->ssl));
+		}
 		/* RFC 3207 §4.2: forget what EHLO said before TLS. */
 		sload_ehlo(l, c);
 		return;
@@ -1131,12 +1140,14 @@ main(int argc, char **argv)
 	       "accepted=%" PRIu64 " failed=%" PRIu64 " unsent=%" PRIu64
 	       " msgs_per_s=%.1f p50_us=%" PRIu64 " p99_us=%" PRIu64
 	       " p999_us=%" PRIu64 " mean_us=%.0f conn_errors=%" PRIu64
-	       " cpu_ms=%.0f\n",
+	       " cpu_ms=%.0f tls_version=%s tls_cipher=%s\n",
 	    sessions, messages, rcpts, body, l.tls, l.dsn, l.mtrk, l.pipelining,
 	    elapsed, l.accepted, l.failed, l.messages - l.next,
 	    (double)l.accepted / elapsed, bench_hist_pct(l.hist, 500),
 	    bench_hist_pct(l.hist, 990), bench_hist_pct(l.hist, 999),
-	    bench_hist_mean(l.hist), l.conn_errors, sload_cpu_ms());
+	    bench_hist_mean(l.hist), l.conn_errors, sload_cpu_ms(),
+	    l.tls_version[0] ? l.tls_version : "-",
+	    l.tls_cipher[0] ? l.tls_cipher : "-");
 	if (l.accepted == l.messages && l.conn_errors == 0)
 		rc = 0;
 	else
