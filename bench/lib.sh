@@ -200,21 +200,25 @@ cpu_tree_ms() {
 		END { if (!ok) exit 1; printf "%.0f\n", t * 1000 / hz }'
 }
 
-# cg_new NAME: creates a cgroup v2 group NAME under the first writable
-# cgroup2 mount (/sys/fs/cgroup on a pure v2 system, often
-# /sys/fs/cgroup/unified on a hybrid one) and prints its directory; fails
-# if there is none.  Its cpu.stat usage_usec counts the CPU of every
-# process ever in it, also those that have exited: what Postfix's
-# short-lived smtpd/cleanup/smtp processes need.  The groups made here
-# are named msgtrk-bench-*.
+# cg_new NAME: creates a cgroup v2 group NAME below this shell's own
+# cgroup v2 group (so whatever limits apply to us still apply inside it),
+# on the cgroup2 mount (/sys/fs/cgroup on a pure v2 system, often
+# /sys/fs/cgroup/unified on a hybrid one), and prints its directory; fails
+# if that cannot be done.  No controller is enabled: cpu.stat's
+# usage_usec needs none.  It counts the CPU of every process ever in the
+# group, also those that have exited: what Postfix's short-lived
+# smtpd/cleanup/smtp processes need.  The groups made here are named
+# msgtrk-bench-*.
 cg_new() {
 	_m=$(awk '$3 == "cgroup2" { print $2; exit }' /proc/mounts)
-	[ -n "$_m" ] && [ -w "$_m" ] && [ -f "$_m/cgroup.procs" ] || return 1
-	mkdir "$_m/$1" 2>/dev/null && [ -f "$_m/$1/cpu.stat" ] || {
-		rmdir "$_m/$1" 2>/dev/null
+	_p=$(sed -n 's/^0:://p' /proc/self/cgroup)
+	[ -n "$_m" ] && [ -n "$_p" ] && [ -d "$_m$_p" ] || return 1
+	_d=${_m}${_p%/}/$1
+	mkdir "$_d" 2>/dev/null && [ -f "$_d/cpu.stat" ] || {
+		rmdir "$_d" 2>/dev/null
 		return 1
 	}
-	echo "$_m/$1"
+	echo "$_d"
 }
 
 # cg_usage_ms DIR: CPU milliseconds used in cgroup DIR so far.
