@@ -6,6 +6,19 @@
  * per second and the latency of each (from writing the command to the end
  * of its answer), for a fixed duration.
  *
+ * What is measured: every connection is set up and greeted first, with
+ * nothing sent; then the window opens (t0) and lasts exactly SECONDS.
+ * TRACKs are sent only inside the window; at its end sending stops and
+ * the answers still in flight are waited for.  answers= counts the
+ * TRACKs sent inside the window (each must be answered), the rate is
+ * answers / window_s, and the latency percentiles are those of exactly
+ * these answers.  The window's wall-clock bounds are printed
+ * (window_start_unix, window_end_unix) so that the server's own log can
+ * be counted over the same span (bench/mtqp-logcheck): the counts differ
+ * only by the commands in flight at the two edges (at most C x P).
+ * (Before this, TRACKs were sent during the connect phase too, up to 10
+ * s, and counted against SECONDS only: the rate was overstated.)
+ *
  *   mtqp-load -p PORT [-h 127.0.0.1] [-c CONNS] [-P DEPTH] [-t SECONDS]
  *             [-n N] [-S SEED]
  *
@@ -87,7 +100,10 @@ struct mload {
 	int ep;
 	struct bench_hist *hist;
 	uint64_t ok, err, temp, bad, sent, conn_errors;
-	int stopping;
+	/* The window [win_start, win_end) on CLOCK_MONOTONIC; nothing is
+	 * sent before started or at/after win_end. */
+	double win_start, win_end;
+	int started, stopping;
 };
 
 static void
@@ -154,8 +170,10 @@ mload_fill(struct mload *l, struct mload_conn *c)
 	char *p;
 	double t = bench_now();
 
-	while (
-	    !l->stopping && c->phase == MLOAD_RUN && c->inflight < l->depth) {
+	if (l->started && t >= l->win_end)
+		l->stopping = 1;
+	while (l->started && !l->stopping && c->phase == MLOAD_RUN &&
+	    c->inflight < l->depth) {
 		k = (size_t)(bench_key_rand(&l->seed) % MLOAD_POOL);
 		len = l->pool_len[k];
 		if (c->out_len + len > c->out_cap) {
@@ -364,7 +382,8 @@ mload_pool(struct mload *l, uint64_t n)
 }
 
 /* Runs the event loop until every connection is in phase `until` or done
- * (or, for MLOAD_DONE, has nothing in flight), or the clock passes end. */
+ * (or, for MLOAD_DONE, has nothing in flight), or the clock passes end.
+ * While the window is open (started, not stopping) it runs until end. */
 static void
 mload_loop(struct mload *l, double end, int until)
 {
@@ -385,7 +404,7 @@ mload_loop(struct mload *l, double end, int until)
 				waiting++;
 		}
 		now = bench_now();
-		if ((until != MLOAD_RUN || l->stopping) && waiting == 0)
+		if (!(l->started && !l->stopping) && waiting == 0)
 			return;
 		if (now >= end)
 			return;
@@ -419,7 +438,8 @@ main(int argc, char **argv)
 	const char *host = "127.0.0.1";
 	unsigned long long port = 0, conns = 10, depth = 16, seconds = 10;
 	unsigned long long n = 1000000, seed = 1;
-	double t0, t1;
+	double t0, t1, wall0;
+	struct timespec ts;
 	size_t k;
 	int c, rc = 1;
 
@@ -496,33 +516,44 @@ main(int argc, char **argv)
 			mload_fail(&l, &l.conns[k], "no greeting in time");
 	if (l.conn_errors)
 		goto done;
+	/* The window opens: wall clock and monotonic clock read together so
+	 * the server's log can be counted over the same span. */
+	clock_gettime(CLOCK_REALTIME, &ts);
 	t0 = bench_now();
+	wall0 = (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+	l.win_start = t0;
+	l.win_end = t0 + (double)seconds;
+	l.started = 1;
 	for (k = 0; k < conns; k++)
 		mload_fill(&l, &l.conns[k]);
-	mload_loop(&l, t0 + (double)seconds, MLOAD_RUN);
-	t1 = bench_now();
-	/* Stop sending; the answers still in flight are not counted in
-	 * the rate (they arrive after t1) but must all come. */
+	mload_loop(&l, l.win_end, MLOAD_RUN);
+	/* Window closed: send nothing more; every TRACK sent inside it
+	 * must be answered (the answers arriving after win_end belong to
+	 * the window: their commands were sent in it). */
 	l.stopping = 1;
-	{
-		uint64_t answered = l.ok + l.err + l.temp + l.bad;
-
-		mload_loop(&l, t1 + MLOAD_DRAIN_SECONDS, MLOAD_DONE);
-		printf("mtqp-load conns=%llu depth=%llu records=%llu "
-		       "seconds=%.2f answers=%" PRIu64 " answers_per_s=%.0f "
-		       "p50_us=%" PRIu64 " p99_us=%" PRIu64 " p999_us=%" PRIu64
-		       " mean_us=%.0f ok=%" PRIu64 " err=%" PRIu64
-		       " temp=%" PRIu64 " bad=%" PRIu64 " conn_errors=%" PRIu64
-		       "\n",
-		    conns, depth, n, t1 - t0, answered,
-		    (double)answered / (t1 - t0), bench_hist_pct(l.hist, 500),
-		    bench_hist_pct(l.hist, 990), bench_hist_pct(l.hist, 999),
-		    bench_hist_mean(l.hist), l.ok, l.err, l.temp, l.bad,
-		    l.conn_errors);
-	}
+	t1 = bench_now();
+	mload_loop(&l, t1 + MLOAD_DRAIN_SECONDS, MLOAD_DONE);
 	for (k = 0; k < conns; k++)
 		if (l.conns[k].phase != MLOAD_DONE && l.conns[k].inflight)
 			mload_fail(&l, &l.conns[k], "answers missing");
+	{
+		uint64_t answered = l.ok + l.err + l.temp + l.bad;
+		double win = l.win_end - l.win_start;
+
+		printf("mtqp-load conns=%llu depth=%llu records=%llu "
+		       "window_s=%.3f window_start_unix=%.6f "
+		       "window_end_unix=%.6f sent=%" PRIu64 " answers=%" PRIu64
+		       " answers_per_s=%.0f "
+		       "p50_us=%" PRIu64 " p99_us=%" PRIu64 " p999_us=%" PRIu64
+		       " mean_us=%.0f drain_s=%.3f ok=%" PRIu64 " err=%" PRIu64
+		       " temp=%" PRIu64 " bad=%" PRIu64 " conn_errors=%" PRIu64
+		       "\n",
+		    conns, depth, n, win, wall0, wall0 + win, l.sent, answered,
+		    (double)answered / win, bench_hist_pct(l.hist, 500),
+		    bench_hist_pct(l.hist, 990), bench_hist_pct(l.hist, 999),
+		    bench_hist_mean(l.hist), bench_now() - t1, l.ok, l.err,
+		    l.temp, l.bad, l.conn_errors);
+	}
 	if (l.conn_errors == 0 && l.ok > 0 && l.err + l.temp + l.bad == 0)
 		rc = 0;
 	else

@@ -4,7 +4,12 @@
 # listens on 127.0.0.1:SMTP_PORT and relays everything to
 # [127.0.0.1]:RELAY_PORT.
 #
-#   instance.sh start DIR SMTP_PORT RELAY_PORT   create DIR's config, start
+#   instance.sh start DIR SMTP_PORT RELAY_PORT [CERT KEY]
+#                                                create DIR's config, start;
+#                                                with CERT and KEY, smtpd
+#                                                offers STARTTLS
+#                                                (smtpd_tls_security_level
+#                                                = may)
 #   instance.sh stop DIR                         postfix -c DIR/etc stop
 #   instance.sh sent DIR                         messages delivered so far
 #
@@ -20,13 +25,26 @@ dir=${2:-}
 }
 case $cmd in
 start)
-	[ $# -eq 4 ] || { echo "usage: $0 start DIR SMTP_PORT RELAY_PORT" >&2; exit 2; }
+	[ $# -eq 4 ] || [ $# -eq 6 ] || {
+		echo "usage: $0 start DIR SMTP_PORT RELAY_PORT [CERT KEY]" >&2
+		exit 2
+	}
 	mkdir -p "$dir/etc" "$dir/queue" "$dir/data"
 	dir=$(cd "$dir" && pwd)
 	for f in main.cf master.cf; do
 		sed -e "s|@DIR@|$dir|g" -e "s|@SMTP_PORT@|$3|g" \
 		    -e "s|@RELAY_PORT@|$4|g" "$here/$f.in" >"$dir/etc/$f"
 	done
+	if [ $# -eq 6 ]; then
+		# Inbound TLS only, as msgtrkd's tls_cert_file: the relay to
+		# the sink stays plaintext (smtp_tls_security_level = none,
+		# the default; smtp-sink has no STARTTLS).
+		{
+			echo "smtpd_tls_security_level = may"
+			echo "smtpd_tls_cert_file = $5"
+			echo "smtpd_tls_key_file = $6"
+		} >>"$dir/etc/main.cf"
+	fi
 	# The postfix user must reach data/ (mktemp -d makes 0700 dirs: the
 	# parents of DIR must be searchable too).
 	chmod 755 "$dir"
