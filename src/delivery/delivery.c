@@ -116,10 +116,10 @@ delivery_slots(struct delivery *dl)
 	return dl->slots;
 }
 
-struct relay_cache **
+struct relay_cache *
 delivery_relay_cache(struct delivery *dl)
 {
-	return &dl->relay_cache;
+	return dl->relay_cache;
 }
 
 struct workers *
@@ -225,12 +225,14 @@ delivery_new(const struct delivery_deps *deps, char *err, size_t errsize)
 		return NULL;
 	}
 	if ((dl->slots = slots_new(deps->base)) == NULL ||
+	    (dl->relay_cache = relay_cache_new(dl->slots)) == NULL ||
 	    (dl->local == &transport_maildir &&
 	        (dl->maildir = workers_new(deps->base, "maildir",
 	             DELIVERY_MAILDIR_THREADS, NULL, NULL, err, errsize)) ==
 	            NULL)) {
-		if (dl->slots == NULL)
+		if (dl->slots == NULL || dl->relay_cache == NULL)
 			snprintf(err, errsize, "delivery: out of memory");
+		relay_cache_free(dl->relay_cache);
 		slots_free(dl->slots);
 		alias_free(dl->aliases);
 		alias_free(dl->rcpts);
@@ -1189,7 +1191,7 @@ delivery_stop(struct delivery *dl)
 
 	if (!dl->stopping) {
 		dl->stopping = 1;
-		relay_cache_flush(dl);
+		relay_cache_flush(dl->relay_cache);
 		TAILQ_FOREACH(dm, &dl->msgs, entry)
 		{
 			evtimer_del(dm->timer);
@@ -1229,7 +1231,7 @@ delivery_free(struct delivery *dl)
 		dl_out_clear(dm);
 		dl_msg_free(dm);
 	}
-	relay_cache_free(dl);
+	relay_cache_free(dl->relay_cache);
 	slots_free(dl->slots);
 	alias_free(dl->aliases);
 	alias_free(dl->rcpts);
