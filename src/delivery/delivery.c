@@ -98,7 +98,14 @@ struct delivery {
 	char lmtp_host[300];
 	uint16_t lmtp_port;
 	int stopping;
+	struct delivery_stats stats;
 };
+
+void
+delivery_stats(const struct delivery *dl, struct delivery_stats *out)
+{
+	*out = dl->stats;
+}
 
 static void dl_fire(evutil_socket_t, short, void *);
 static void dl_commit(struct dl_msg *dm);
@@ -432,6 +439,7 @@ dl_finished(void *arg, int rc, int err)
 		return;
 	}
 	log_info("%s delivery done", dm->m->qid);
+	dm->dl->stats.finished++;
 	dl_msg_free(dm);
 }
 
@@ -493,6 +501,9 @@ dl_outcome(struct dl_msg *dm, uint32_t idx, enum store_action action,
 	o->reply = reply != NULL && reply[0] != '\0' ? dl_strdup(reply) : NULL;
 	o->dsn_passed = 0;
 	dm->attempted = 1;
+	if ((size_t)action <
+	    sizeof(dm->dl->stats.outcomes) / sizeof(dm->dl->stats.outcomes[0]))
+		dm->dl->stats.outcomes[action]++;
 	dl_log(dm, idx, o, relay);
 }
 
@@ -900,6 +911,7 @@ dl_commit(struct dl_msg *dm)
 	u.n = n;
 	u.r = r;
 	dm->phase = DL_COMMIT;
+	dm->dl->stats.attempts++;
 	if (queue_update(dm->dl->deps.queue, m, &u, dl_committed, dm) == -1) {
 		int e = errno;
 
@@ -969,6 +981,7 @@ dl_bounced(void *arg, int rc)
 	size_t i;
 
 	if (rc == 0) {
+		dm->dl->stats.dsns++;
 		if (b->kind == STORE_ACTION_DELAYED)
 			dm->delay_done = 1;
 		else
