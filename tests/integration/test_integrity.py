@@ -31,7 +31,8 @@ quoted.
 
     MSGTRK_BUILD=build-asan python3 tests/integration/test_integrity.py [CASE...]
 
-MSGTRK_BIG=1 adds the 1 GiB + 1 message to big_data_rss.
+MSGTRK_BIG=1 adds the 1 GiB + 1 message to big_data_rss (about 30 s);
+MSGTRK_SEED=N repeats finished_not_resurrected's random choices.
 """
 
 import base64
@@ -128,7 +129,6 @@ class Smtp:
     """A client session on one connection."""
 
     def __init__(self, port, ehlo=True):
-        self.t0 = time.monotonic()
         self.sock = socket.create_connection(("127.0.0.1", port), timeout=IO)
         self.r = Lines(self.sock)
         self.greeting = self.r.reply()
@@ -192,12 +192,14 @@ class Msg:
 def send_all(port, msgs, clients=4, sender="a@sender.test", acked=None,
              stop=None):
     """Sends msgs over `clients` sessions in parallel; sets m.reply,
-    m.qid, m.sha; appends acknowledged ones to acked (in order)."""
+    m.qid, m.sha; appends acknowledged ones to acked (in order).  After
+    an error (the daemon killed) the message the session was sending gets
+    reply "error: ..."; those never tried keep reply None."""
     lock = threading.Lock()
     todo = list(msgs)
 
     def run():
-        s = None
+        s = m = None
         try:
             s = Smtp(port)
             while True:
@@ -205,6 +207,7 @@ def send_all(port, msgs, clients=4, sender="a@sender.test", acked=None,
                     if not todo or (stop is not None and stop.is_set()):
                         return
                     m = todo.pop(0)
+                    m.reply = "sending"
                 m.reply, m.sha = s.send(m.tid, [m.rcpt], m.size, sender,
                                         m.mail_params())
                 g = QUEUED.match(m.reply)
@@ -214,10 +217,8 @@ def send_all(port, msgs, clients=4, sender="a@sender.test", acked=None,
                         with lock:
                             acked.append(m)
         except (OSError, EOFError) as e:
-            with lock:
-                for m in todo:
-                    if m.reply is None:
-                        m.reply = "error: %s" % e
+            if m is not None and m.reply == "sending":
+                m.reply = "error: %s" % e
         finally:
             if s is not None:
                 s.close()
@@ -435,11 +436,6 @@ def routes(c, text):
     return c.write("routes", text)
 
 
-def reroute(c, d, text):
-    routes(c, text)
-    os.kill(d.proc.pid, signal.SIGHUP)
-
-
 # --- MTQP -----------------------------------------------------------------
 
 def track_many(port, msgs, timeout=IO):
@@ -579,10 +575,11 @@ def finished_not_resurrected(c):
     segment becomes mostly dead while it still holds held messages and
     compaction moves them while others of them finish (on main, whose
     compaction moves the oldest segment whenever the journal spans 4
-    segments: all along).  msgtrkd is killed (-9) three
-    times at random moments meanwhile.  A message whose DONE was durable
-    (logged "delivery done") before a kill is never delivered again after
-    it, and TRACK never says delayed for it after a restart."""
+    segments: all along).  msgtrkd is killed (-9) three times at random
+    moments meanwhile.  A message whose DONE was durable (logged
+    "delivery done") before a kill is never delivered again after it,
+    TRACK never says delayed for it after a restart, and a message
+    delivered twice has a kill between the two (at least once)."""
     seed = int(os.environ.get("MSGTRK_SEED") or
                int.from_bytes(os.urandom(4), "big"))
     rng = random.Random(seed)
@@ -619,6 +616,7 @@ def finished_not_resurrected(c):
     ts = None
     for b in range(nb):
         if ts is None or not any(t.is_alive() for t in ts):
+            # Those never tried (a kill cut them off) are sent now.
             rest = [m for m in sm if m.reply is None]
             ts = send_all(d.smtp_port, rest, clients=2)
         pick = rng.sample(order, min(batch, len(order)))
@@ -638,9 +636,6 @@ def finished_not_resurrected(c):
             released=len(hm) - len(order), at_sink=len(sink.deliveries()),
             segments=",".join(os.path.basename(x)[4:].lstrip("0") or "0"
                               for x in segments(d)))
-        for m in sm:  # cut off by the kill: not sent
-            if m.reply is not None and not m.qid:
-                m.reply = "cut"
         d.start()
         wait_port(d.mtqp_port)
         # Right after the restart: nothing that was done says delayed.
@@ -666,14 +661,18 @@ def finished_not_resurrected(c):
     wait_port(d.mtqp_port)
     time.sleep(3)
     by_tid = {m.tid: m for m in acked}
-    resurrected = []
+    resurrected, times = [], {}
     for g in sink.deliveries():
+        times.setdefault(g["tid"], []).append(g["t"])
         m = by_tid.get(g["tid"])
         if m is None:
             continue
         for t_kill, done in kills:
             if g["t"] > t_kill and m.qid in done:
                 resurrected.append((m.tid, m.qid))
+    unexplained = [t for t, v in times.items() if any(
+        not any(a < k < b for k, _ in kills)
+        for a, b in zip(sorted(v), sorted(v)[1:]))]
     res = track_many(d.mtqp_port, acked)
     not_final = [(m.tid, res[m.envid]) for m in acked
                  if res[m.envid][1] != {"relayed"}]
@@ -681,15 +680,19 @@ def finished_not_resurrected(c):
     out("finished_not_resurrected", seed=seed, backlog_s="%.1f" % t_backlog,
         backlog_segments=segs_backlog, acked=len(acked),
         delivered=len(counts), duplicated=len(dup),
-        resurrected=len(resurrected), track_not_final=len(not_final),
+        unexplained_dup=len(unexplained), resurrected=len(resurrected),
+        track_not_final=len(not_final),
         seconds="%.0f" % (time.monotonic() - t_start))
     assert not resurrected, "delivered again after a durable DONE: %s\n%s" \
         % (resurrected[:5], qid_log(d, [q for _, q in resurrected]))
+    assert not unexplained, "delivered twice without a kill between: %s" \
+        % unexplained[:5]
     assert sink.counts() == counts, "delivered again after the last restart"
     assert not not_final, not_final[:5]
     assert queue_list(d) == []
     assert d.stop() == 0
     check_clean(d)
+
 
 def maildir_counts(root):
     """X-Test-Id -> number of files in the Maildirs under root."""
