@@ -430,8 +430,10 @@ def compact_round(rnd, rng, stats):
             "back after DONE: %s %s\n%s" % (resurrected[:5],
                                             delayed_again[:5],
                                             it.qid_log(d, qids))
-        assert not unexplained, "duplicated without a crash: %s" % \
-            unexplained[:10]
+        assert not unexplained, "duplicated without a crash: %s" % [
+            (t, ["%+.3f" % (x - t_kill) for x in times[t]],
+             by_tid[t].qid if t in by_tid else None)
+            for t in unexplained[:10]]
         assert came_back == 0, "delivered again after a clean restart"
         assert not not_final, "TRACK not final: %s" % not_final[:10]
         assert d.stop() == 0, "msgtrkd exited non-zero on SIGTERM"

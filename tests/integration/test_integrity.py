@@ -247,8 +247,9 @@ class _SinkHandler(socketserver.StreamRequestHandler):
 class Sink:
     """An SMTP server the relay delivers to.  Bodies are hashed as they
     arrive (nothing big is kept): each delivery is recorded as a dict
-    tid, sha (sha256 of what follows the header), size, rcpts, t.
-    rcpt_reply(addr) -> reply line for RCPT (default 250); it may
+    tid, sha (sha256 of what follows the header), size, rcpts, t (when
+    its DATA began: a delivery that a kill -9 cut short may still end
+    after the kill).  rcpt_reply(addr) -> reply line for RCPT (default 250); it may
     block (a slow peer)."""
 
     def __init__(self, port=None, rcpt_reply=None,
@@ -314,8 +315,9 @@ class Sink:
                 if not rcpts:
                     w("554 5.5.1 Error: no valid recipients")
                     continue
+                t_data = time.monotonic()
                 w("354 go ahead")
-                self._data(h, w, rcpts)
+                self._data(h, w, rcpts, t_data)
                 rcpts = []
             elif verb == "RSET":
                 rcpts = []
@@ -328,7 +330,7 @@ class Sink:
             else:
                 w("502 5.5.2 Error: command not recognized")
 
-    def _data(self, h, w, rcpts):
+    def _data(self, h, w, rcpts, t_data):
         head = b""
         in_head = True
         sha = hashlib.sha256()
@@ -352,7 +354,7 @@ class Sink:
         m = TESTID.search(head)
         rec = dict(tid=m.group(1).decode() if m else None,
                    sha=sha.hexdigest(), size=size, rcpts=list(rcpts),
-                   t=time.monotonic(), head=head)
+                   t=t_data, head=head)
         with self.lock:
             self.got.append(rec)
         w("250 2.0.0 Ok: queued as SINK")
