@@ -1208,9 +1208,13 @@ delivery_stop(struct delivery *dl)
 		TAILQ_FOREACH(dm, &dl->msgs, entry)
 		{
 			evtimer_del(dm->timer);
+			/* A transport that can stop (a connection) marks
+			 * its job aborted: its recipients stay as they were.
+			 * One that cannot (a Maildir write under way) ends
+			 * with its outcomes, which are kept: otherwise they
+			 * are delivered again after the restart. */
 			for (j = dm->jobs; j != NULL; j = next) {
 				next = j->next;
-				j->aborted = 1;
 				j->tp->abort(j);
 			}
 		}
