@@ -98,7 +98,14 @@ struct delivery {
 	char lmtp_host[300];
 	uint16_t lmtp_port;
 	int stopping;
+	struct delivery_stats stats;
 };
+
+void
+delivery_stats(const struct delivery *dl, struct delivery_stats *out)
+{
+	*out = dl->stats;
+}
 
 static void dl_fire(evutil_socket_t, short, void *);
 static void dl_commit(struct dl_msg *dm);
@@ -116,10 +123,10 @@ delivery_slots(struct delivery *dl)
 	return dl->slots;
 }
 
-struct relay_cache **
+struct relay_cache *
 delivery_relay_cache(struct delivery *dl)
 {
-	return &dl->relay_cache;
+	return dl->relay_cache;
 }
 
 struct workers *
@@ -225,12 +232,14 @@ delivery_new(const struct delivery_deps *deps, char *err, size_t errsize)
 		return NULL;
 	}
 	if ((dl->slots = slots_new(deps->base)) == NULL ||
+	    (dl->relay_cache = relay_cache_new(dl->slots)) == NULL ||
 	    (dl->local == &transport_maildir &&
 	        (dl->maildir = workers_new(deps->base, "maildir",
 	             DELIVERY_MAILDIR_THREADS, NULL, NULL, err, errsize)) ==
 	            NULL)) {
-		if (dl->slots == NULL)
+		if (dl->slots == NULL || dl->relay_cache == NULL)
 			snprintf(err, errsize, "delivery: out of memory");
+		relay_cache_free(dl->relay_cache);
 		slots_free(dl->slots);
 		alias_free(dl->aliases);
 		alias_free(dl->rcpts);
@@ -430,6 +439,7 @@ dl_finished(void *arg, int rc, int err)
 		return;
 	}
 	log_info("%s delivery done", dm->m->qid);
+	dm->dl->stats.finished++;
 	dl_msg_free(dm);
 }
 
@@ -491,6 +501,9 @@ dl_outcome(struct dl_msg *dm, uint32_t idx, enum store_action action,
 	o->reply = reply != NULL && reply[0] != '\0' ? dl_strdup(reply) : NULL;
 	o->dsn_passed = 0;
 	dm->attempted = 1;
+	if ((size_t)action <
+	    sizeof(dm->dl->stats.outcomes) / sizeof(dm->dl->stats.outcomes[0]))
+		dm->dl->stats.outcomes[action]++;
 	dl_log(dm, idx, o, relay);
 }
 
@@ -898,6 +911,7 @@ dl_commit(struct dl_msg *dm)
 	u.n = n;
 	u.r = r;
 	dm->phase = DL_COMMIT;
+	dm->dl->stats.attempts++;
 	if (queue_update(dm->dl->deps.queue, m, &u, dl_committed, dm) == -1) {
 		int e = errno;
 
@@ -967,6 +981,7 @@ dl_bounced(void *arg, int rc)
 	size_t i;
 
 	if (rc == 0) {
+		dm->dl->stats.dsns++;
 		if (b->kind == STORE_ACTION_DELAYED)
 			dm->delay_done = 1;
 		else
@@ -1189,13 +1204,17 @@ delivery_stop(struct delivery *dl)
 
 	if (!dl->stopping) {
 		dl->stopping = 1;
-		relay_cache_flush(dl);
+		relay_cache_flush(dl->relay_cache);
 		TAILQ_FOREACH(dm, &dl->msgs, entry)
 		{
 			evtimer_del(dm->timer);
+			/* A transport that can stop (a connection) marks
+			 * its job aborted: its recipients stay as they were.
+			 * One that cannot (a Maildir write under way) ends
+			 * with its outcomes, which are kept: otherwise they
+			 * are delivered again after the restart. */
 			for (j = dm->jobs; j != NULL; j = next) {
 				next = j->next;
-				j->aborted = 1;
 				j->tp->abort(j);
 			}
 		}
@@ -1229,7 +1248,7 @@ delivery_free(struct delivery *dl)
 		dl_out_clear(dm);
 		dl_msg_free(dm);
 	}
-	relay_cache_free(dl);
+	relay_cache_free(dl->relay_cache);
 	slots_free(dl->slots);
 	alias_free(dl->aliases);
 	alias_free(dl->rcpts);

@@ -91,6 +91,15 @@ int delivery_hold(struct delivery *dl, const char *qid, int hold,
 int delivery_delete(struct delivery *dl, const char *qid,
     void (*done)(void *arg, int rc, int err), void *arg);
 
+/* Counters since delivery_new, for /metrics. */
+struct delivery_stats {
+	uint64_t attempts; /* attempts that reached an outcome */
+	uint64_t outcomes[7]; /* by enum store_action */
+	uint64_t dsns; /* DSNs queued */
+	uint64_t finished; /* messages that left the queue */
+};
+void delivery_stats(const struct delivery *dl, struct delivery_stats *out);
+
 /* SIGTERM: starts no new attempt; attempts in flight are abandoned
  * (their recipients stay as they were), outcomes already known are made
  * durable.  Returns the number of connections and queue writes still in

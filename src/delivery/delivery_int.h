@@ -18,6 +18,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <time.h>
 
 #include "delivery/delivery.h"
 #include "store/store.h"
@@ -142,13 +143,39 @@ void slots_cancel(struct slots_waiter *w);
 void *slots_pass(struct slots *s, const char *host,
     int (*match)(const struct slots_waiter *w, void *ctx), void *ctx);
 
-/* relay.c's cache of idle outbound sessions (one per delivery). */
+/* relay_cache.c: idle outbound sessions (one cache per delivery), each
+ * holding its connection slot.  Postfix's smtp_connection_cache_time_limit
+ * (2 s) and smtp_connection_reuse_time_limit (300 s). */
+#define RELAY_CACHE_IDLE 2
+#define RELAY_CACHE_LIFE 300
+struct bufferevent;
+struct relay_idle {
+	char slot[300]; /* the hop's host: its slot's key */
+	uint16_t port;
+	int lmtp, tls;
+	unsigned int ext; /* what its EHLO/LHLO advertised */
+	time_t born;
+	struct bufferevent *bev;
+};
 struct relay_cache;
-struct relay_cache **delivery_relay_cache(struct delivery *dl);
-/* Closes every idle cached session, giving back its slot, and caches
- * none after (delivery_stop); relay_cache_free() also frees the cache. */
-void relay_cache_flush(struct delivery *dl);
-void relay_cache_free(struct delivery *dl);
+struct relay_cache *relay_cache_new(struct slots *slots);
+/* Keeps s (its slot held) for RELAY_CACHE_IDLE seconds.  Returns 0, or
+ * -1 (the cache is closed, or out of memory: the caller closes it). */
+int relay_cache_put(struct relay_cache *c, const struct relay_idle *s);
+/* Takes an idle session to (host, port, lmtp) out: 1 with *out filled
+ * (the caller now holds its slot), 0 if none. */
+int relay_cache_take(struct relay_cache *c, const char *host, uint16_t port,
+    int lmtp, struct relay_idle *out);
+/* Closes the oldest idle session to another host than host, so that its
+ * slot serves a new connection; 1 if there was one. */
+int relay_cache_evict(struct relay_cache *c, const char *host);
+/* 1 once relay_cache_flush() ran: cache nothing more. */
+int relay_cache_closed(const struct relay_cache *c);
+/* Closes every idle session, giving back its slot, and caches none
+ * after (delivery_stop). */
+void relay_cache_flush(struct relay_cache *c);
+void relay_cache_free(struct relay_cache *c);
+struct relay_cache *delivery_relay_cache(struct delivery *dl);
 
 /* bounce.c: builds the DSN (RFC 3464) about recipients idx[0..n-1] of m,
  * all with the given action (failed, delayed, delivered, relayed,

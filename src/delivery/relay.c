@@ -80,12 +80,6 @@
 #define RELAY_CMD_MAX 2048
 /* Body octets queued on the socket before reading the next piece. */
 #define RELAY_BODY_HIGH (256 * 1024)
-/* Postfix's smtp_connection_cache_time_limit (2 s) and
- * smtp_connection_reuse_time_limit (300 s). */
-#define RELAY_CACHE_IDLE 2
-#define RELAY_CACHE_LIFE 300
-/* Seconds to wait for the reply to the QUIT that closes an idle session. */
-#define RELAY_CACHE_QUIT 2
 /* A certificate refused under smtp_tls_policy = verify: RFC 3463 X.7.5
  * "Cryptographic failure", temporary (the peer or our CAs may be fixed
  * before queue_lifetime); Postfix defers "Server certificate not
@@ -103,25 +97,6 @@ enum relay_state {
 	RELAY_BODY, /* sending the body */
 	RELAY_DOT, /* replies to the final "." */
 	RELAY_QUIT,
-};
-
-/* An idle session in the cache, holding its connection slot. */
-struct relay_conn {
-	struct relay_cache *cache;
-	TAILQ_ENTRY(relay_conn) entry;
-	char slot[ROUTE_HOST_MAX + 1]; /* hop host: the slot's key */
-	uint16_t port;
-	int lmtp, tls;
-	unsigned int ext;
-	time_t born;
-	struct bufferevent *bev;
-	int quitting; /* QUIT sent: waiting for its reply or the close */
-};
-
-struct relay_cache {
-	struct delivery *dl;
-	TAILQ_HEAD(relay_idle, relay_conn) idle;
-	int closed; /* delivery stopping: cache nothing more */
 };
 
 struct relay_hop {
@@ -254,113 +229,6 @@ relay_timeout(struct relay *rl, int secs)
 	bufferevent_set_timeouts(rl->bev, &tv, &tv);
 }
 
-static struct relay_cache *
-cache_of(struct delivery *dl)
-{
-	struct relay_cache **cp = delivery_relay_cache(dl);
-
-	if (*cp == NULL) {
-		if ((*cp = calloc(1, sizeof(**cp))) == NULL)
-			fatal("relay");
-		(*cp)->dl = dl;
-		TAILQ_INIT(&(*cp)->idle);
-	}
-	return *cp;
-}
-
-/* Closes an idle session and gives its slot back. */
-static void
-conn_close(struct relay_conn *c)
-{
-	TAILQ_REMOVE(&c->cache->idle, c, entry);
-	bufferevent_free(c->bev);
-	slots_put(delivery_slots(c->cache->dl), c->slot);
-	free(c);
-}
-
-static void
-conn_idle_read(struct bufferevent *bev, void *arg)
-{
-	(void)bev;
-	/* An idle server speaks only to hang up (421), or to answer our
-	 * QUIT: either way the session is over. */
-	conn_close(arg);
-}
-
-static void
-conn_idle_event(struct bufferevent *bev, short what, void *arg)
-{
-	struct relay_conn *c = arg;
-	struct timeval tv = { RELAY_CACHE_QUIT, 0 };
-
-	if ((what & BEV_EVENT_TIMEOUT) && !c->quitting) {
-		c->quitting = 1;
-		bufferevent_set_timeouts(bev, &tv, &tv);
-		if (bufferevent_write(bev, "QUIT\r\n", 6) == 0 &&
-		    bufferevent_enable(bev, EV_READ | EV_WRITE) == 0)
-			return;
-	}
-	conn_close(c);
-}
-
-/* Takes an idle session to the hop (host, port) out of the cache. */
-static struct relay_conn *
-conn_take(struct delivery *dl, const char *host, uint16_t port, int lmtp)
-{
-	struct relay_cache *cache = cache_of(dl);
-	struct relay_conn *c;
-
-	for (c = TAILQ_FIRST(&cache->idle); c != NULL;
-	     c = TAILQ_NEXT(c, entry)) {
-		if (c->quitting || c->port != port || c->lmtp != lmtp ||
-		    strcmp(c->slot, host) != 0)
-			continue;
-		TAILQ_REMOVE(&cache->idle, c, entry);
-		return c;
-	}
-	return NULL;
-}
-
-/* Closes the oldest idle session to another host than host, so that its
- * slot serves a new connection; 1 if there was one. */
-static int
-conn_evict(struct delivery *dl, const char *host)
-{
-	struct relay_cache *cache = cache_of(dl);
-	struct relay_conn *c;
-
-	for (c = TAILQ_FIRST(&cache->idle); c != NULL;
-	     c = TAILQ_NEXT(c, entry)) {
-		if (strcmp(c->slot, host) != 0) {
-			conn_close(c);
-			return 1;
-		}
-	}
-	return 0;
-}
-
-void
-relay_cache_flush(struct delivery *dl)
-{
-	struct relay_cache *cache = cache_of(dl);
-
-	cache->closed = 1;
-	while (!TAILQ_EMPTY(&cache->idle))
-		conn_close(TAILQ_FIRST(&cache->idle));
-}
-
-void
-relay_cache_free(struct delivery *dl)
-{
-	struct relay_cache **cp = delivery_relay_cache(dl);
-
-	if (*cp == NULL)
-		return;
-	relay_cache_flush(dl);
-	free(*cp);
-	*cp = NULL;
-}
-
 /* Continues rl, which holds or waited for a slot to hops[hop], on an
  * open session to that hop whose slot it takes over: its transaction
  * goes out at once. */
@@ -410,12 +278,11 @@ relay_finish(struct relay *rl)
 {
 	struct relay_hop *h = &rl->hops[rl->hop];
 	struct relay_match m = { h->port, rl->lmtp };
-	struct relay_cache *cache = cache_of(rl->j->dl);
-	struct timeval idle = { RELAY_CACHE_IDLE, 0 };
-	struct relay_conn *c;
+	struct relay_cache *cache = delivery_relay_cache(rl->j->dl);
+	struct relay_idle idle;
 	struct relay *next;
 
-	if (cache->closed || !rl->have_slot ||
+	if (relay_cache_closed(cache) || !rl->have_slot ||
 	    time(NULL) - rl->born >= RELAY_CACHE_LIFE ||
 	    smtp_reply_pending(rl->p) != 0 ||
 	    evbuffer_get_length(bufferevent_get_input(rl->bev)) != 0) {
@@ -426,21 +293,18 @@ relay_finish(struct relay *rl)
 	         relay_waits_for, &m)) != NULL) {
 		relay_adopt(next, rl->bev, rl->tls, rl->ext, rl->born);
 	} else {
-		if ((c = calloc(1, sizeof(*c))) == NULL)
-			fatal("relay");
-		c->cache = cache;
-		str_copy(c->slot, rl->slot, sizeof(c->slot));
-		c->port = h->port;
-		c->lmtp = rl->lmtp;
-		c->tls = rl->tls;
-		c->ext = rl->ext;
-		c->born = rl->born;
-		c->bev = rl->bev;
-		bufferevent_setcb(
-		    c->bev, conn_idle_read, NULL, conn_idle_event, c);
-		bufferevent_set_timeouts(c->bev, &idle, NULL);
-		bufferevent_enable(c->bev, EV_READ);
-		TAILQ_INSERT_TAIL(&cache->idle, c, entry);
+		memset(&idle, 0, sizeof(idle));
+		str_copy(idle.slot, rl->slot, sizeof(idle.slot));
+		idle.port = h->port;
+		idle.lmtp = rl->lmtp;
+		idle.tls = rl->tls;
+		idle.ext = rl->ext;
+		idle.born = rl->born;
+		idle.bev = rl->bev;
+		if (relay_cache_put(cache, &idle) == -1) {
+			relay_quit(rl);
+			return;
+		}
 	}
 	rl->bev = NULL;
 	rl->have_slot = 0;
@@ -533,11 +397,7 @@ relay_connect(struct relay *rl)
 {
 	struct delivery_job *j = rl->j;
 	struct relay_hop *h;
-	struct relay_conn *c;
-	struct bufferevent *bev;
-	unsigned int ext;
-	time_t born;
-	int tls;
+	struct relay_idle c;
 
 	for (;;) {
 		if (rl->hop >= rl->nhops) {
@@ -562,17 +422,13 @@ relay_connect(struct relay *rl)
 		break;
 	}
 	if (!rl->nocache &&
-	    (c = conn_take(j->dl, h->host, h->port, rl->lmtp)) != NULL) {
-		bev = c->bev;
-		tls = c->tls;
-		ext = c->ext;
-		born = c->born;
-		free(c);
-		relay_adopt(rl, bev, tls, ext, born);
+	    relay_cache_take(delivery_relay_cache(j->dl), h->host, h->port,
+	        rl->lmtp, &c) == 1) {
+		relay_adopt(rl, c.bev, c.tls, c.ext, c.born);
 		return;
 	}
 	if (slots_get(delivery_slots(j->dl), h->host) == -1 &&
-	    (!conn_evict(j->dl, h->host) ||
+	    (!relay_cache_evict(delivery_relay_cache(j->dl), h->host) ||
 	        slots_get(delivery_slots(j->dl), h->host) == -1)) {
 		/* Over the bounds: wait in line for a slot (the attempt
 		 * stays in flight; SIGTERM withdraws it). */

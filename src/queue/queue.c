@@ -69,7 +69,42 @@ queue_new_id(char out[QUEUE_ID_LEN + 1])
 	out[QUEUE_ID_LEN] = '\0';
 }
 
+const uint64_t queue_latency_bounds_us[QUEUE_LATENCY_BUCKETS - 1] = {
+	500,
+	1000,
+	2000,
+	5000,
+	10000,
+	25000,
+	50000,
+	100000,
+	250000,
+	1000000,
+	5000000,
+};
+
 /* --- completions (loop thread) --------------------------------------- */
+
+/* Counts a durable (or failed) request's latency. */
+static void
+latency(struct queue *q, const struct qreq *r)
+{
+	struct timespec now;
+	uint64_t us;
+	size_t i;
+
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	us = (uint64_t)(now.tv_sec - r->born.tv_sec) * 1000000 +
+	    (uint64_t)((now.tv_nsec - r->born.tv_nsec) / 1000);
+	for (i = 0; i < QUEUE_LATENCY_BUCKETS - 1; i++)
+		if (us <= queue_latency_bounds_us[i])
+			break;
+	pthread_mutex_lock(&q->mtx);
+	q->stats.commits++;
+	q->stats.commit_us += us;
+	q->stats.commit_buckets[i]++;
+	pthread_mutex_unlock(&q->mtx);
+}
 
 static void
 seen(struct queue *q, const struct journal_pos *p)
@@ -265,6 +300,9 @@ on_done(evutil_socket_t fd, short ev, void *arg)
 	pthread_mutex_unlock(&q->mtx);
 	for (r = list; r != NULL; r = next) {
 		next = r->next;
+		if (r->kind == REQ_SUBMIT || r->kind == REQ_UPDATE ||
+		    r->kind == REQ_FINISH)
+			latency(q, r);
 		switch (r->kind) {
 		case REQ_SUBMIT:
 			complete_submit(q, r);
@@ -877,6 +915,37 @@ size_t
 queue_count(const struct queue *q)
 {
 	return q->ix.count;
+}
+
+static void
+oldest_one(void *arg, struct qentry *e)
+{
+	time_t *t = arg;
+
+	if (*t == 0 || e->m->arrival < *t)
+		*t = e->m->arrival;
+}
+
+time_t
+queue_oldest_arrival(struct queue *q)
+{
+	time_t t = 0;
+
+	index_foreach(&q->ix, oldest_one, &t);
+	return t;
+}
+
+time_t
+queue_store_lag(const struct queue *q)
+{
+	struct queue *mq = (struct queue *)q;
+	time_t lag = 0;
+
+	pthread_mutex_lock(&mq->mtx);
+	if (q->lag_since != 0 && mark_before(&q->applied, &q->synced))
+		lag = time(NULL) - q->lag_since;
+	pthread_mutex_unlock(&mq->mtx);
+	return lag;
 }
 
 const struct queue_msg *

@@ -268,6 +268,12 @@ void queue_store_wait_cancel(struct queue *q, struct queue_store_waiter *w);
 void queue_hold(struct queue *q, int hold);
 
 /* Counters since queue_open. */
+/* Commit latency (request to durable callback, MSG/STATE/DONE) is counted
+ * in buckets whose upper bounds, in microseconds, are these (the last is
+ * +Inf): the shape of a Prometheus histogram. */
+#define QUEUE_LATENCY_BUCKETS 12
+extern const uint64_t queue_latency_bounds_us[QUEUE_LATENCY_BUCKETS - 1];
+
 struct queue_stats {
 	uint64_t records; /* appended (all types) */
 	uint64_t syncs; /* fdatasyncs made */
@@ -277,8 +283,17 @@ struct queue_stats {
 	uint64_t relocated_bytes;
 	uint64_t applied; /* records the store applied */
 	uint64_t store_batches_failed;
+	uint64_t commits; /* requests made durable (or failed) */
+	uint64_t commit_us; /* their latencies summed */
+	uint64_t commit_buckets[QUEUE_LATENCY_BUCKETS]; /* cumulative no */
 };
 void queue_stats(struct queue *q, struct queue_stats *out);
+
+/* The oldest arrival among queued messages (0 if none), and how many
+ * seconds the store has been behind the journal without catching up (0
+ * when it is up to date). */
+time_t queue_oldest_arrival(struct queue *q);
+time_t queue_store_lag(const struct queue *q);
 
 /* Reads the queue in <data_dir>/queue without changing anything (for
  * msgtrk queue, while msgtrkd may be running) and calls fn for every

@@ -188,6 +188,7 @@ struct qreq {
 	struct queue_update *upd; /* UPDATE: applied at completion */
 	queue_done_cb done;
 	void *arg;
+	struct timespec born; /* for the commit latency */
 };
 
 struct qreq *qreq_new(enum req_kind kind, queue_done_cb done, void *arg);

@@ -9,6 +9,7 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "queue/queue_internal.h"
@@ -23,6 +24,7 @@ qreq_new(enum req_kind kind, queue_done_cb done, void *arg)
 	r->kind = kind;
 	r->done = done;
 	r->arg = arg;
+	clock_gettime(CLOCK_MONOTONIC, &r->born);
 	buf_init(&r->head, (size_t)JOURNAL_RECORD_MAX);
 	buf_init(&r->data, (size_t)QUEUE_CHUNK_SIZE);
 	return r;

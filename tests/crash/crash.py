@@ -21,6 +21,21 @@ Kill points (round i uses POINTS[i % len(POINTS)] unless --point):
             retention, so the purge job runs (and is killed) while the
             rest are being accepted and delivered; TRACK is checked only
             for the messages with the long retention
+  compact   journal compaction at the real segment size (64 MiB): 8
+            held messages of 2 MiB (the sink answers 451 for them), then
+            a stream of delivered ones of 2 MiB (--messages does not
+            apply; 64-120 MiB a round) while the held ones are released
+            (finished) at random moments, so the held messages' segment
+            is mostly dead when it closes and compaction moves what is
+            still held while others finish (within about 0.3 s of the
+            segment's close); the kill lands 0-0.5 s after that close
+            (7 rounds in 10), or 0.5-2.5 s.  Then also: no message
+            whose DONE was durable (logged "delivery done") before the
+            kill is delivered again after it, a duplicate is only one
+            delivered before the kill and again after it (at least once),
+            TRACK never says delayed again for a finished message, and
+            nothing comes back after one more restart.  Only soak runs
+            it (make test's 2 rounds are commit and delivery).
 
 Run: MSGTRK_BUILD=build python3 tests/crash/crash.py [--rounds N]
      [--messages M] [--clients C] [--point P] [--seed S]
@@ -44,8 +59,9 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(os.path.dirname(HERE), "integration"))
 import harness  # noqa: E402
 from harness import Case, Msgtrkd, Peer, free_port, wait_for, wait_port  # noqa
+import test_integrity as it  # noqa: E402
 
-POINTS = ("commit", "delivery", "data", "purge")
+POINTS = ("commit", "delivery", "data", "purge", "compact")
 QUEUED = re.compile(r"^250 2\.0\.0 Ok: queued as ([0-9A-Za-z]{1,32})$")
 TESTID = re.compile(rb"^X-Test-Id: (\S+)\r?$", re.M)
 IO_TIMEOUT = 20.0
@@ -298,6 +314,143 @@ def one_round(rnd, point, n_msgs, n_clients, rng, stats):
         c.close()
 
 
+def compact_round(rnd, rng, stats):
+    """The "compact" kill point (see the header)."""
+    c = Case("crash-%d" % rnd)
+    try:
+        held, lock = set(), threading.Lock()
+
+        def rcpt(addr):
+            with lock:
+                return "451 4.3.0 held" if addr in held else "250 2.1.5 Ok"
+        sink = it.Sink(rcpt_reply=rcpt)
+        c.on_cleanup(sink.close)
+        mtqp_port = free_port()
+        c.write("routes", "*  [127.0.0.1]:%d\n" % sink.port)
+        d = Msgtrkd(c, dict(routes=c.path("routes"),
+                            mtqp_listen="127.0.0.1:%d" % mtqp_port,
+                            retry_schedule="1s", queue_lifetime="1h"))
+        d.mtqp_port = mtqp_port
+        d.start()
+        c.on_cleanup(d.stop)
+        wait_port(mtqp_port)
+        t0 = time.monotonic()
+        hm = [it.Msg("c%dh" % rnd, i, "h%d@hold.test" % i, 2 * it.MiB,
+                     tracked=True) for i in range(8)]
+        with lock:
+            held.update(m.rcpt for m in hm)
+        it.join(it.send_all(d.smtp_port, hm, clients=4), 300)
+        seg0 = it.newest_segment(d)
+        sm = [it.Msg("c%ds" % rnd, i, "u@dest.test", 2 * it.MiB,
+                     tracked=True) for i in range(60)]
+        stop = threading.Event()
+        ts = it.send_all(d.smtp_port, sm, clients=4, stop=stop)
+
+        def releaser():
+            while not stop.wait(rng.uniform(0.3, 1.2)):
+                with lock:
+                    if held:
+                        held.difference_update(rng.sample(
+                            sorted(held), min(rng.randint(1, 2), len(held))))
+        rt = threading.Thread(target=releaser, daemon=True)
+        rt.start()
+        wait_for(lambda: it.newest_segment(d) > seg0 or
+                 not any(t.is_alive() for t in ts), timeout=300,
+                 what="the held messages' segment closed", interval=0.02)
+        # Compaction moves the held messages left in that segment within
+        # about 0.3 s (the 1 s tick, 32 MiB/s): most kills land then.
+        time.sleep(rng.uniform(0, 0.5) if rng.random() < 0.7
+                   else rng.uniform(0.5, 2.5))
+        d.kill()
+        t_kill = time.monotonic()
+        with lock:
+            held_at_kill = len(held)
+        stop.set()
+        rt.join(5)
+        for t in ts:
+            t.join(IO_TIMEOUT + 5)
+        done = it.done_qids(d)
+        at_kill = len(sink.deliveries())
+        d.start()
+        wait_port(mtqp_port)
+        msgs = hm + sm
+        back = [m for m in msgs if m.qid in done]
+        res = it.track_many(mtqp_port, back)
+        delayed_again = [m.tid for m in back
+                         if "delayed" in res[m.envid][1]]
+        with lock:
+            held.clear()
+        acked = [m for m in msgs if m.qid]
+        want = {m.tid for m in acked}
+        bound = 180
+        try:
+            wait_for(lambda: want <= set(sink.counts()), timeout=bound,
+                     what="every acked message at the sink", interval=0.2)
+            wait_for(lambda: it.queue_list(d) == [], timeout=bound,
+                     what="an empty queue", interval=0.5)
+        except AssertionError:
+            traceback.print_exc(file=sys.stdout)  # lost: counted below
+        counts = sink.counts()
+        assert d.stop() == 0
+        d.start()
+        wait_port(mtqp_port)
+        time.sleep(3)
+        came_back = len(sink.deliveries()) - sum(counts.values())
+        by_tid = {m.tid: m for m in acked}
+        times = {}
+        for g in sink.deliveries():
+            times.setdefault(g["tid"], []).append(g["t"])
+        resurrected, unexplained = [], []
+        for tid, ts_ in times.items():
+            m = by_tid.get(tid)
+            if m is not None and m.qid in done and \
+                    any(t > t_kill for t in ts_):
+                resurrected.append(tid)
+            elif len(ts_) > 1 and not (
+                    len(ts_) == 2 and min(ts_) < t_kill < max(ts_)):
+                unexplained.append(tid)
+        lost = sorted(t for t in want if t not in counts)
+        dup = sum(1 for v in counts.values() if v > 1)
+        res = it.track_many(mtqp_port, acked)
+        not_final = [m.tid for m in acked if res[m.envid][1] != {"relayed"}]
+        stats.append((lost, dup))
+        print("round %d point=compact acked=%d done_at_kill=%d "
+              "arrived_at_kill=%d held_at_kill=%d arrived=%d "
+              "lost=%d duplicated=%d resurrected=%d unexplained_dup=%d "
+              "delayed_again=%d came_back=%d track_not_final=%d time=%.1fs"
+              % (rnd, len(acked), len(done), at_kill, held_at_kill,
+                 len(counts),
+                 len(lost), dup, len(resurrected), len(unexplained),
+                 len(delayed_again), came_back, len(not_final),
+                 time.monotonic() - t0), flush=True)
+        qids = [by_tid[t].qid for t in resurrected + delayed_again
+                if t in by_tid]
+        assert not lost, "lost: %s" % lost[:20]
+        assert not resurrected and not delayed_again, \
+            "back after DONE: %s %s\n%s" % (resurrected[:5],
+                                            delayed_again[:5],
+                                            it.qid_log(d, qids))
+        assert not unexplained, "duplicated without a crash: %s" % [
+            (t, ["%+.3f" % (x - t_kill) for x in times[t]],
+             by_tid[t].qid if t in by_tid else None)
+            for t in unexplained[:10]]
+        assert came_back == 0, "delivered again after a clean restart"
+        assert not not_final, "TRACK not final: %s" % not_final[:10]
+        assert d.stop() == 0, "msgtrkd exited non-zero on SIGTERM"
+        log = d.log()
+        for bad in ("Sanitizer", "runtime error:"):
+            assert bad not in log, log[-4000:]
+    except Exception:
+        for fn in c._cleanup:
+            dd = getattr(fn, "__self__", None)
+            if isinstance(dd, Msgtrkd):
+                print("--- msgtrkd log (last 30 lines):")
+                print("\n".join(dd.log().splitlines()[-30:]))
+        raise
+    finally:
+        c.close()
+
+
 def _queued(d):
     """True while `msgtrk queue` lists a message (or cannot tell)."""
     try:
@@ -325,7 +478,10 @@ def main():
     for rnd in range(o.rounds):
         point = o.point or POINTS[rnd % len(POINTS)]
         try:
-            one_round(rnd, point, o.messages, o.clients, rng, stats)
+            if point == "compact":
+                compact_round(rnd, rng, stats)
+            else:
+                one_round(rnd, point, o.messages, o.clients, rng, stats)
             passed += 1
             print("ok   crash/round%d-%s" % (rnd, point), flush=True)
         except Exception:

@@ -5,8 +5,13 @@
 #   tests/crash/run.sh BUILDDIR [ROUNDS [MESSAGES]]
 #
 # make test: 2 crash rounds of 300 messages (kill points commit, delivery);
-# make soak: 20 rounds of 2,000 (every kill point five times).  Prints one
-# line per round (sent, acked, lost, duplicated) and ends with
+# make soak: 20 rounds of 2,000 (every kill point four times: commit,
+# delivery, data, purge, and compact).  Round i uses kill point i mod 5,
+# so only soak reaches the compact rounds: kill -9 while journal segments
+# of the real size (64 MiB) are compacted, with messages of 2 MiB (about
+# 64-100 MiB and 6-10 s a round; MESSAGES does not apply to them), checking
+# also that no message comes back after its DONE (crash.py's header).
+# Prints one line per round (sent, acked, lost, duplicated) and ends with
 # "N passed, N failed" over both programs.  Needs root (msgtrkd drops to
 # the user msgtrk; the tmpfs case mounts, or says it skipped).
 set -u

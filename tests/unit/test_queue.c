@@ -537,6 +537,18 @@ test_group_commit_and_recovery(void **state)
 	assert_int_equal(st.records, 50);
 	assert_int_equal(st.syncs, 1);
 	assert_int_equal(queue_count(e.q), 50);
+	/* the commit latency histogram counts each of them once */
+	{
+		uint64_t sum = 0;
+		size_t k;
+
+		for (k = 0; k < QUEUE_LATENCY_BUCKETS; k++)
+			sum += st.commit_buckets[k];
+		assert_int_equal(st.commits, 50);
+		assert_int_equal(sum, 50);
+	}
+	assert_int_equal(queue_oldest_arrival(e.q), 1795326580);
+	assert_int_equal(queue_store_lag(e.q), 0);
 	/* the store follows the journal */
 	assert_int_equal(lookup_count(&e, "env7@a.test", &found), 1);
 	assert_int_equal(found[0].nrcpt, 2);
