@@ -44,6 +44,9 @@ struct store_msg;
 #define MTQP_SERVER_FAIL_DELAY 2
 /* Output queued to a slow client before the session is closed. */
 #define MTQP_SERVER_OUTPUT_MAX (32 * 1024 * 1024)
+/* A TLS handshake after STARTTLS must be done this long after the +OK
+ * (seconds); then the connection is closed. */
+#define MTQP_SERVER_HANDSHAKE_TIMEOUT 60
 /* RFC 3887 §2.4: a chaining server "MUST respond within 2 minutes"; we
  * bound the chain itself a little below that. */
 #define MTQP_SERVER_CHAIN_TIMEOUT 100
