@@ -6,6 +6,7 @@
 #include <errno.h>
 #include <netinet/in.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
@@ -289,6 +290,36 @@ conn_release(struct netio_conn *c)
 		conn_free(c);
 }
 
+enum conn_cb_kind { CB_READ, CB_WRITE, CB_EVENT };
+
+/* Calls the caller's callback of that kind (with ev for CB_EVENT), then
+ * frees c if the caller closed or aborted it meanwhile.  An event nobody
+ * listens to closes c (but for NETIO_TLS_READY). */
+static void
+conn_callback(struct netio_conn *c, enum conn_cb_kind kind, int ev)
+{
+	c->in_cb++;
+	switch (kind) {
+	case CB_READ:
+		if (c->cb.read != NULL)
+			c->cb.read(c, c->arg);
+		break;
+	case CB_WRITE:
+		if (c->cb.write != NULL)
+			c->cb.write(c, c->arg);
+		break;
+	case CB_EVENT:
+		if (c->cb.event != NULL)
+			c->cb.event(c, (enum netio_event)ev, c->arg);
+		else if (ev != NETIO_TLS_READY)
+			c->dead = 1;
+		break;
+	}
+	c->in_cb--;
+	if (c->dead && c->in_cb == 0)
+		conn_free(c);
+}
+
 static void
 conn_timer(evutil_socket_t fd, short what, void *arg)
 {
@@ -304,14 +335,7 @@ conn_timer(evutil_socket_t fd, short what, void *arg)
 			evtimer_add(c->timer, &tv);
 			return;
 		}
-		c->in_cb++;
-		if (c->cb.event != NULL)
-			c->cb.event(c, NETIO_HANDSHAKE_TIMEOUT, c->arg);
-		else
-			c->dead = 1; /* nobody to tell */
-		c->in_cb--;
-		if (c->dead)
-			conn_free(c);
+		conn_callback(c, CB_EVENT, NETIO_HANDSHAKE_TIMEOUT);
 		return;
 	case C_FLUSH:
 		conn_advance(c);
@@ -325,13 +349,8 @@ conn_timer(evutil_socket_t fd, short what, void *arg)
 		return;
 	case C_OPEN:
 		/* Under TLS: the backlog below the filter is gone. */
-		if (netio_conn_output_len(c) > 0 || c->cb.write == NULL)
-			return;
-		c->in_cb++;
-		c->cb.write(c, c->arg);
-		c->in_cb--;
-		if (c->dead)
-			conn_free(c);
+		if (netio_conn_output_len(c) == 0)
+			conn_callback(c, CB_WRITE, 0);
 		return;
 	}
 }
@@ -529,13 +548,7 @@ conn_readcb(struct bufferevent *bev, void *arg)
 		conn_advance(c);
 		return;
 	}
-	if (c->cb.read == NULL)
-		return;
-	c->in_cb++;
-	c->cb.read(c, c->arg);
-	c->in_cb--;
-	if (c->dead)
-		conn_free(c);
+	conn_callback(c, CB_READ, 0);
 }
 
 static void
@@ -545,22 +558,13 @@ conn_writecb(struct bufferevent *bev, void *arg)
 
 	(void)bev;
 	if (c->state >= C_FLUSH) {
-		c->in_cb++;
 		conn_advance(c);
-		c->in_cb--;
-		if (c->dead)
-			conn_free(c);
 		return;
 	}
 	/* Under TLS the filter's output drains into the socket bufferevent
 	 * at once: the caller hears when that is empty (conn_sock_out). */
-	if (c->cb.write == NULL || netio_conn_output_len(c) > 0)
-		return;
-	c->in_cb++;
-	c->cb.write(c, c->arg);
-	c->in_cb--;
-	if (c->dead)
-		conn_free(c);
+	if (netio_conn_output_len(c) == 0)
+		conn_callback(c, CB_WRITE, 0);
 }
 
 static void
@@ -594,14 +598,7 @@ conn_eventcb(struct bufferevent *bev, short what, void *arg)
 		ev = NETIO_EOF;
 	else
 		return;
-	c->in_cb++;
-	if (c->cb.event != NULL)
-		c->cb.event(c, ev, c->arg);
-	else if (ev != NETIO_TLS_READY)
-		c->dead = 1;
-	c->in_cb--;
-	if (c->dead)
-		conn_free(c);
+	conn_callback(c, CB_EVENT, ev);
 }
 
 void
@@ -889,20 +886,21 @@ netio_new(struct event_base *base, const struct netio_opts *o,
 
 int
 netio_listen(struct netio *n, const struct sockaddr *sa, socklen_t salen,
-    int flags, struct evconnlistener **l_out)
+    int flags, struct evconnlistener **l_out, char *err, size_t errsize)
 {
-	struct netio_listener *nl, **ls;
-	int e;
+	struct netio_listener *nl = NULL, **ls;
+	char host[INET6_ADDRSTRLEN];
+	int e = ENOMEM;
 
 	if ((flags & NETIO_LISTEN_TLS) && n->o.tls == NULL) {
-		errno = EINVAL;
-		return -1;
+		e = EINVAL;
+		goto fail;
 	}
 	if ((ls = reallocarray(n->ls, n->nls + 1, sizeof(*ls))) == NULL)
-		return -1;
+		goto fail;
 	n->ls = ls;
 	if ((nl = calloc(1, sizeof(*nl))) == NULL)
-		return -1;
+		goto fail;
 	nl->n = n;
 	nl->flags = flags;
 	errno = 0;
@@ -912,15 +910,19 @@ netio_listen(struct netio *n, const struct sockaddr *sa, socklen_t salen,
 	    NETIO_BACKLOG, sa, (int)salen);
 	if (nl->l == NULL) {
 		e = errno != 0 ? errno : EADDRNOTAVAIL;
-		free(nl);
-		errno = e;
-		return -1;
+		goto fail;
 	}
 	evconnlistener_set_error_cb(nl->l, on_accept_error);
 	n->ls[n->nls++] = nl;
 	if (l_out != NULL)
 		*l_out = nl->l;
 	return 0;
+fail:
+	free(nl);
+	snprintf(err, errsize, "%s_listen %s port %d: %s", n->name,
+	    net_host_text(sa, host, sizeof(host)), net_port(sa), strerror(e));
+	errno = e;
+	return -1;
 }
 
 void

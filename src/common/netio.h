@@ -56,11 +56,10 @@
  * cannot sit in front of it.  Its caller applies the same table by hand:
  * netio_admit() when evhttp first shows a connection (its first request,
  * with evhttp_connection_get_peer()), netio_release() from
- * evhttp_connection_set_closecb(); and it paces its listeners by making
- * them here (netio_listen() with NETIO_LISTEN_EXTERNAL returns the
- * evconnlistener for evhttp_bind_listener(), still enabled and disabled
- * with the others).  With libevent 2.2, evhttp_set_newreqcb() is the
- * place for netio_admit().
+ * evhttp_connection_set_closecb(); and it makes its listeners here
+ * (netio_listen() with NETIO_LISTEN_EXTERNAL returns the evconnlistener
+ * for evhttp_bind_listener(), started and stopped with the others).  With
+ * libevent 2.2, evhttp_set_newreqcb() is the place for netio_admit().
  *
  * Everything runs on the event loop's thread.
  */
@@ -124,12 +123,15 @@ struct netio *netio_new(struct event_base *base, const struct netio_opts *o,
 #define NETIO_LISTEN_EXTERNAL 0x02 /* accepts for someone else (evhttp) */
 
 /* Binds and listens on sa (call as root for a low port); accepts nothing
- * before netio_start().  With NETIO_LISTEN_EXTERNAL the listener is
- * returned in *l_out for evhttp_bind_listener() (which sets its callback),
- * paced and stopped with the others.  Returns 0, or -1 with errno set
- * (EINVAL: NETIO_LISTEN_TLS without opts.tls). */
+ * before netio_start().  The listener is returned in *l_out (l_out may be
+ * NULL).  With NETIO_LISTEN_EXTERNAL it is for evhttp_bind_listener(),
+ * which sets its callback and owns it from then on: netio enables it in
+ * netio_start() and disables it in netio_stop() (call that before
+ * evhttp_free()), and never frees it.  Returns 0, or -1 with errno set
+ * (EINVAL: NETIO_LISTEN_TLS without opts.tls) and err set to
+ * "<name>_listen <host> port <port>: <reason>". */
 int netio_listen(struct netio *n, const struct sockaddr *sa, socklen_t salen,
-    int flags, struct evconnlistener **l_out);
+    int flags, struct evconnlistener **l_out, char *err, size_t errsize);
 
 /* Starts accepting. */
 void netio_start(struct netio *n);

@@ -1351,21 +1351,14 @@ mtqp_server_new(struct msgtrkd *d, char *err, size_t errsize)
 		free(s);
 		return NULL;
 	}
-	for (i = 0; i < d->conf->n_mtqp_listen; i++) {
-		const struct conf_addr *a = &d->conf->mtqp_listen[i];
-
-		if (netio_listen(s->net, (const struct sockaddr *)&a->ss,
-		        a->len, 0, NULL) == -1) {
-			char host[INET6_ADDRSTRLEN];
-
-			net_host_text((const struct sockaddr *)&a->ss, host,
-			    sizeof(host));
-			snprintf(err, errsize, "mtqp_listen %s: %s", host,
-			    strerror(errno));
+	for (i = 0; i < d->conf->n_mtqp_listen; i++)
+		if (netio_listen(s->net,
+		        (const struct sockaddr *)&d->conf->mtqp_listen[i].ss,
+		        d->conf->mtqp_listen[i].len, 0, NULL, err,
+		        errsize) == -1) {
 			mtqp_server_free(s);
 			return NULL;
 		}
-	}
 	return s;
 }
 

@@ -317,21 +317,15 @@ smtp_server_new(struct event_base *base, const struct conf *conf, SSL_CTX *tls,
 		free(s);
 		return NULL;
 	}
-	for (i = 0; i < conf->n_smtp_listen; i++) {
-		const struct sockaddr *sa =
-		    (const struct sockaddr *)&conf->smtp_listen[i].ss;
-		char host[INET6_ADDRSTRLEN + 8];
-
-		/* Bound now (as root, port 25), enabled by start. */
-		if (netio_listen(
-		        s->net, sa, conf->smtp_listen[i].len, 0, NULL) == -1) {
-			snprintf(err, errsize, "smtp_listen %s port %d: %s",
-			    net_host_text(sa, host, sizeof(host)), net_port(sa),
-			    strerror(errno));
+	/* Bound now (as root, port 25), enabled by start. */
+	for (i = 0; i < conf->n_smtp_listen; i++)
+		if (netio_listen(s->net,
+		        (const struct sockaddr *)&conf->smtp_listen[i].ss,
+		        conf->smtp_listen[i].len, 0, NULL, err,
+		        errsize) == -1) {
 			smtp_server_free(s);
 			return NULL;
 		}
-	}
 	return s;
 }
 

@@ -125,6 +125,7 @@ server(struct seen *s, size_t max, size_t per_addr, int flags, int *port_out)
 	struct sockaddr_in sin;
 	socklen_t len = sizeof(sin);
 	struct evconnlistener *l;
+	char err[256];
 
 	memset(&o, 0, sizeof(o));
 	o.name = "test";
@@ -138,8 +139,8 @@ server(struct seen *s, size_t max, size_t per_addr, int flags, int *port_out)
 	sin.sin_family = AF_INET;
 	sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
 	/* The listener is returned to learn its port. */
-	assert_int_equal(
-	    netio_listen(n, (struct sockaddr *)&sin, sizeof(sin), flags, &l),
+	assert_int_equal(netio_listen(n, (struct sockaddr *)&sin, sizeof(sin),
+	                     flags, &l, err, sizeof(err)),
 	    0);
 	assert_int_equal(getsockname(evconnlistener_get_fd(l),
 	                     (struct sockaddr *)&sin, &len),
