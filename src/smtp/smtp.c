@@ -161,8 +161,10 @@ conn_run(struct smtp_conn *sc)
 				break;
 			step = smtp_session_run(sc->s, netio_conn_input(sc->c));
 			conn_flush(sc);
-			if (step == SMTP_STEP_WRITE)
-				continue;
+			if (step == SMTP_STEP_WRITE &&
+			    evbuffer_get_length(smtp_session_output(sc->s)) <=
+			        SMTP_OUT_HIGH)
+				continue; /* handed on: the check above */
 			if (step == SMTP_STEP_READ)
 				conn_deadline(sc);
 			else if (step == SMTP_STEP_WAIT)
