@@ -22,6 +22,7 @@
 #include <openssl/err.h>
 #include <openssl/ssl.h>
 
+#include "common/conf.h"
 #include "common/log.h"
 #include "common/net.h"
 #include "common/netio.h"
@@ -923,6 +924,19 @@ fail:
 	    net_host_text(sa, host, sizeof(host)), net_port(sa), strerror(e));
 	errno = e;
 	return -1;
+}
+
+int
+netio_listen_conf(struct netio *n, const struct conf_addr *a, size_t count,
+    char *err, size_t errsize)
+{
+	size_t i;
+
+	for (i = 0; i < count; i++)
+		if (netio_listen(n, (const struct sockaddr *)&a[i].ss, a[i].len,
+		        0, NULL, err, errsize) == -1)
+			return -1;
+	return 0;
 }
 
 void

@@ -89,6 +89,7 @@
  * per netio; past it a refused connection is closed at once. */
 #define NETIO_REFUSED_MAX 64
 
+struct conf_addr;
 struct netio;
 struct netio_conn;
 
@@ -132,6 +133,12 @@ struct netio *netio_new(struct event_base *base, const struct netio_opts *o,
  * "<name>_listen <host> port <port>: <reason>". */
 int netio_listen(struct netio *n, const struct sockaddr *sa, socklen_t salen,
     int flags, struct evconnlistener **l_out, char *err, size_t errsize);
+
+/* netio_listen() (no flags) on each of the count addresses of a
+ * configuration list (smtp_listen, mtqp_listen).  Returns 0, or -1 with
+ * err set at the first that fails. */
+int netio_listen_conf(struct netio *n, const struct conf_addr *a, size_t count,
+    char *err, size_t errsize);
 
 /* Starts accepting. */
 void netio_start(struct netio *n);

@@ -1332,7 +1332,6 @@ mtqp_server_new(struct msgtrkd *d, char *err, size_t errsize)
 {
 	struct mtqp_server *s;
 	struct netio_opts o;
-	size_t i;
 
 	if ((s = calloc(1, sizeof(*s))) == NULL) {
 		snprintf(err, errsize, "mtqp: out of memory");
@@ -1351,14 +1350,11 @@ mtqp_server_new(struct msgtrkd *d, char *err, size_t errsize)
 		free(s);
 		return NULL;
 	}
-	for (i = 0; i < d->conf->n_mtqp_listen; i++)
-		if (netio_listen(s->net,
-		        (const struct sockaddr *)&d->conf->mtqp_listen[i].ss,
-		        d->conf->mtqp_listen[i].len, 0, NULL, err,
-		        errsize) == -1) {
-			mtqp_server_free(s);
-			return NULL;
-		}
+	if (netio_listen_conf(s->net, d->conf->mtqp_listen,
+	        d->conf->n_mtqp_listen, err, errsize) == -1) {
+		mtqp_server_free(s);
+		return NULL;
+	}
 	return s;
 }
 

@@ -294,7 +294,6 @@ smtp_server_new(struct event_base *base, const struct conf *conf, SSL_CTX *tls,
 	struct smtp_server *s;
 	struct netio_opts o;
 	char busy[CONF_HOSTNAME_MAX + 64];
-	size_t i;
 
 	if ((s = calloc(1, sizeof(*s))) == NULL) {
 		snprintf(err, errsize, "smtp: out of memory");
@@ -320,14 +319,11 @@ smtp_server_new(struct event_base *base, const struct conf *conf, SSL_CTX *tls,
 		return NULL;
 	}
 	/* Bound now (as root, port 25), enabled by start. */
-	for (i = 0; i < conf->n_smtp_listen; i++)
-		if (netio_listen(s->net,
-		        (const struct sockaddr *)&conf->smtp_listen[i].ss,
-		        conf->smtp_listen[i].len, 0, NULL, err,
-		        errsize) == -1) {
-			smtp_server_free(s);
-			return NULL;
-		}
+	if (netio_listen_conf(s->net, conf->smtp_listen, conf->n_smtp_listen,
+	        err, errsize) == -1) {
+		smtp_server_free(s);
+		return NULL;
+	}
 	return s;
 }
 
