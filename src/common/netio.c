@@ -453,6 +453,8 @@ conn_tls_begin(struct netio_conn *c)
 		errno = ENOMEM;
 		return -1;
 	}
+	/* An idle session gives its record buffers (some 34 KiB) back. */
+	SSL_set_mode(ssl, SSL_MODE_RELEASE_BUFFERS);
 	/* RFC 3207 §4.2: no plaintext survives the upgrade. */
 	evbuffer_drain(bufferevent_get_input(c->sock),
 	    evbuffer_get_length(bufferevent_get_input(c->sock)));

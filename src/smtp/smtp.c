@@ -26,6 +26,9 @@
 #include "smtp/smtp.h"
 #include "smtp/smtp_session.h"
 
+/* Input read from the socket ahead of the session's line reader. */
+#define SMTP_READ_AHEAD 16384
+
 /* The back-pressure below relies on netio's write callback. */
 _Static_assert(SMTP_OUT_HIGH >= NETIO_OUTPUT_LIMIT_MIN,
     "SMTP_OUT_HIGH below NETIO_OUTPUT_LIMIT_MIN");
@@ -159,7 +162,8 @@ conn_run(struct smtp_conn *sc)
 			if (!smtp_session_closing(sc->s) &&
 			    netio_conn_output_len(sc->c) > SMTP_OUT_HIGH)
 				break;
-			step = smtp_session_run(sc->s, netio_conn_input(sc->c));
+			step = smtp_session_run(sc->s, netio_conn_input(sc->c),
+			    netio_conn_output_len(sc->c));
 			conn_flush(sc);
 			if (step == SMTP_STEP_WRITE &&
 			    evbuffer_get_length(smtp_session_output(sc->s)) <=
@@ -280,8 +284,9 @@ on_accept(struct netio_conn *c, void *arg)
 		srv->head->prev = sc;
 	srv->head = sc;
 	netio_conn_setcb(c, &conn_cb, sc);
-	/* Nothing is read ahead of what the line reader can hold. */
-	netio_conn_set_read_max(c, SMTP_LINE_INPUT_MAX);
+	/* The line reader holds SMTP_LINE_INPUT_MAX; the connection reads
+	 * at most one socket read (libevent's 16 KiB) ahead of it. */
+	netio_conn_set_read_max(c, SMTP_READ_AHEAD);
 	conn_set_timeout(sc, (int)srv->conf->smtp_timeout);
 	smtp_session_greet(sc->s);
 	conn_flush(sc);

@@ -873,7 +873,7 @@ input_end(struct smtp_session *s)
 }
 
 static enum smtp_step
-run(struct smtp_session *s, struct evbuffer *in)
+run(struct smtp_session *s, struct evbuffer *in, size_t pending)
 {
 	const char *line;
 	size_t len;
@@ -897,7 +897,7 @@ run(struct smtp_session *s, struct evbuffer *in)
 		case S_DATA:
 			break;
 		}
-		if (evbuffer_get_length(s->out) > SMTP_OUT_HIGH)
+		if (evbuffer_get_length(s->out) + pending > SMTP_OUT_HIGH)
 			return SMTP_STEP_WRITE;
 		feed(s, in);
 		if (s->state == S_DATA) {
@@ -927,12 +927,12 @@ run(struct smtp_session *s, struct evbuffer *in)
 }
 
 enum smtp_step
-smtp_session_run(struct smtp_session *s, struct evbuffer *in)
+smtp_session_run(struct smtp_session *s, struct evbuffer *in, size_t pending)
 {
 	enum smtp_step step;
 
 	s->in = in;
-	step = run(s, in);
+	step = run(s, in, pending);
 	s->in = NULL;
 	return step;
 }

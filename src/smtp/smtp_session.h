@@ -28,11 +28,10 @@
 struct evbuffer;
 struct smtp_session;
 
-/* Output a session produces before it stops to let the connection hand
- * it on (a client that pipelines and never reads; RFC 2920 §3.1 lets a
- * server stop reading, and every reply is short, so 64 KiB is hundreds).
- * The connection stops feeding while this much waits in its own output.
- */
+/* Output waiting for a client (the session's and the connection's)
+ * before the session stops processing its commands (a client that
+ * pipelines and never reads; RFC 2920 §3.1 lets a server stop reading,
+ * and every reply is short, so 64 KiB is hundreds). */
 #define SMTP_OUT_HIGH 65536
 
 /* What a server's sessions share (smtp.c owns it). */
@@ -46,7 +45,7 @@ struct smtp_env {
 /* What the connection does after smtp_session_run(). */
 enum smtp_step {
 	SMTP_STEP_READ, /* all input consumed: wait for more */
-	SMTP_STEP_WRITE, /* output above SMTP_OUT_HIGH: hand it on first */
+	SMTP_STEP_WRITE, /* SMTP_OUT_HIGH reached: hand the output on */
 	SMTP_STEP_WAIT, /* a commit is in flight: wake comes */
 	/* STARTTLS accepted: send the output (the 220) in plaintext, then
 	 * start the handshake and call smtp_session_tls_ready(). */
@@ -74,9 +73,11 @@ struct evbuffer *smtp_session_output(struct smtp_session *s);
 void smtp_session_greet(struct smtp_session *s);
 
 /* Processes what in holds (consuming it as far as it can) until input
- * runs out, the output is full, a commit or STARTTLS starts, or the
- * session closes. */
-enum smtp_step smtp_session_run(struct smtp_session *s, struct evbuffer *in);
+ * runs out, its output and the pending octets the connection still holds
+ * pass SMTP_OUT_HIGH, a commit or STARTTLS starts, or the session
+ * closes. */
+enum smtp_step smtp_session_run(
+    struct smtp_session *s, struct evbuffer *in, size_t pending);
 
 /* The deadlines of smtp.h for what was read so far, at now: returns the
  * seconds the idle timer may run (at most smtp_timeout), or 0 when a

@@ -252,7 +252,7 @@ sess_run(struct sess *x)
 	enum smtp_step step;
 
 	for (;;) {
-		step = smtp_session_run(x->s, x->in);
+		step = smtp_session_run(x->s, x->in, 0);
 		sess_take(x);
 		switch (step) {
 		case SMTP_STEP_WRITE:
@@ -579,8 +579,9 @@ test_rcpt_limits(void **state)
 }
 
 /* A client that pipelines without reading: the session stops at
- * SMTP_OUT_HIGH of replies (SMTP_STEP_WRITE) and goes on once they are
- * taken; input it cannot hold stays in the caller's buffer. */
+ * SMTP_OUT_HIGH of replies waiting, its own and the connection's
+ * (SMTP_STEP_WRITE), and goes on once they are taken; input it cannot
+ * hold stays in the caller's buffer. */
 static void
 test_output_backpressure(void **state)
 {
@@ -596,11 +597,18 @@ test_output_backpressure(void **state)
 		buf_adds(&in, "NOOP\r\n");
 	sess_open(&x, 0, "127.0.0.1");
 	assert_int_equal(evbuffer_add(x.in, in.data, in.len), 0);
-	step = smtp_session_run(x.s, x.in);
+	step = smtp_session_run(x.s, x.in, 0);
 	assert_int_equal(step, SMTP_STEP_WRITE);
 	assert_true(evbuffer_get_length(smtp_session_output(x.s)) <=
 	    SMTP_OUT_HIGH + 64);
 	assert_true(evbuffer_get_length(x.in) > 0);
+	/* What the connection still holds counts: with 60 KiB pending
+	 * there, at most 4 KiB more. */
+	sess_take(&x);
+	step = smtp_session_run(x.s, x.in, 60 * 1024);
+	assert_int_equal(step, SMTP_STEP_WRITE);
+	assert_true(
+	    evbuffer_get_length(smtp_session_output(x.s)) <= 4 * 1024 + 64);
 	(void)sess_run(&x);
 	assert_int_equal(evbuffer_get_length(x.in), 0);
 	assert_int_equal(x.out.len, strlen(GREETING) + 100000 * 14);
