@@ -216,4 +216,13 @@ const char *smtp_verb_name(enum smtp_verb verb);
  * ("[" IPv4 "]", "[IPv6:" IPv6 "]"), else 0. */
 int smtp_cmd_domain_valid(const char *s, size_t n);
 
+/* Returns 1 if the n octets at s may stand as the argument of EHLO or
+ * HELO, else 0: an RFC 5321 §4.1.2 Domain, also with '_' in its labels
+ * and with one trailing dot (both sent by real clients: Windows host
+ * names, fully qualified names), or an address-literal (§4.1.3).  The
+ * argument goes into our Received: field (RFC 5321 §4.4, "from" clause),
+ * so anything else ("evil) by trusted.example (Postfix) with ESMTPS id X;")
+ * could forge trace information: refused with 501 5.5.2. */
+int smtp_helo_valid(const char *s, size_t n);
+
 #endif /* MSGTRK_SMTP_CMD_H */

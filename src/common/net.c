@@ -8,9 +8,8 @@
 #include "common/net.h"
 #include "msgtrk/str.h"
 
-/* The address bytes of an AF_INET/AF_INET6 sockaddr, or NULL. */
-static const void *
-host_bytes(const struct sockaddr *sa, size_t *len_out)
+const void *
+net_host_bytes(const struct sockaddr *sa, size_t *len_out)
 {
 	if (sa->sa_family == AF_INET) {
 		*len_out = sizeof(struct in_addr);
@@ -31,8 +30,9 @@ net_same_host(const struct sockaddr *a, const struct sockaddr *b)
 	const void *x, *y;
 	size_t lx, ly;
 
-	if (a->sa_family != b->sa_family || (x = host_bytes(a, &lx)) == NULL ||
-	    (y = host_bytes(b, &ly)) == NULL)
+	if (a->sa_family != b->sa_family ||
+	    (x = net_host_bytes(a, &lx)) == NULL ||
+	    (y = net_host_bytes(b, &ly)) == NULL)
 		return 0;
 	return memcmp(x, y, lx) == 0;
 }
@@ -43,7 +43,7 @@ net_host_text(const struct sockaddr *sa, char *out, size_t outsize)
 	const void *a;
 	size_t len;
 
-	if ((a = host_bytes(sa, &len)) == NULL ||
+	if ((a = net_host_bytes(sa, &len)) == NULL ||
 	    inet_ntop(sa->sa_family, a, out, (socklen_t)outsize) == NULL)
 		str_copy(out, "?", outsize);
 	return out;

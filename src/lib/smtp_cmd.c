@@ -144,9 +144,10 @@ smtp_word(const char *s, size_t n, const char *w)
 	return strlen(w) == n && str_ncasecmp(s, w, n) == 0;
 }
 
-/* Domain = sub-domain *("." sub-domain); sub-domain = Let-dig [Ldh-str]. */
+/* Domain = sub-domain *("." sub-domain); sub-domain = Let-dig [Ldh-str].
+ * With underscore, '_' counts as a letter (smtp_helo_valid()). */
 static int
-smtp_domain_name(const char *s, size_t n)
+smtp_domain_labels(const char *s, size_t n, int underscore)
 {
 	size_t i, label = 0;
 
@@ -165,12 +166,19 @@ smtp_domain_name(const char *s, size_t n)
 		if (c == '-') {
 			if (label == 0)
 				return 0;
-		} else if (!smtp_isalpha(c) && !smtp_isdigit(c))
+		} else if (!smtp_isalpha(c) && !smtp_isdigit(c) &&
+		    !(underscore && c == '_'))
 			return 0;
 		if (++label > SMTP_LABEL_MAX)
 			return 0;
 	}
 	return label > 0 && s[n - 1] != '-';
+}
+
+static int
+smtp_domain_name(const char *s, size_t n)
+{
+	return smtp_domain_labels(s, n, 0);
 }
 
 /* IPv4-address-literal = Snum 3("." Snum); Snum = 1*3DIGIT, 0-255. */
@@ -239,6 +247,17 @@ smtp_cmd_domain_valid(const char *s, size_t n)
 	if (n > 0 && s[0] == '[')
 		return smtp_address_literal(s, n);
 	return smtp_domain_name(s, n);
+}
+
+int
+smtp_helo_valid(const char *s, size_t n)
+{
+	if (n > 0 && s[0] == '[')
+		return smtp_address_literal(s, n);
+	/* A fully qualified name with its root dot. */
+	if (n > 1 && s[n - 1] == '.' && s[n - 2] != '.')
+		n--;
+	return smtp_domain_labels(s, n, 1);
 }
 
 /* Local-part = Dot-string / Quoted-string.  Returns the length of the

@@ -39,6 +39,7 @@
 #include "dns/route.h"
 #include "mtqp/mtqp_server.h"
 #include "msgtrkd/msgtrkd.h"
+#include "msgtrkd/wire.h"
 #include "queue/queue.h"
 #include "smtp/smtp.h"
 #include "store/store.h"
@@ -550,7 +551,7 @@ main(int argc, char *argv[])
 	if (mkdir(conf.data_dir, 0700) == -1 && errno != EEXIST)
 		fatal("%s", conf.data_dir);
 	if (conf.n_smtp_listen > 0 &&
-	    (d.smtp = smtp_server_new(&d, err, sizeof(err))) == NULL)
+	    (d.smtp = wire_smtp_new(&d, err, sizeof(err))) == NULL)
 		fatalx("%s", err);
 	if (conf.n_mtqp_listen > 0 &&
 	    (d.mtqp = mtqp_server_new(&d, err, sizeof(err))) == NULL)

@@ -26,7 +26,6 @@
 #include <event2/bufferevent.h>
 #include <event2/bufferevent_ssl.h>
 #include <event2/event.h>
-#include <event2/listener.h>
 #include <openssl/rand.h>
 #include <openssl/ssl.h>
 #include <openssl/x509v3.h>
@@ -34,7 +33,7 @@
 #include "common/conf.h"
 #include "common/log.h"
 #include "common/net.h"
-#include "common/pace.h"
+#include "common/netio.h"
 #include "msgtrk/buf.h"
 #include "msgtrk/date.h"
 #include "msgtrk/mtqp.h"
@@ -51,8 +50,6 @@
 #include "store/store.h"
 #include "store/store_reader.h"
 
-/* listen(2) backlog for each listener. */
-#define MTQP_BACKLOG 511
 /* Largest answer we build (one part per message, plus chained parts). */
 #define MTQP_ANSWER_MAX (RELATED_PARTS_MAX * (size_t)RELATED_PART_MAX)
 /* Input kept in the bufferevent before reading stops (the parser holds
@@ -72,22 +69,20 @@ struct mtqp_session {
 	uint64_t id;
 	struct sockaddr_storage addr;
 	char addrtext[INET6_ADDRSTRLEN + 8];
-	struct bufferevent *bev;
+	struct netio_conn *conn; /* NULL once closed */
+	struct bufferevent *bev; /* netio_conn_bev(conn) */
 	struct mtqp_proto *proto; /* what is said: mtqp_proto.c */
 	const char *close_reason; /* set by proto_close(), acted on later */
 	enum sess_state state;
 	struct event *delay; /* rate-limited answer */
-	struct event *linger; /* closing: TLS output still below the filter */
-	unsigned int lingered;
+	struct event *reap; /* closing: frees the session off the stack */
 	struct trail *trail; /* firewall mode */
 	struct track_lookup *lookup; /* TRACK's store read in flight */
 };
 
 struct mtqp_server {
 	struct msgtrkd *d;
-	struct evconnlistener *listeners[CONF_LISTEN_MAX];
-	size_t nlisteners;
-	struct pace pace;
+	struct netio *net; /* listeners, caps, TLS, lingering close */
 	struct mtqp_session *head;
 	size_t nsessions;
 	int stopping;
@@ -95,9 +90,8 @@ struct mtqp_server {
 };
 
 static void session_read(struct mtqp_session *);
-static void on_read(struct bufferevent *, void *);
-static void on_write(struct bufferevent *, void *);
-static void on_event(struct bufferevent *, short, void *);
+static void on_read(struct netio_conn *, void *);
+static void on_event(struct netio_conn *, enum netio_event, void *);
 static void session_free(struct mtqp_session *);
 
 /*
@@ -216,16 +210,21 @@ now_ms(void)
 static int
 send_buf(struct mtqp_session *ss, const struct buf *b)
 {
-	struct evbuffer *out = bufferevent_get_output(ss->bev);
-
-	if (evbuffer_get_length(out) + b->len > MTQP_SERVER_OUTPUT_MAX) {
-		log_info("%016" PRIx64 " mtqp disconnect reason=output-full",
-		    ss->id);
+	if (ss->conn == NULL)
+		return -1;
+	/* Measured at the socket level: under TLS what waits below the
+	 * filter counts too (netio). */
+	if (netio_conn_output_len(ss->conn) + b->len > MTQP_SERVER_OUTPUT_MAX) {
+		/* A client that reads nothing cannot be told: hang up
+		 * (session_read() logs and frees). */
+		netio_conn_abort(ss->conn);
+		ss->conn = NULL;
+		ss->bev = NULL;
+		if (ss->close_reason == NULL)
+			ss->close_reason = "output-full";
 		return -1;
 	}
-	if (bufferevent_write(ss->bev, b->data, b->len) == -1)
-		return -1;
-	return 0;
+	return netio_conn_write(ss->conn, b->data, b->len);
 }
 
 /* The greeting (mtqp_proto_greet).  Returns 0 or -1. */
@@ -235,70 +234,36 @@ send_greeting(struct mtqp_session *ss)
 	return mtqp_proto_greet(ss->proto);
 }
 
-/* Output not yet handed to the kernel: the bufferevent's, plus, under
- * TLS, the filter's underlying socket bufferevent's. */
-static size_t
-unsent(const struct mtqp_session *ss)
-{
-	struct bufferevent *u = bufferevent_get_underlying(ss->bev);
-	size_t n = evbuffer_get_length(bufferevent_get_output(ss->bev));
-
-	if (u != NULL)
-		n += evbuffer_get_length(bufferevent_get_output(u));
-	return n;
-}
-
-/* Frees a closing session once everything was sent.  Under TLS the last
- * bytes sit in the underlying bufferevent, which calls nobody back: poll
- * it briefly (bounded: MTQP_LINGER_TRIES times MTQP_LINGER_MS). */
-#define MTQP_LINGER_MS 20
-#define MTQP_LINGER_TRIES 500
-
 static void
-on_linger(evutil_socket_t fd, short what, void *arg)
+on_reap(evutil_socket_t fd, short what, void *arg)
 {
-	struct mtqp_session *ss = arg;
-	struct timeval tv = { 0, MTQP_LINGER_MS * 1000 };
-
 	(void)fd;
 	(void)what;
-	if (unsent(ss) == 0 || ++ss->lingered >= MTQP_LINGER_TRIES) {
-		session_free(ss);
-		return;
-	}
-	evtimer_add(ss->linger, &tv);
+	session_free(arg);
 }
 
-static void
-maybe_free(struct mtqp_session *ss)
-{
-	struct timeval tv = { 0, MTQP_LINGER_MS * 1000 };
-
-	if (evbuffer_get_length(bufferevent_get_output(ss->bev)) != 0)
-		return; /* on_write comes back */
-	if (unsent(ss) == 0) {
-		session_free(ss);
-		return;
-	}
-	if (ss->linger == NULL &&
-	    (ss->linger = evtimer_new(ss->srv->d->base, on_linger, ss)) ==
-	        NULL) {
-		session_free(ss);
-		return;
-	}
-	evtimer_add(ss->linger, &tv);
-}
-
-/* Stops reading and frees the session once its output has gone. */
+/* Stops reading and hands the connection to netio, which flushes the
+ * output (at most mtqp_idle_timeout), closes with linger and frees it.
+ * The session itself is freed off the stack. */
 static void
 session_close(struct mtqp_session *ss, const char *reason)
 {
+	struct timeval now = { 0, 0 };
+
 	if (ss->state == SESS_CLOSING)
 		return;
 	log_info("%016" PRIx64 " mtqp disconnect reason=%s", ss->id, reason);
 	ss->state = SESS_CLOSING;
-	bufferevent_disable(ss->bev, EV_READ);
-	maybe_free(ss);
+	if (ss->conn != NULL) {
+		netio_conn_close(
+		    ss->conn, (int)ss->srv->d->conf->mtqp_idle_timeout);
+		ss->conn = NULL;
+		ss->bev = NULL;
+	}
+	if (ss->reap == NULL &&
+	    (ss->reap = evtimer_new(ss->srv->d->base, on_reap, ss)) == NULL)
+		fatal("mtqp: evtimer_new");
+	evtimer_add(ss->reap, &now);
 }
 
 /*
@@ -922,7 +887,7 @@ proto_busy(void *io, int busy)
 {
 	struct mtqp_session *ss = io;
 
-	if (ss->state == SESS_CLOSING)
+	if (ss->state == SESS_CLOSING || ss->conn == NULL)
 		return;
 	if (busy) {
 		ss->state = SESS_BUSY;
@@ -939,6 +904,8 @@ proto_touch(void *io)
 	struct mtqp_session *ss = io;
 	struct timeval tv = { ss->srv->d->conf->mtqp_idle_timeout, 0 };
 
+	if (ss->conn == NULL)
+		return;
 	/* RFC 3887 §2.5: "any command received should restart" the idle
 	 * timer; re-arming the read timeout does that. */
 	bufferevent_set_timeouts(ss->bev, NULL, NULL);
@@ -1091,36 +1058,17 @@ proto_chain(void *io, const char *envid, const char *secret, int tls,
 	return 0;
 }
 
-/* STARTTLS was answered "+OK": drops the input behind it and puts the
- * TLS filter on the connection.  Returns 0, or -1 (TLS cannot start). */
+/* STARTTLS was answered "+OK": netio drops the input behind it (P10),
+ * sends the +OK in plaintext and starts the handshake, bounded by
+ * MTQP_SERVER_HANDSHAKE_TIMEOUT; it keeps the idle timer and the read
+ * limit across it.  Returns 0, or -1 (TLS cannot start). */
 static int
 do_starttls(struct mtqp_session *ss)
 {
-	struct msgtrkd *d = ss->srv->d;
-	SSL *ssl;
-	struct bufferevent *tb;
-
-	/* P10: nothing pipelined behind STARTTLS survives. */
-	evbuffer_drain(bufferevent_get_input(ss->bev),
-	    evbuffer_get_length(bufferevent_get_input(ss->bev)));
-	if ((ssl = SSL_new(d->tls_server)) == NULL)
+	if (ss->conn == NULL || netio_conn_starttls(ss->conn) == -1)
 		return -1;
-	tb = bufferevent_openssl_filter_new(d->base, ss->bev, ssl,
-	    BUFFEREVENT_SSL_ACCEPTING, BEV_OPT_CLOSE_ON_FREE);
-	if (tb == NULL) {
-		SSL_free(ssl);
-		return -1;
-	}
-	ss->bev = tb;
+	ss->bev = netio_conn_bev(ss->conn);
 	ss->state = SESS_TLS;
-	bufferevent_setcb(tb, on_read, on_write, on_event, ss);
-	bufferevent_setwatermark(tb, EV_READ, 0, MTQP_READ_HIGH);
-	{
-		struct timeval tv = { d->conf->mtqp_idle_timeout, 0 };
-
-		bufferevent_set_timeouts(tb, &tv, &tv);
-	}
-	bufferevent_enable(tb, EV_READ | EV_WRITE);
 	return 0;
 }
 
@@ -1189,43 +1137,37 @@ session_read(struct mtqp_session *ss)
 }
 
 static void
-on_read(struct bufferevent *bev, void *arg)
+on_read(struct netio_conn *c, void *arg)
 {
-	(void)bev;
+	(void)c;
 	session_read(arg);
 }
 
 static void
-on_write(struct bufferevent *bev, void *arg)
+on_event(struct netio_conn *c, enum netio_event ev, void *arg)
 {
 	struct mtqp_session *ss = arg;
 
-	(void)bev;
-	if (ss->state == SESS_CLOSING)
-		maybe_free(ss);
-}
-
-static void
-on_event(struct bufferevent *bev, short what, void *arg)
-{
-	struct mtqp_session *ss = arg;
-
-	(void)bev;
-	if (what & BEV_EVENT_CONNECTED) {
-		if (ss->state == SESS_TLS) {
-			/* RFC 3887 §6.2: a new greeting, without
-			 * STARTTLS (mtqp_proto_tls_done). */
-			ss->state = SESS_READY;
-			log_info("%016" PRIx64 " mtqp tls version=%s", ss->id,
-			    SSL_get_version(
-			        bufferevent_openssl_get_ssl(ss->bev)));
-			mtqp_proto_tls_done(ss->proto);
-			bufferevent_enable(ss->bev, EV_READ);
-			session_read(ss);
-		}
+	switch (ev) {
+	case NETIO_TLS_READY:
+		if (ss->state != SESS_TLS)
+			return;
+		/* RFC 3887 §6.2: a new greeting, without STARTTLS
+		 * (mtqp_proto_tls_done). */
+		ss->state = SESS_READY;
+		log_info("%016" PRIx64 " mtqp tls version=%s", ss->id,
+		    SSL_get_version(netio_conn_ssl(c)));
+		mtqp_proto_tls_done(ss->proto);
+		bufferevent_enable(ss->bev, EV_READ);
+		session_read(ss);
 		return;
-	}
-	if (what & BEV_EVENT_TIMEOUT) {
+	case NETIO_HANDSHAKE_TIMEOUT:
+		log_info("%016" PRIx64 " mtqp disconnect reason=tls-timeout",
+		    ss->id);
+		session_free(ss);
+		return;
+	case NETIO_TIMEOUT:
+	case NETIO_TIMEOUT_WRITE:
 		if (ss->state == SESS_BUSY) {
 			/* Waiting on us, not on the client. */
 			bufferevent_enable(ss->bev, EV_WRITE);
@@ -1234,20 +1176,22 @@ on_event(struct bufferevent *bev, short what, void *arg)
 		log_info("%016" PRIx64 " mtqp disconnect reason=idle", ss->id);
 		session_free(ss);
 		return;
-	}
-	if (what & BEV_EVENT_ERROR) {
+	case NETIO_ERROR:
+	case NETIO_TLS_ERROR:
 		log_info("%016" PRIx64 " mtqp disconnect reason=%s", ss->id,
 		    ss->state == SESS_TLS ? "tls-handshake" : "error");
 		session_free(ss);
 		return;
-	}
-	if (what & BEV_EVENT_EOF) {
+	case NETIO_EOF:
 		if (ss->state != SESS_CLOSING)
 			log_info("%016" PRIx64 " mtqp disconnect reason=eof",
 			    ss->id);
 		session_free(ss);
+		return;
 	}
 }
+
+static const struct netio_conn_cb session_cb = { on_read, NULL, on_event };
 
 static void
 session_free(struct mtqp_session *ss)
@@ -1268,145 +1212,76 @@ session_free(struct mtqp_session *ss)
 	trail_free(ss->trail);
 	if (ss->delay != NULL)
 		event_free(ss->delay);
-	if (ss->linger != NULL)
-		event_free(ss->linger);
+	if (ss->reap != NULL)
+		event_free(ss->reap);
 	mtqp_proto_free(ss->proto);
-	if (ss->bev != NULL)
-		bufferevent_free(ss->bev);
+	if (ss->conn != NULL)
+		netio_conn_abort(ss->conn);
 	free(ss);
 }
 
-static size_t
-count_from(const struct mtqp_server *s, const struct sockaddr_storage *a)
-{
-	const struct mtqp_session *p;
-	size_t n = 0;
-
-	for (p = s->head; p != NULL; p = p->next)
-		if (net_same_host((const struct sockaddr *)&p->addr,
-		        (const struct sockaddr *)a))
-			n++;
-	return n;
-}
-
+/* netio accepted c within the caps (MTQP_SERVER_SESSIONS_MAX, _PER_ADDR_
+ * MAX; past them it answered -TEMP/MTQP/unavailable). */
 static void
-refuse(evutil_socket_t fd, const char *line)
-{
-	(void)!send(fd, line, strlen(line), MSG_DONTWAIT | MSG_NOSIGNAL);
-	evutil_closesocket(fd);
-}
-
-static void
-on_accept(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa,
-    int salen, void *arg)
+on_accept(struct netio_conn *c, void *arg)
 {
 	struct mtqp_server *s = arg;
 	struct mtqp_session *ss;
-	struct sockaddr_storage ssa;
-	struct timeval tv;
 
-	(void)l;
-	pace_accepted(&s->pace);
-	memset(&ssa, 0, sizeof(ssa));
-	if (salen > 0 && (size_t)salen <= sizeof(ssa))
-		memcpy(&ssa, sa, (size_t)salen);
-	if (s->stopping || s->d->stopping) {
-		/* RFC 3887 §3: a negative greeting names /admin. */
-		refuse(fd, "-TEMP/MTQP/admin shutting down\r\n");
-		return;
-	}
-	if (s->nsessions >= MTQP_SERVER_SESSIONS_MAX ||
-	    count_from(s, &ssa) >= MTQP_SERVER_SESSIONS_PER_ADDR_MAX) {
-		refuse(fd, "-TEMP/MTQP/unavailable too many connections\r\n");
-		log_info("- mtqp refused reason=sessions sessions=%zu",
-		    s->nsessions);
-		return;
-	}
 	if ((ss = calloc(1, sizeof(*ss))) == NULL) {
-		evutil_closesocket(fd);
+		netio_conn_abort(c);
 		return;
 	}
 	ss->srv = s;
-	ss->addr = ssa;
-	net_host_text(
-	    (const struct sockaddr *)&ssa, ss->addrtext, sizeof(ss->addrtext));
+	memcpy(&ss->addr, netio_conn_addr(c), sizeof(ss->addr));
+	str_copy(ss->addrtext, netio_conn_addrtext(c), sizeof(ss->addrtext));
 	if (RAND_bytes((unsigned char *)&ss->id, sizeof(ss->id)) != 1)
 		ss->id = (uint64_t)time(NULL) ^ (uint64_t)(uintptr_t)ss;
-	evutil_make_socket_nonblocking(fd);
-	ss->proto = proto_new(ss);
-	ss->bev = bufferevent_socket_new(s->d->base, fd, BEV_OPT_CLOSE_ON_FREE);
-	if (ss->proto == NULL || ss->bev == NULL) {
-		if (ss->bev == NULL)
-			evutil_closesocket(fd);
-		else
-			bufferevent_free(ss->bev);
-		mtqp_proto_free(ss->proto);
+	if ((ss->proto = proto_new(ss)) == NULL) {
 		free(ss);
+		netio_conn_abort(c);
 		return;
 	}
+	ss->conn = c;
+	ss->bev = netio_conn_bev(c);
 	ss->next = s->head;
 	if (s->head != NULL)
 		s->head->prev = ss;
 	s->head = ss;
 	s->nsessions++;
 	log_info("%016" PRIx64 " mtqp connect addr=%s", ss->id, ss->addrtext);
-	bufferevent_setcb(ss->bev, on_read, on_write, on_event, ss);
-	bufferevent_setwatermark(ss->bev, EV_READ, 0, MTQP_READ_HIGH);
-	tv.tv_sec = s->d->conf->mtqp_idle_timeout;
-	tv.tv_usec = 0;
-	bufferevent_set_timeouts(ss->bev, &tv, &tv);
-	if (send_greeting(ss) == -1) {
+	netio_conn_setcb(c, &session_cb, ss);
+	netio_conn_set_read_max(c, MTQP_READ_HIGH);
+	netio_conn_set_timeout(c, (int)s->d->conf->mtqp_idle_timeout);
+	if (send_greeting(ss) == -1)
 		session_free(ss);
-		return;
-	}
-	bufferevent_enable(ss->bev, EV_READ | EV_WRITE);
-}
-
-static void
-on_accept_error(struct evconnlistener *l, void *arg)
-{
-	int e = EVUTIL_SOCKET_ERROR();
-
-	(void)l;
-	(void)arg;
-	log_warnx(
-	    "- mtqp accept error=\"%s\"", evutil_socket_error_to_string(e));
 }
 
 struct mtqp_server *
 mtqp_server_new(struct msgtrkd *d, char *err, size_t errsize)
 {
 	struct mtqp_server *s;
-	size_t i;
+	struct netio_opts o;
 
 	if ((s = calloc(1, sizeof(*s))) == NULL) {
 		snprintf(err, errsize, "mtqp: out of memory");
 		return NULL;
 	}
 	s->d = d;
-	for (i = 0; i < d->conf->n_mtqp_listen; i++) {
-		const struct conf_addr *a = &d->conf->mtqp_listen[i];
-		struct evconnlistener *l;
-
-		l = evconnlistener_new_bind(d->base, on_accept, s,
-		    LEV_OPT_CLOSE_ON_FREE | LEV_OPT_REUSEABLE |
-		        LEV_OPT_DISABLED | LEV_OPT_CLOSE_ON_EXEC,
-		    MTQP_BACKLOG, (const struct sockaddr *)&a->ss, (int)a->len);
-		if (l == NULL) {
-			char host[INET6_ADDRSTRLEN];
-
-			net_host_text((const struct sockaddr *)&a->ss, host,
-			    sizeof(host));
-			snprintf(err, errsize, "mtqp_listen %s: %s", host,
-			    strerror(errno));
-			mtqp_server_free(s);
-			return NULL;
-		}
-		evconnlistener_set_error_cb(l, on_accept_error);
-		s->listeners[s->nlisteners++] = l;
-	}
-	if (pace_init(&s->pace, d->base, s->listeners, s->nlisteners) == -1) {
+	memset(&o, 0, sizeof(o));
+	o.name = "mtqp";
+	o.max_conns = MTQP_SERVER_SESSIONS_MAX;
+	o.max_per_addr = MTQP_SERVER_SESSIONS_PER_ADDR_MAX;
+	o.busy_line = "-TEMP/MTQP/unavailable too many connections\r\n";
+	o.tls = d->tls_server;
+	o.handshake_timeout = MTQP_SERVER_HANDSHAKE_TIMEOUT;
+	if ((s->net = netio_new(d->base, &o, on_accept, s)) == NULL) {
 		snprintf(err, errsize, "mtqp: out of memory");
+		free(s);
+		return NULL;
+	}
+	if (netio_listen_conf(s->net, d->conf->mtqp_listen,
+	        d->conf->n_mtqp_listen, err, errsize) == -1) {
 		mtqp_server_free(s);
 		return NULL;
 	}
@@ -1416,7 +1291,7 @@ mtqp_server_new(struct msgtrkd *d, char *err, size_t errsize)
 void
 mtqp_server_start(struct mtqp_server *s)
 {
-	pace_start(&s->pace);
+	netio_start(s->net);
 }
 
 size_t
@@ -1425,10 +1300,12 @@ mtqp_server_stop(struct mtqp_server *s)
 	if (s == NULL)
 		return 0;
 	s->stopping = 1;
-	pace_stop(&s->pace);
+	netio_stop(s->net);
 	while (s->head != NULL) {
-		log_info("%016" PRIx64 " mtqp disconnect reason=shutdown",
-		    s->head->id);
+		if (s->head->state != SESS_CLOSING)
+			log_info("%016" PRIx64
+			         " mtqp disconnect reason=shutdown",
+			    s->head->id);
 		session_free(s->head);
 	}
 	return s->nsessions;
@@ -1437,14 +1314,10 @@ mtqp_server_stop(struct mtqp_server *s)
 void
 mtqp_server_free(struct mtqp_server *s)
 {
-	size_t i;
-
 	if (s == NULL)
 		return;
 	while (s->head != NULL)
 		session_free(s->head);
-	for (i = 0; i < s->nlisteners; i++)
-		evconnlistener_free(s->listeners[i]);
-	pace_free(&s->pace);
+	netio_free(s->net);
 	free(s);
 }

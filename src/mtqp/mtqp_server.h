@@ -46,6 +46,9 @@ struct store_msg;
 /* A TRACK waits at most this long (milliseconds) for the store to have
  * applied the journal and answer; then -TEMP (a hung or lagging store). */
 #define MTQP_SERVER_TRACK_DEADLINE 3000
+/* A TLS handshake after STARTTLS must be done this long after the +OK
+ * (seconds); then the connection is closed. */
+#define MTQP_SERVER_HANDSHAKE_TIMEOUT 60
 /* RFC 3887 §2.4: a chaining server "MUST respond within 2 minutes"; we
  * bound the chain itself a little below that. */
 #define MTQP_SERVER_CHAIN_TIMEOUT 100

@@ -1,173 +1,331 @@
 /*
- * smtp: msgtrkd's ESMTP listeners, the session limits applied at accept,
- * and shutdown.  The per-connection state machine is smtp_session.c.
+ * smtp: msgtrkd's ESMTP listeners (through netio: caps, pacing, refusal,
+ * TLS, lingering close) and each session's connection: it feeds the
+ * session (smtp_session.c) what came, hands its replies on, applies
+ * back-pressure and deadlines, and carries out STARTTLS and the close.
  */
 #include <errno.h>
-#include <netinet/in.h>
+#include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
-#include <unistd.h>
+#include <time.h>
 
+#include <event2/buffer.h>
+#include <event2/bufferevent.h>
 #include <event2/event.h>
-#include <event2/listener.h>
+#include <openssl/ssl.h>
 
 #include "common/conf.h"
 #include "common/log.h"
 #include "common/net.h"
-#include "common/pace.h"
-#include "msgtrkd/msgtrkd.h"
+#include "common/netio.h"
+#include "common/tls.h"
+#include "msgtrk/smtp_line.h"
 #include "smtp/smtp.h"
 #include "smtp/smtp_session.h"
 
-/* listen(2) backlog for each listener. */
-#define SMTP_BACKLOG 511
+/* Input read from the socket ahead of the session's line reader. */
+#define SMTP_READ_AHEAD 16384
+
+/* The back-pressure below relies on netio's write callback. */
+_Static_assert(SMTP_OUT_HIGH >= NETIO_OUTPUT_LIMIT_MIN,
+    "SMTP_OUT_HIGH below NETIO_OUTPUT_LIMIT_MIN");
+
+/* One client connection: the netio connection and the session on it. */
+struct smtp_conn {
+	struct smtp_server *srv;
+	struct smtp_conn *prev, *next;
+	struct netio_conn *c; /* NULL once closed or lost */
+	struct smtp_session *s;
+	int timeout; /* the idle timer as set, seconds */
+	int running; /* inside conn_run() */
+	int rerun; /* woken while running: run again */
+};
 
 struct smtp_server {
-	struct msgtrkd *d;
-	struct evconnlistener *listeners[CONF_LISTEN_MAX];
-	size_t nlisteners;
-	struct pace pace;
-	struct smtp_session *head; /* open sessions */
-	size_t nsessions;
+	const struct conf *conf;
+	struct smtp_env env;
+	struct netio *net;
+	struct smtp_conn *head;
 	int stopping;
 };
 
-/* Sessions open from the address of sa.  A linear walk: at most
- * SMTP_SESSIONS_MAX sessions, compared only at accept. */
-static size_t
-count_from(const struct smtp_server *s, const struct sockaddr *sa)
-{
-	struct smtp_session *p;
-	size_t n = 0;
-
-	for (p = s->head; p != NULL; p = smtp_session_link(p)->next)
-		if (net_same_host(smtp_session_addr(p), sa))
-			n++;
-	return n;
-}
-
-/* Refuses a connection before any session exists: best effort, the
- * socket is new and its send buffer empty, so the line fits. */
-static void
-refuse(struct smtp_server *s, evutil_socket_t fd, const char *why)
-{
-	char line[CONF_HOSTNAME_MAX + 64];
-	int n;
-
-	n = snprintf(line, sizeof(line),
-	    "421 4.7.0 %s Error: too many connections\r\n",
-	    s->d->conf->hostname);
-	if (n > 0 && (size_t)n < sizeof(line))
-		(void)!send(fd, line, (size_t)n, MSG_DONTWAIT | MSG_NOSIGNAL);
-	evutil_closesocket(fd);
-	log_info("- smtp refused reason=%s sessions=%zu", why, s->nsessions);
-}
+static void conn_run(struct smtp_conn *sc);
 
 static void
-on_accept(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa,
-    int salen, void *arg)
+conn_destroy(struct smtp_conn *sc)
 {
-	struct smtp_server *s = arg;
+	struct smtp_server *srv = sc->srv;
 
-	(void)l;
-	pace_accepted(&s->pace);
-	if (s->stopping || s->d->stopping) {
-		evutil_closesocket(fd);
-		return;
-	}
-	if (s->nsessions >= SMTP_SESSIONS_MAX) {
-		refuse(s, fd, "sessions");
-		return;
-	}
-	if (count_from(s, sa) >= SMTP_SESSIONS_PER_ADDR_MAX) {
-		refuse(s, fd, "sessions-per-address");
-		return;
-	}
-	if (smtp_session_new(s, s->d, fd, sa, (socklen_t)salen) == NULL)
-		log_warnx("- smtp accept failed: out of memory");
-}
-
-static void
-on_accept_error(struct evconnlistener *l, void *arg)
-{
-	int e = EVUTIL_SOCKET_ERROR();
-
-	(void)l;
-	(void)arg;
-	/* EMFILE and the like: keep listening, libevent retries. */
-	log_warnx(
-	    "- smtp accept error=\"%s\"", evutil_socket_error_to_string(e));
-}
-
-void
-smtp_server_session_add(struct smtp_server *srv, struct smtp_session *s)
-{
-	struct smtp_session_link *l = smtp_session_link(s);
-
-	l->prev = NULL;
-	l->next = srv->head;
-	if (srv->head != NULL)
-		smtp_session_link(srv->head)->prev = s;
-	srv->head = s;
-	srv->nsessions++;
-}
-
-void
-smtp_server_session_gone(struct smtp_server *srv, struct smtp_session *s)
-{
-	struct smtp_session_link *l = smtp_session_link(s);
-
-	if (l->prev != NULL)
-		smtp_session_link(l->prev)->next = l->next;
+	if (sc->prev != NULL)
+		sc->prev->next = sc->next;
 	else
-		srv->head = l->next;
-	if (l->next != NULL)
-		smtp_session_link(l->next)->prev = l->prev;
-	l->prev = l->next = NULL;
-	srv->nsessions--;
+		srv->head = sc->next;
+	if (sc->next != NULL)
+		sc->next->prev = sc->prev;
+	if (sc->c != NULL)
+		netio_conn_abort(sc->c);
+	smtp_session_free(sc->s);
+	free(sc);
+}
+
+static void
+conn_set_timeout(struct smtp_conn *sc, int seconds)
+{
+	if (sc->c != NULL && seconds != sc->timeout) {
+		netio_conn_set_timeout(sc->c, seconds);
+		sc->timeout = seconds;
+	}
+}
+
+/* The connection is gone (nothing more can be said): the session logs
+ * the reason once. */
+static void
+conn_lost(struct smtp_conn *sc, const char *reason)
+{
+	smtp_session_lost(sc->s, reason);
+	if (sc->c != NULL) {
+		netio_conn_abort(sc->c);
+		sc->c = NULL;
+	}
+}
+
+/* Hands the session's replies to the peer. */
+static void
+conn_flush(struct smtp_conn *sc)
+{
+	struct evbuffer *out = smtp_session_output(sc->s);
+
+	if (sc->c != NULL && evbuffer_get_length(out) > 0)
+		(void)netio_conn_write_buffer(sc->c, out);
+}
+
+/* The last reply is flushed by netio, bounded by smtp_timeout, then the
+ * lingering close: a client that pipelined past our limits still reads
+ * why it was dropped. */
+static void
+conn_close(struct smtp_conn *sc)
+{
+	conn_flush(sc);
+	if (sc->c != NULL) {
+		netio_conn_close(sc->c, (int)sc->srv->conf->smtp_timeout);
+		sc->c = NULL;
+	}
+}
+
+static void
+conn_starttls(struct smtp_conn *sc)
+{
+	conn_flush(sc); /* the 220, in plaintext, before the handshake */
+	if (netio_conn_starttls(sc->c) == -1) {
+		log_warnx("%s smtp starttls error=\"%s\"",
+		    smtp_session_id(sc->s), strerror(errno));
+		conn_lost(sc, "tls-error");
+	}
+}
+
+/* After input: the session's deadlines shorten the idle timer, or, past
+ * one, it answers 421 and closes. */
+static void
+conn_deadline(struct smtp_conn *sc)
+{
+	int t = smtp_session_deadline(sc->s, time(NULL));
+
+	if (t == 0)
+		conn_close(sc);
+	else
+		conn_set_timeout(sc, t);
+}
+
+/* Runs the session on what came and does what it asks, until it waits for
+ * the client, the client's reading, the queue or a handshake.  May free
+ * sc: the callers return right after. */
+static void
+conn_run(struct smtp_conn *sc)
+{
+	enum smtp_step step;
+
+	if (sc->running) {
+		sc->rerun = 1;
+		return;
+	}
+	sc->running = 1;
+	do {
+		sc->rerun = 0;
+		while (sc->c != NULL && !smtp_session_handshaking(sc->s)) {
+			/* RFC 2920 §3.1: a client that does not read its
+			 * replies is not read either, TLS or not (netio
+			 * measures below the filter); its write callback
+			 * resumes us. */
+			if (!smtp_session_closing(sc->s) &&
+			    netio_conn_output_len(sc->c) > SMTP_OUT_HIGH)
+				break;
+			step = smtp_session_run(sc->s, netio_conn_input(sc->c),
+			    netio_conn_output_len(sc->c));
+			conn_flush(sc);
+			if (step == SMTP_STEP_WRITE &&
+			    evbuffer_get_length(smtp_session_output(sc->s)) <=
+			        SMTP_OUT_HIGH)
+				continue; /* handed on: the check above */
+			if (step == SMTP_STEP_READ)
+				conn_deadline(sc);
+			else if (step == SMTP_STEP_WAIT)
+				/* The client waits for us: no timer. */
+				conn_set_timeout(sc, 0);
+			else if (step == SMTP_STEP_STARTTLS)
+				conn_starttls(sc);
+			else if (step == SMTP_STEP_CLOSE)
+				conn_close(sc);
+			break;
+		}
+	} while (sc->rerun);
+	sc->running = 0;
+	if (sc->c == NULL && !smtp_session_busy(sc->s))
+		conn_destroy(sc);
+}
+
+static void
+on_read(struct netio_conn *c, void *arg)
+{
+	(void)c;
+	conn_run(arg);
+}
+
+static void
+on_write(struct netio_conn *c, void *arg)
+{
+	(void)c;
+	conn_run(arg); /* the output drained: go on */
+}
+
+/* The queue answered a commit. */
+static void
+on_wake(void *arg)
+{
+	conn_run(arg);
+}
+
+static void
+on_event(struct netio_conn *c, enum netio_event ev, void *arg)
+{
+	struct smtp_conn *sc = arg;
+	SSL *ssl;
+
+	switch (ev) {
+	case NETIO_TLS_READY:
+		ssl = netio_conn_ssl(c);
+		smtp_session_tls_ready(
+		    sc->s, SSL_get_version(ssl), SSL_get_cipher_name(ssl));
+		break;
+	case NETIO_HANDSHAKE_TIMEOUT:
+		/* PRODUCT.md: the handshake must be done smtp_timeout after
+		 * STARTTLS; nothing can be said to the client now. */
+		conn_lost(sc, "tls-timeout");
+		break;
+	case NETIO_TIMEOUT:
+		smtp_session_timeout(sc->s);
+		break;
+	case NETIO_TIMEOUT_WRITE:
+		/* A client that does not read its replies cannot be told:
+		 * hang up. */
+		conn_lost(sc, "timeout");
+		break;
+	case NETIO_TLS_ERROR:
+		log_info("%s smtp tls-error error=\"%s\"",
+		    smtp_session_id(sc->s), tls_error());
+		conn_lost(sc, "tls-error");
+		break;
+	case NETIO_ERROR:
+		conn_lost(sc, "error");
+		break;
+	case NETIO_EOF:
+		if (smtp_session_eof(sc->s)) {
+			/* A commit in flight: its reply comes first. */
+			bufferevent_disable(netio_conn_bev(c), EV_READ);
+			return;
+		}
+		/* The client may only have shut its side: what was
+		 * answered and is still queued goes out. */
+		if (netio_conn_output_len(c) > 0)
+			conn_close(sc);
+		else
+			conn_lost(sc, "eof"); /* logged already */
+		break;
+	}
+	conn_run(sc);
+}
+
+static const struct netio_conn_cb conn_cb = { on_read, on_write, on_event };
+
+static void
+on_accept(struct netio_conn *c, void *arg)
+{
+	static uint32_t counter;
+	struct smtp_server *srv = arg;
+	struct smtp_conn *sc;
+	char id[17];
+
+	snprintf(id, sizeof(id), "%08" PRIx32 "%08" PRIx32,
+	    (uint32_t)time(NULL), ++counter);
+	if ((sc = calloc(1, sizeof(*sc))) == NULL ||
+	    (sc->s = smtp_session_new(&srv->env, netio_conn_addr(c),
+	         sizeof(struct sockaddr_storage), id, on_wake, sc)) == NULL) {
+		free(sc);
+		netio_conn_abort(c);
+		log_warnx("- smtp accept failed: out of memory");
+		return;
+	}
+	sc->srv = srv;
+	sc->c = c;
+	sc->next = srv->head;
+	if (srv->head != NULL)
+		srv->head->prev = sc;
+	srv->head = sc;
+	netio_conn_setcb(c, &conn_cb, sc);
+	/* The line reader holds SMTP_LINE_INPUT_MAX; the connection reads
+	 * at most one socket read (libevent's 16 KiB) ahead of it. */
+	netio_conn_set_read_max(c, SMTP_READ_AHEAD);
+	conn_set_timeout(sc, (int)srv->conf->smtp_timeout);
+	smtp_session_greet(sc->s);
+	conn_flush(sc);
 }
 
 struct smtp_server *
-smtp_server_new(struct msgtrkd *d, char *err, size_t errsize)
+smtp_server_new(struct event_base *base, const struct conf *conf, SSL_CTX *tls,
+    const struct smtp_hooks *hooks, void *hooks_arg, char *err, size_t errsize)
 {
 	struct smtp_server *s;
-	const struct conf *c = d->conf;
-	size_t i;
+	struct netio_opts o;
+	char busy[CONF_HOSTNAME_MAX + 64];
 
 	if ((s = calloc(1, sizeof(*s))) == NULL) {
 		snprintf(err, errsize, "smtp: out of memory");
 		return NULL;
 	}
-	s->d = d;
-	for (i = 0; i < c->n_smtp_listen; i++) {
-		const struct conf_addr *a = &c->smtp_listen[i];
-		char host[INET6_ADDRSTRLEN + 8];
-		int port = 0;
-
-		/* Bound now (as root, port 25), enabled by start. */
-		errno = 0;
-		s->listeners[i] = evconnlistener_new_bind(d->base, on_accept, s,
-		    LEV_OPT_CLOSE_ON_FREE | LEV_OPT_CLOSE_ON_EXEC |
-		        LEV_OPT_REUSEABLE | LEV_OPT_DISABLED,
-		    SMTP_BACKLOG, (const struct sockaddr *)&a->ss, (int)a->len);
-		if (s->listeners[i] == NULL) {
-			int e = errno;
-
-			net_host_text((const struct sockaddr *)&a->ss, host,
-			    sizeof(host));
-			port = net_port((const struct sockaddr *)&a->ss);
-			snprintf(err, errsize, "smtp_listen %s port %d: %s",
-			    host, port, e != 0 ? strerror(e) : "cannot listen");
-			smtp_server_free(s);
-			return NULL;
-		}
-		evconnlistener_set_error_cb(s->listeners[i], on_accept_error);
-		s->nlisteners++;
-	}
-	if (pace_init(&s->pace, d->base, s->listeners, s->nlisteners) == -1) {
+	s->conf = conf;
+	s->env.conf = conf;
+	s->env.tls = tls != NULL;
+	s->env.hooks = hooks;
+	s->env.hooks_arg = hooks_arg;
+	snprintf(busy, sizeof(busy),
+	    "421 4.7.0 %s Error: too many connections\r\n", conf->hostname);
+	memset(&o, 0, sizeof(o));
+	o.name = "smtp";
+	o.max_conns = SMTP_SESSIONS_MAX;
+	o.max_per_addr = SMTP_SESSIONS_PER_ADDR_MAX;
+	o.busy_line = busy;
+	o.tls = tls;
+	o.handshake_timeout = (int)conf->smtp_timeout;
+	if ((s->net = netio_new(base, &o, on_accept, s)) == NULL) {
 		snprintf(err, errsize, "smtp: out of memory");
+		free(s);
+		return NULL;
+	}
+	/* Bound now (as root, port 25), enabled by start. */
+	if (netio_listen_conf(s->net, conf->smtp_listen, conf->n_smtp_listen,
+	        err, errsize) == -1) {
 		smtp_server_free(s);
 		return NULL;
 	}
@@ -177,49 +335,48 @@ smtp_server_new(struct msgtrkd *d, char *err, size_t errsize)
 void
 smtp_server_start(struct smtp_server *s)
 {
-	if (s == NULL)
-		return;
-	pace_start(&s->pace);
+	if (s != NULL)
+		netio_start(s->net);
 }
 
 size_t
 smtp_server_stop(struct smtp_server *s)
 {
-	struct smtp_session *p, *next;
-	size_t i;
+	struct smtp_conn *sc, *next;
+	size_t n = 0;
 
 	if (s == NULL)
 		return 0;
 	if (!s->stopping) {
 		s->stopping = 1;
-		pace_stop(&s->pace);
-		for (i = 0; i < s->nlisteners; i++) {
-			evconnlistener_free(s->listeners[i]);
-			s->listeners[i] = NULL;
-		}
-		s->nlisteners = 0;
-		/* smtp_session_stop() never frees a session here, so the
-		 * walk is safe. */
-		for (p = s->head; p != NULL; p = next) {
-			next = smtp_session_link(p)->next;
-			smtp_session_stop(p);
+		netio_stop(s->net);
+		for (sc = s->head; sc != NULL; sc = next) {
+			next = sc->next;
+			if (sc->c != NULL && netio_conn_handshaking(sc->c)) {
+				/* Nothing can be said inside a handshake. */
+				conn_lost(sc, "shutdown");
+				conn_destroy(sc);
+				continue;
+			}
+			smtp_session_stop(sc->s);
+			conn_run(sc); /* may free sc */
 		}
 	}
-	return s->nsessions;
+	/* Connections open (netio's count, closing ones included), and
+	 * sessions whose client left while their commit is in flight. */
+	for (sc = s->head; sc != NULL; sc = sc->next)
+		if (sc->c == NULL)
+			n++;
+	return netio_count(s->net) + n;
 }
 
 void
 smtp_server_free(struct smtp_server *s)
 {
-	size_t i;
-
 	if (s == NULL)
 		return;
-	for (i = 0; i < CONF_LISTEN_MAX; i++)
-		if (s->listeners[i] != NULL)
-			evconnlistener_free(s->listeners[i]);
 	while (s->head != NULL)
-		smtp_session_free(s->head); /* unlinks itself */
-	pace_free(&s->pace);
+		conn_destroy(s->head); /* unlinks itself */
+	netio_free(s->net);
 	free(s);
 }

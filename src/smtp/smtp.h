@@ -3,15 +3,29 @@
  * SIZE (RFC 1870), 8BITMIME (RFC 6152), ENHANCEDSTATUSCODES (RFC 2034),
  * DSN (RFC 3461), MTRK (RFC 3885) and STARTTLS (RFC 3207).
  *
- * Uses from struct msgtrkd: conf, base, queue, tls_server, delivery (to
- * schedule each message once the queue made it durable), stopping.
+ * A component with explicit inputs: the event loop, the configuration
+ * (hostname, smtp_listen, smtp_timeout, max_message_size, local_domains,
+ * relay_networks, mtrk_*_timeout, queue_lifetime), the TLS context, and
+ * the hooks below for what a session needs from the rest of the daemon
+ * (recipient checks, the store's health, the queue).  It knows nothing
+ * else of the daemon; src/msgtrkd/wire_smtp.c implements the hooks.
+ *
+ * Files: smtp.c (listeners through netio, a session's connection, back-
+ * pressure and shutdown), smtp_session.c (the session itself: a command
+ * table and state machine fed with input and producing replies, without
+ * sockets; tests/unit/test_smtp_session.c drives it).
  */
 #ifndef MSGTRK_SMTP_H
 #define MSGTRK_SMTP_H
 
 #include <stddef.h>
+#include <sys/uio.h>
 
-struct msgtrkd;
+#include <openssl/ssl.h>
+
+struct conf;
+struct event_base;
+struct queue_msg;
 struct smtp_server;
 
 /* Limits on what a client controls, beyond the per-line limits of
@@ -25,24 +39,67 @@ struct smtp_server;
  * just before it expires (slowloris), deadlines as Postfix's
  * smtpd_per_record_deadline and smtpd_min_data_rate: a command line must
  * be complete smtp_timeout after its first byte, and DATA smtp_timeout
- * after its 354 plus one second per SMTP_MIN_DATA_RATE octets received. */
+ * after its 354 plus one second per SMTP_MIN_DATA_RATE octets received.
+ * A TLS handshake must be done smtp_timeout after the 220 to STARTTLS
+ * (PRODUCT.md); then the connection is closed. */
 #define SMTP_MIN_DATA_RATE 500
 
-/* Binds every smtp_listen address (call as root, before dropping
- * privileges); accepts nothing yet.  Returns NULL with err set. */
-struct smtp_server *smtp_server_new(
-    struct msgtrkd *d, char *err, size_t errsize);
+/* What a local recipient check says (smtp_hooks.local_rcpt). */
+enum smtp_rcpt_check {
+	SMTP_RCPT_OK,
+	SMTP_RCPT_UNKNOWN, /* 550 5.1.1 User unknown */
+	SMTP_RCPT_NOT_ALLOWED, /* 550 5.1.3 the mailbox name cannot exist */
+};
+
+/* Completion of smtp_hooks.submit: rc 0 (durable) or -1 with err an errno
+ * value (ENOSPC, EDQUOT, EFBIG: 452 4.3.1; others: 451 4.3.0). */
+typedef void (*smtp_submit_done)(void *arg, int rc, int err);
+
+/* What a session needs from the rest of the daemon.  arg is the
+ * hooks_arg given to smtp_server_new().  All are required. */
+struct smtp_hooks {
+	/* RCPT for a local domain, addr "local@domain" as received (quoted
+	 * local parts with their quotes), never <Postmaster>. */
+	enum smtp_rcpt_check (*local_rcpt)(void *arg, const char *addr);
+	/* 1 while the tracking store is failing: MAIL with MTRK gets 455
+	 * 4.3.0 (digest mtrk-rfc3885 §10: refuse rather than accept
+	 * untracked). */
+	int (*store_failed)(void *arg);
+	/* Writes a fresh queue id (QUEUE_ID_LEN characters and a NUL). */
+	void (*new_id)(void *arg, char *qid_out);
+	/* Makes m durable with its body (n iovecs, valid until done is
+	 * called); done may run before submit returns.  From the call on
+	 * the queue owns m when rc is 0.  Returns 0, or -1 with errno set
+	 * (done is then never called and m is still the caller's). */
+	int (*submit)(void *arg, struct queue_msg *m, const struct iovec *body,
+	    int n, smtp_submit_done done, void *done_arg);
+	/* m was made durable (the queue owns it): schedule its delivery. */
+	void (*queued)(void *arg, struct queue_msg *m);
+	/* Frees a message the queue never took. */
+	void (*msg_free)(void *arg, struct queue_msg *m);
+};
+
+/* Binds every smtp_listen address of conf (call as root, before dropping
+ * privileges); accepts nothing yet.  tls (may be NULL) enables STARTTLS.
+ * conf, tls and hooks must outlive the server.  Returns NULL with err
+ * set. */
+struct smtp_server *smtp_server_new(struct event_base *base,
+    const struct conf *conf, SSL_CTX *tls, const struct smtp_hooks *hooks,
+    void *hooks_arg, char *err, size_t errsize);
 
 /* Starts accepting connections. */
 void smtp_server_start(struct smtp_server *s);
 
 /* SIGTERM: stops accepting, answers 421 to sessions between commands and
  * closes them; a session whose message is being committed gets its reply
- * first.  Returns the number of sessions still open (the caller runs the
- * loop until it reaches 0, bounded). */
+ * first; a TLS handshake in progress is cut.  Returns the number of
+ * connections still open (the caller runs the loop until it reaches 0,
+ * bounded). */
 size_t smtp_server_stop(struct smtp_server *s);
 
-/* Frees the server and closes whatever is still open. */
+/* Frees the server and closes whatever is still open.  No commit may be
+ * in flight (the daemon stops the queue, which runs every callback,
+ * first).  Accepts NULL. */
 void smtp_server_free(struct smtp_server *s);
 
 #endif /* MSGTRK_SMTP_H */

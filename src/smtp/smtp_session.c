@@ -1,21 +1,17 @@
 /*
- * smtp_session: one ESMTP connection (RFC 5321) with PIPELINING (RFC
- * 2920), SIZE (RFC 1870), 8BITMIME (RFC 6152), ENHANCEDSTATUSCODES (RFC
- * 2034), DSN (RFC 3461), MTRK (RFC 3885) and STARTTLS (RFC 3207).
+ * smtp_session: one ESMTP session (RFC 5321) with PIPELINING (RFC 2920),
+ * SIZE (RFC 1870), 8BITMIME (RFC 6152), ENHANCEDSTATUSCODES (RFC 2034),
+ * DSN (RFC 3461), MTRK (RFC 3885) and STARTTLS (RFC 3207), without I/O:
+ * see smtp_session.h.
  *
- * Input flows socket -> bufferevent -> smtp_line (bounded: SMTP_LINE_
- * INPUT_MAX) -> one command at a time.  Nothing is read ahead of what the
- * line reader can hold: the rest waits in the bufferevent (whose read high
- * watermark stops reading) and in the kernel, which is the back-pressure
- * on a client that pipelines without reading its replies.  The same
- * happens while our output is above SMTP_OUT_HIGH and while a message is
- * being committed: no command is processed until the commit callback has
- * sent its reply, so replies stay in order (RFC 2920 §3.1).
+ * Input flows from the caller's evbuffer into smtp_line (bounded:
+ * SMTP_LINE_INPUT_MAX) and out as one command at a time, or as DATA
+ * content into the body sink.  Replies go to s->out.
  *
  * Memory: an idle session holds this struct, the line reader (its input
- * storage grows only with what a client sends) and the bufferevent; the
- * message body buffer and the transaction exist only from MAIL/DATA on
- * and are freed when the transaction ends.
+ * storage grows only with what a client sends) and its output buffer; the
+ * message body and the transaction exist only from MAIL/DATA on and are
+ * freed when the transaction ends.
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -30,31 +26,20 @@
 #include <time.h>
 
 #include <event2/buffer.h>
-#include <event2/bufferevent.h>
-#include <event2/bufferevent_ssl.h>
-#include <event2/event.h>
-#include <openssl/ssl.h>
 
 #include "common/conf.h"
 #include "common/log.h"
 #include "common/net.h"
-#include "common/tls.h"
-#include "delivery/delivery.h"
 #include "msgtrk/buf.h"
 #include "msgtrk/date.h"
 #include "msgtrk/smtp_cmd.h"
 #include "msgtrk/smtp_line.h"
 #include "msgtrk/str.h"
-#include "msgtrkd/msgtrkd.h"
 #include "queue/queue.h"
 #include "smtp/smtp.h"
 #include "smtp/smtp_session.h"
 
-/* Output we queue for a client before we stop processing its commands
- * (a client that pipelines and never reads; RFC 2920 §3.1 lets a server
- * stop reading, and every reply is short, so 64 KiB is hundreds). */
-#define SMTP_OUT_HIGH 65536
-/* Chunk moved from the bufferevent into the line reader at a time. */
+/* Chunk moved from the caller's buffer into the line reader at a time. */
 #define SMTP_FEED_CHUNK 4096
 /* Room for a Received: header (RFC 5321 §4.4): the HELO argument (at
  * most SMTP_CMD_LINE_MAX), the address, our hostname, one recipient path
@@ -62,27 +47,21 @@
 #define SMTP_RECEIVED_MAX \
 	(SMTP_CMD_LINE_MAX + INET6_ADDRSTRLEN + CONF_HOSTNAME_MAX + \
 	    SMTP_PATH_MAX + DATE_MAX + 256)
-/* While a TLS session closes, how often we look whether the socket
- * bufferevent under the filter has written the last reply (the filter's
- * own write callback only says it was encrypted), milliseconds. */
-#define SMTP_LINGER_MS 20
-/* Lingering close: how long a closing session keeps reading (and
- * dropping) what the client still sends after our FIN. */
-#define SMTP_DRAIN_SECONDS 2
 /* Peer text in one log field (log_escape may triple it, then caps). */
 #define SMTP_LOG_FIELD 320
 
 enum smtp_state {
-	SMTP_S_CMD, /* waiting for commands */
-	SMTP_S_DATA, /* reading message content */
-	SMTP_S_COMMIT, /* queue_submit in flight: process nothing */
-	SMTP_S_TLS, /* STARTTLS handshake */
-	SMTP_S_CLOSING, /* last reply being flushed, then free */
+	S_CMD, /* waiting for commands */
+	S_DATA, /* reading message content */
+	S_COMMIT, /* the submit hook is working: process nothing */
+	S_TLS, /* STARTTLS answered, the handshake is the caller's */
+	S_CLOSING, /* last reply queued */
 };
 
 /* The session's own replies (the command parser's are in smtp_cmd's
  * table).  Same row shape: code, enhanced status, text, log name. */
 enum smtp_rep {
+	REP_NONE, /* not a reply: a check that passed */
 	REP_NEED_HELO,
 	REP_NEED_MAIL,
 	REP_NEED_RCPT,
@@ -91,6 +70,7 @@ enum smtp_rep {
 	REP_SIZE_DATA,
 	REP_STORE_UNAVAIL,
 	REP_UNKNOWN_USER,
+	REP_BAD_MAILBOX,
 	REP_RELAY_DENIED,
 	REP_TOO_MANY_RCPTS,
 	REP_BARE_NEWLINE,
@@ -122,6 +102,11 @@ static const struct smtp_reply smtp_reps[REP_COUNT] = {
 	    "store-unavailable" },
 	[REP_UNKNOWN_USER] = { 550, "5.1.1",
 	    "Recipient address rejected: User unknown", "unknown-user" },
+	/* A local mailbox that delivery could never make (mailbox.h):
+	 * refused now, so no bounce ever goes to a forged sender. */
+	[REP_BAD_MAILBOX] = { 550, "5.1.3",
+	    "Recipient address rejected: Mailbox name not allowed",
+	    "mailbox-not-allowed" },
 	[REP_RELAY_DENIED] = { 550, "5.7.1", "Relay access denied",
 	    "relay-denied" },
 	/* RFC 5321 §4.5.3.1.10. */
@@ -144,12 +129,61 @@ static const struct smtp_reply smtp_reps[REP_COUNT] = {
 	    "tls-unavailable" },
 };
 
+/*
+ * The body sink: where DATA content goes between the 354 and the commit.
+ * Today the content stays in memory in a struct buf that the DATA reader
+ * fills; a spool to the queue's journal can replace it behind these
+ * four calls.  begin: a new body of at most max octets; write: the reader
+ * appended to body_stage(), take it; end: the body to commit, as iovecs
+ * valid until abort; abort: discard (also after the commit).
+ */
+struct smtp_body_sink {
+	struct buf buf;
+};
+
+static void
+body_begin(struct smtp_body_sink *b, uint64_t max)
+{
+	buf_init(&b->buf, max > SIZE_MAX ? SIZE_MAX : (size_t)max);
+}
+
+/* Where the DATA reader appends (smtp_line_data()). */
+static struct buf *
+body_stage(struct smtp_body_sink *b)
+{
+	return &b->buf;
+}
+
+/* Takes what the reader appended.  In memory it stays where it is.
+ * Returns 0 or -1 (then the message is refused at its end). */
+static int
+body_write(struct smtp_body_sink *b)
+{
+	(void)b;
+	return 0;
+}
+
+/* Fills iov (one entry) with the body.  Returns the number of entries. */
+static int
+body_end(struct smtp_body_sink *b, struct iovec *iov)
+{
+	iov->iov_base = b->buf.data != NULL ? b->buf.data : (void *)"";
+	iov->iov_len = b->buf.len;
+	return 1;
+}
+
+static void
+body_abort(struct smtp_body_sink *b)
+{
+	buf_reset(&b->buf);
+}
+
 struct smtp_session {
-	struct smtp_session_link link;
-	struct smtp_server *srv;
-	struct msgtrkd *d;
-	struct bufferevent *bev; /* the socket's, or the TLS filter over it */
-	struct evbuffer *out; /* replies not yet handed on (session_flush) */
+	const struct smtp_env *env;
+	void (*wake)(void *arg);
+	void *wake_arg;
+	struct evbuffer *out; /* replies not yet handed on */
+	struct evbuffer *in; /* the caller's input, during smtp_session_run */
 	struct smtp_line *rd;
 	enum smtp_state state;
 	char id[17]; /* log id, 16 hex digits */
@@ -159,68 +193,35 @@ struct smtp_session {
 	int esmtp; /* EHLO (not HELO) */
 	int tls; /* TLS active */
 	int stopping; /* SIGTERM: close at the next command boundary */
-	int dead; /* the connection is gone; free after the commit */
-	int draining; /* CLOSING, FIN sent: reading and dropping input */
-	int in_cb; /* inside a callback: defer the free */
+	int dead; /* the connection is gone: no more output */
+	int eof; /* the client closed while its commit was in flight */
 	unsigned int ext; /* SMTP_EXT_* advertised */
 	unsigned int errors;
 	uint64_t commands;
-	time_t close_deadline; /* CLOSING: give up flushing after this */
 	time_t line_start; /* first byte of an unfinished command line */
 	time_t data_start; /* the 354 */
-	int timer_short; /* the idle timer was cut to a deadline */
-	struct event *linger; /* CLOSING with TLS: flush check timer */
 	char helo[SMTP_CMD_LINE_MAX];
 	/* The transaction: NULL until MAIL. */
 	struct queue_msg *msg;
 	size_t rcpt_cap;
 	uint64_t declared_size;
 	int mtrk_has_timeout; /* MTRK= carried ":timeout" (0 is valid) */
-	int eof; /* the client closed while its commit was in flight */
 	/* DATA: the content and our Received: field, valid until the
 	 * commit callback. */
-	struct buf body;
+	struct smtp_body_sink body;
 	struct buf received;
 };
 
-static void session_pump(struct smtp_session *s);
-static void session_readcb(struct bufferevent *bev, void *arg);
-static void session_writecb(struct bufferevent *bev, void *arg);
-static void session_eventcb(struct bufferevent *bev, short what, void *arg);
-
-struct smtp_session_link *
-smtp_session_link(struct smtp_session *s)
+static const struct conf *
+conf(const struct smtp_session *s)
 {
-	return &s->link;
-}
-
-const struct sockaddr *
-smtp_session_addr(const struct smtp_session *s)
-{
-	return (const struct sockaddr *)&s->addr;
+	return s->env->conf;
 }
 
 static const char *
 hostname(const struct smtp_session *s)
 {
-	return s->d->conf->hostname;
-}
-
-static int
-smtp_timeout(const struct smtp_session *s)
-{
-	return (int)s->d->conf->smtp_timeout;
-}
-
-static void
-set_timeout(struct smtp_session *s, int seconds)
-{
-	struct timeval tv = { seconds, 0 };
-
-	if (seconds == 0)
-		bufferevent_set_timeouts(s->bev, NULL, NULL);
-	else
-		bufferevent_set_timeouts(s->bev, &tv, &tv);
+	return s->env->conf->hostname;
 }
 
 static void reply(struct smtp_session *s, const char *fmt, ...)
@@ -231,7 +232,7 @@ reply(struct smtp_session *s, const char *fmt, ...)
 {
 	va_list ap;
 
-	if (s->bev == NULL)
+	if (s->dead)
 		return;
 	va_start(ap, fmt);
 	(void)evbuffer_add_vprintf(s->out, fmt, ap);
@@ -239,184 +240,49 @@ reply(struct smtp_session *s, const char *fmt, ...)
 	(void)evbuffer_add(s->out, "\r\n", 2);
 }
 
-/* Hands the replies made so far to the peer.  On a plaintext socket
- * whose bufferevent has nothing queued they are written at once: through
- * the bufferevent, each reply would cost an epoll_ctl to watch for
- * EV_WRITE and another to stop (19 of the ~64 system calls per message
- * in issue 5's count).  What the socket does not take, and everything
- * under TLS or while closing (whose end session_writecb sees), goes
- * through the bufferevent, after what it already holds. */
-static void
-session_flush(struct smtp_session *s)
-{
-	struct evbuffer *bout;
-	evutil_socket_t fd;
-
-	if (s->bev == NULL || evbuffer_get_length(s->out) == 0)
-		return;
-	bout = bufferevent_get_output(s->bev);
-	if (!s->tls && s->state != SMTP_S_TLS && s->state != SMTP_S_CLOSING &&
-	    evbuffer_get_length(bout) == 0 &&
-	    (fd = bufferevent_getfd(s->bev)) >= 0)
-		(void)evbuffer_write(s->out, fd); /* errors: see below */
-	/* The bufferevent reports a write error through session_eventcb. */
-	if (evbuffer_get_length(s->out) > 0)
-		(void)evbuffer_add_buffer(bout, s->out);
-}
-
 static void
 transaction_reset(struct smtp_session *s)
 {
-	queue_msg_free(s->msg);
+	if (s->msg != NULL)
+		s->env->hooks->msg_free(s->env->hooks_arg, s->msg);
 	s->msg = NULL;
 	s->rcpt_cap = 0;
 	s->declared_size = 0;
 	s->mtrk_has_timeout = 0;
-	buf_reset(&s->body);
+	body_abort(&s->body);
 	buf_reset(&s->received);
 }
 
-/* Starts closing: the last reply (if any) is already queued; the session
- * is freed once it is written (session_after). */
+/* The last reply is queued: the connection sends it and closes. */
 static void
 session_close(struct smtp_session *s, const char *reason)
 {
-	if (s->state == SMTP_S_CLOSING)
+	if (s->state == S_CLOSING)
 		return;
-	s->state = SMTP_S_CLOSING;
-	s->close_deadline = time(NULL) + smtp_timeout(s);
+	s->state = S_CLOSING;
 	log_info("%s smtp disconnect reason=%s commands=%" PRIu64, s->id,
 	    reason, s->commands);
-	if (s->bev != NULL) {
-		bufferevent_disable(s->bev, EV_READ);
-		/* Bound the flush of the last reply. */
-		set_timeout(s, smtp_timeout(s));
-	}
-}
-
-static void
-session_destroy(struct smtp_session *s)
-{
-	smtp_server_session_gone(s->srv, s);
-	if (s->linger != NULL)
-		event_free(s->linger);
-	if (s->bev != NULL)
-		bufferevent_free(s->bev);
-	evbuffer_free(s->out);
-	smtp_line_free(s->rd);
-	transaction_reset(s);
-	free(s);
-}
-
-static void session_after(struct smtp_session *s);
-
-static void
-linger_cb(evutil_socket_t fd, short ev, void *arg)
-{
-	(void)fd;
-	(void)ev;
-	session_after(arg);
-}
-
-/* 1 while the last reply is still on its way to the socket. */
-static int
-output_pending(struct smtp_session *s)
-{
-	struct bufferevent *under;
-
-	if (s->bev == NULL)
-		return 0;
-	if (evbuffer_get_length(bufferevent_get_output(s->bev)) > 0)
-		return 1; /* session_writecb comes */
-	under = bufferevent_get_underlying(s->bev);
-	if (under == NULL ||
-	    evbuffer_get_length(bufferevent_get_output(under)) == 0 ||
-	    time(NULL) > s->close_deadline)
-		return 0;
-	/* Under TLS: no callback tells when the socket took it. */
-	if (s->linger == NULL &&
-	    (s->linger = evtimer_new(
-	         bufferevent_get_base(s->bev), linger_cb, s)) == NULL)
-		return 0;
-	{
-		struct timeval tv = { 0, SMTP_LINGER_MS * 1000 };
-
-		if (evtimer_add(s->linger, &tv) == -1)
-			return 0;
-	}
-	return 1;
-}
-
-/* Frees s if it is done; the end of every entry point. */
-/* Closing a socket with unread input makes the kernel send an RST, which
- * can destroy replies the client has not read yet (the 421 above all): a
- * client that pipelined past our limits must still read why it was
- * dropped.  So once the last reply is written: FIN (shutdown SHUT_WR),
- * then read and drop what still comes until EOF or SMTP_DRAIN_SECONDS (a
- * lingering close).  Under TLS the session closes as before.  Returns 1
- * if draining started. */
-static int
-session_drain(struct smtp_session *s)
-{
-	evutil_socket_t fd;
-	struct evbuffer *in;
-
-	if (s->tls || s->bev == NULL || (fd = bufferevent_getfd(s->bev)) < 0 ||
-	    shutdown(fd, SHUT_WR) == -1)
-		return 0;
-	s->draining = 1;
-	in = bufferevent_get_input(s->bev);
-	evbuffer_drain(in, evbuffer_get_length(in));
-	set_timeout(s, SMTP_DRAIN_SECONDS);
-	bufferevent_enable(s->bev, EV_READ);
-	return 1;
-}
-
-static void
-session_after(struct smtp_session *s)
-{
-	if (s->in_cb > 0)
-		return;
-	if (!s->dead)
-		session_flush(s);
-	if (s->state == SMTP_S_COMMIT)
-		return;
-	if (s->dead)
-		session_destroy(s);
-	else if (s->state == SMTP_S_CLOSING && !s->draining &&
-	    !output_pending(s) && !session_drain(s))
-		session_destroy(s);
-	/* draining: EOF, an error or the timeout ends it (session_lost) */
-}
-
-/* The connection is gone (EOF, error, timeout with nothing to say). */
-static void
-session_lost(struct smtp_session *s, const char *reason)
-{
-	if (s->state != SMTP_S_CLOSING)
-		log_info("%s smtp disconnect reason=%s commands=%" PRIu64,
-		    s->id, reason, s->commands);
-	if (s->bev != NULL) {
-		bufferevent_free(s->bev);
-		s->bev = NULL;
-	}
-	if (s->state != SMTP_S_COMMIT)
-		s->state = SMTP_S_CLOSING;
-	s->dead = 1;
 }
 
 /* Writes a refusal, logs it, counts it; hangs up past SMTP_ERRORS_MAX
  * (Postfix: "421 4.7.0 %s Error: too many errors"). */
 static void
-reject(struct smtp_session *s, const struct smtp_reply *r)
+reject_text(
+    struct smtp_session *s, const struct smtp_reply *r, const char *text)
 {
-	reply(s, "%d %s %s", r->code, r->status, r->text);
+	reply(s, "%d %s %s", r->code, r->status, text);
 	log_info("%s smtp reject code=%d status=%s reason=%s", s->id, r->code,
 	    r->status, r->name);
 	if (++s->errors >= SMTP_ERRORS_MAX) {
 		reply(s, "421 4.7.0 %s Error: too many errors", hostname(s));
 		session_close(s, "errors");
 	}
+}
+
+static void
+reject(struct smtp_session *s, const struct smtp_reply *r)
+{
+	reject_text(s, r, r->text);
 }
 
 static void
@@ -459,14 +325,55 @@ xconcat(const char *a, const char *b, const char *c)
 	return q;
 }
 
-/* --- commands ------------------------------------------------------ */
+/* --- sequence rules (the table's check column) ------------------------ */
+
+static enum smtp_rep
+check_mail(const struct smtp_session *s)
+{
+	if (!s->greeted)
+		return REP_NEED_HELO;
+	if (s->msg != NULL)
+		return REP_NESTED_MAIL;
+	return REP_NONE;
+}
+
+static enum smtp_rep
+check_rcpt(const struct smtp_session *s)
+{
+	return s->msg == NULL ? REP_NEED_MAIL : REP_NONE;
+}
+
+static enum smtp_rep
+check_data(const struct smtp_session *s)
+{
+	if (s->msg == NULL)
+		return REP_NEED_MAIL;
+	return s->msg->nrcpt == 0 ? REP_NEED_RCPT : REP_NONE;
+}
+
+/* --- commands (the table's proceed column) ---------------------------- */
 
 static void
-cmd_ehlo(struct smtp_session *s, const struct smtp_cmd *c)
+proceed_helo(struct smtp_session *s, const struct smtp_cmd *c)
 {
 	struct evbuffer *out = s->out;
 	int ehlo = c->verb == SMTP_VERB_EHLO;
+	char h[SMTP_LOG_FIELD];
 
+	/* The argument goes into our Received: field: anything but a name
+	 * or an address literal could forge trace information there.
+	 * Postfix's wording (smtpd_helo_restrictions,
+	 * reject_invalid_helo_hostname). */
+	if (!smtp_helo_valid(c->arg, strlen(c->arg))) {
+		static const struct smtp_reply bad_helo = { 501, "5.5.2", NULL,
+			"invalid-helo" };
+		char text[sizeof(c->arg) + 64];
+
+		snprintf(text, sizeof(text),
+		    "<%s>: Helo command rejected: Invalid name", c->arg);
+		reject_text(s, &bad_helo, text);
+		return;
+	}
 	/* RFC 5321 §4.1.4: EHLO/HELO reset the transaction. */
 	transaction_reset(s);
 	if (str_copy(s->helo, c->arg, sizeof(s->helo)) >= sizeof(s->helo))
@@ -480,30 +387,29 @@ cmd_ehlo(struct smtp_session *s, const struct smtp_cmd *c)
 	} else {
 		s->ext = SMTP_EXT_SIZE | SMTP_EXT_8BITMIME | SMTP_EXT_DSN |
 		    SMTP_EXT_MTRK;
-		evbuffer_add_printf(out,
-		    "250-%s\r\n250-PIPELINING\r\n250-SIZE %" PRIu64
-		    "\r\n250-8BITMIME\r\n250-ENHANCEDSTATUSCODES\r\n"
-		    "250-DSN\r\n",
-		    hostname(s), s->d->conf->max_message_size);
-		if (s->d->tls_server != NULL && !s->tls)
-			evbuffer_add_printf(
-			    out, "250-MTRK\r\n250 STARTTLS\r\n");
-		else
-			evbuffer_add_printf(out, "250 MTRK\r\n");
+		if (!s->dead) {
+			evbuffer_add_printf(out,
+			    "250-%s\r\n250-PIPELINING\r\n250-SIZE %" PRIu64
+			    "\r\n250-8BITMIME\r\n250-ENHANCEDSTATUSCODES\r\n"
+			    "250-DSN\r\n",
+			    hostname(s), conf(s)->max_message_size);
+			if (s->env->tls && !s->tls)
+				evbuffer_add_printf(
+				    out, "250-MTRK\r\n250 STARTTLS\r\n");
+			else
+				evbuffer_add_printf(out, "250 MTRK\r\n");
+		}
 	}
-	{
-		char h[SMTP_LOG_FIELD];
-
-		log_info("%s smtp helo helo=%s verb=%s", s->id,
-		    log_escape(h, sizeof(h), s->helo, strlen(s->helo)),
-		    ehlo ? "EHLO" : "HELO");
-	}
+	log_info("%s smtp helo helo=%s verb=%s", s->id,
+	    log_escape(h, sizeof(h), s->helo, strlen(s->helo)),
+	    ehlo ? "EHLO" : "HELO");
 }
 
 static void
-cmd_mail(struct smtp_session *s, const struct smtp_cmd *c)
+proceed_mail(struct smtp_session *s, const struct smtp_cmd *c)
 {
-	const struct conf *cf = s->d->conf;
+	const struct conf *cf = conf(s);
+	const struct smtp_hooks *h = s->env->hooks;
 	struct queue_msg *m;
 	char from[SMTP_LOG_FIELD], envid[SMTP_LOG_FIELD];
 
@@ -511,7 +417,8 @@ cmd_mail(struct smtp_session *s, const struct smtp_cmd *c)
 		reject_rep(s, REP_SIZE_MAIL);
 		return;
 	}
-	if ((c->params & SMTP_PARAM_MTRK) && queue_store_failed(s->d->queue)) {
+	if ((c->params & SMTP_PARAM_MTRK) &&
+	    h->store_failed(s->env->hooks_arg)) {
 		reject_rep(s, REP_STORE_UNAVAIL);
 		return;
 	}
@@ -558,10 +465,19 @@ postmaster_domain(const struct conf *cf)
 	return cf->n_local_domains > 0 ? cf->local_domains[0] : cf->hostname;
 }
 
+/* Refuses addr (logged as to=<addr> result=<r's name>). */
 static void
-cmd_rcpt(struct smtp_session *s, const struct smtp_cmd *c)
+rcpt_refuse(struct smtp_session *s, const char *to, enum smtp_rep r)
 {
-	const struct conf *cf = s->d->conf;
+	log_info(
+	    "%s smtp rcpt to=<%s> result=%s", s->id, to, smtp_reps[r].name);
+	reject_rep(s, r);
+}
+
+static void
+proceed_rcpt(struct smtp_session *s, const struct smtp_cmd *c)
+{
+	const struct conf *cf = conf(s);
 	struct queue_msg *m = s->msg;
 	struct queue_rcpt *r;
 	char addr[SMTP_PATH_MAX + CONF_HOSTNAME_MAX + 2];
@@ -583,17 +499,22 @@ cmd_rcpt(struct smtp_session *s, const struct smtp_cmd *c)
 		local = conf_is_local_domain(cf, domain);
 	}
 	log_escape(to, sizeof(to), addr, strlen(addr));
-	if (local && !c->path.is_postmaster &&
-	    !delivery_local_known(s->d->delivery, addr)) {
-		log_info("%s smtp rcpt to=<%s> result=unknown-user", s->id, to);
-		reject_rep(s, REP_UNKNOWN_USER);
-		return;
+	if (local && !c->path.is_postmaster) {
+		switch (s->env->hooks->local_rcpt(s->env->hooks_arg, addr)) {
+		case SMTP_RCPT_OK:
+			break;
+		case SMTP_RCPT_UNKNOWN:
+			rcpt_refuse(s, to, REP_UNKNOWN_USER);
+			return;
+		case SMTP_RCPT_NOT_ALLOWED:
+			rcpt_refuse(s, to, REP_BAD_MAILBOX);
+			return;
+		}
 	}
 	/* No open relay, ever: only relay_networks reach other domains. */
 	if (!local &&
 	    !conf_relay_allowed(cf, (const struct sockaddr *)&s->addr)) {
-		log_info("%s smtp rcpt to=<%s> result=relay-denied", s->id, to);
-		reject_rep(s, REP_RELAY_DENIED);
+		rcpt_refuse(s, to, REP_RELAY_DENIED);
 		return;
 	}
 	if (m->nrcpt == s->rcpt_cap) {
@@ -630,106 +551,131 @@ cmd_rcpt(struct smtp_session *s, const struct smtp_cmd *c)
 }
 
 static void
-cmd_data(struct smtp_session *s)
+proceed_data(struct smtp_session *s, const struct smtp_cmd *c)
 {
-	uint64_t max = s->d->conf->max_message_size;
+	uint64_t max = conf(s)->max_message_size;
 
+	(void)c;
 	if (smtp_line_data_begin(s->rd, max) == -1) {
 		reject_rep(s, REP_LOCAL_ERROR);
 		return;
 	}
-	buf_init(&s->body, max > SIZE_MAX ? SIZE_MAX : (size_t)max);
-	s->state = SMTP_S_DATA;
+	body_begin(&s->body, max);
+	s->state = S_DATA;
 	s->data_start = time(NULL);
-	set_timeout(s, smtp_timeout(s));
 	reply(s, "354 End data with <CR><LF>.<CR><LF>");
 }
 
-/* RFC 3207 §4.2: "The server MUST discard any knowledge obtained from the
- * client, such as the argument to the EHLO command, which was not
- * obtained from the TLS negotiation itself." */
 static void
-session_tls_reset(struct smtp_session *s)
+proceed_rset(struct smtp_session *s, const struct smtp_cmd *c)
 {
+	(void)c;
 	transaction_reset(s);
-	smtp_line_clear(s->rd);
-	s->greeted = 0;
-	s->esmtp = 0;
-	s->ext = 0;
-	s->helo[0] = '\0';
+	reply(s, "250 2.0.0 Ok");
 }
 
 static void
-cmd_starttls(struct smtp_session *s)
+proceed_noop(struct smtp_session *s, const struct smtp_cmd *c)
 {
-	struct bufferevent *tb;
-	SSL *ssl;
+	(void)c;
+	reply(s, "250 2.0.0 Ok");
+}
 
+static void
+proceed_vrfy(struct smtp_session *s, const struct smtp_cmd *c)
+{
+	(void)c;
+	/* RFC 5321 §3.5.3: 252 when we will not verify. */
+	reply(s,
+	    "252 2.5.0 Cannot VRFY user, but will accept message "
+	    "and attempt delivery");
+}
+
+static void
+proceed_quit(struct smtp_session *s, const struct smtp_cmd *c)
+{
+	(void)c;
+	reply(s, "221 2.0.0 Bye");
+	session_close(s, "quit");
+}
+
+/* STARTTLS: the checks that follow syntax (TLS on, none configured,
+ * plaintext pipelined behind it), then the 220 and the handshake, which
+ * is the caller's (SMTP_STEP_STARTTLS). */
+static void
+proceed_starttls(struct smtp_session *s, const struct smtp_cmd *c)
+{
+	struct evbuffer *in = s->in;
+
+	(void)c;
 	if (s->tls) {
 		reject_rep(s, REP_TLS_ACTIVE);
 		return;
 	}
-	if (s->d->tls_server == NULL || !s->esmtp) {
+	if (!s->env->tls || !s->esmtp) {
 		reject_rep(s, REP_TLS_UNAVAIL);
 		return;
 	}
 	/* At this point there must not be any pending plaintext
 	 * (CVE-2011-0411): what followed STARTTLS in the same read would
 	 * otherwise be executed as if it came over TLS. */
-	if (smtp_line_pending(s->rd) != 0 ||
-	    evbuffer_get_length(bufferevent_get_input(s->bev)) != 0) {
+	if (smtp_line_pending(s->rd) != 0 || evbuffer_get_length(in) != 0) {
 		smtp_line_clear(s->rd);
-		evbuffer_drain(bufferevent_get_input(s->bev),
-		    evbuffer_get_length(bufferevent_get_input(s->bev)));
+		evbuffer_drain(in, evbuffer_get_length(in));
 		reject_rep(s, REP_TLS_PIPELINED);
 		return;
 	}
-	if ((ssl = SSL_new(s->d->tls_server)) == NULL) {
-		log_warnx("%s smtp starttls error=\"%s\"", s->id, tls_error());
-		reject_rep(s, REP_LOCAL_ERROR);
-		return;
-	}
 	reply(s, "220 2.0.0 Ready to start TLS");
-	session_flush(s);
-	/* The reply sits in the socket bufferevent's output (or is written)
-	 * ahead of anything the filter will write. */
-	bufferevent_setwatermark(s->bev, EV_READ, 0, 0);
-	tb = bufferevent_openssl_filter_new(bufferevent_get_base(s->bev),
-	    s->bev, ssl, BUFFEREVENT_SSL_ACCEPTING, BEV_OPT_CLOSE_ON_FREE);
-	if (tb == NULL) {
-		SSL_free(ssl);
-		log_warnx("%s smtp starttls error=filter", s->id);
-		session_close(s, "tls-error");
-		return;
-	}
-	session_tls_reset(s);
-	s->bev = tb;
-	s->state = SMTP_S_TLS;
-	bufferevent_setcb(
-	    tb, session_readcb, session_writecb, session_eventcb, s);
-	bufferevent_setwatermark(tb, EV_READ, 0, SMTP_LINE_INPUT_MAX);
-	set_timeout(s, smtp_timeout(s));
-	bufferevent_enable(tb, EV_READ | EV_WRITE);
+	/* RFC 3207 §4.2: "The server MUST discard any knowledge obtained
+	 * from the client, such as the argument to the EHLO command, which
+	 * was not obtained from the TLS negotiation itself." */
+	transaction_reset(s);
+	smtp_line_clear(s->rd);
+	s->greeted = 0;
+	s->esmtp = 0;
+	s->ext = 0;
+	s->helo[0] = '\0';
+	s->state = S_TLS;
 }
 
-static void
-tls_done(struct smtp_session *s)
-{
-	SSL *ssl = bufferevent_openssl_get_ssl(s->bev);
+/* The command table: each verb's sequence rule (NULL: none; a refusal
+ * whatever the syntax, RFC 5321 §4.1.4) and what it does. */
+static const struct smtp_verb_row {
+	enum smtp_verb verb;
+	enum smtp_rep (*check)(const struct smtp_session *);
+	void (*proceed)(struct smtp_session *, const struct smtp_cmd *);
+} smtp_verb_rows[] = {
+	{ SMTP_VERB_EHLO, NULL, proceed_helo },
+	{ SMTP_VERB_HELO, NULL, proceed_helo },
+	{ SMTP_VERB_MAIL, check_mail, proceed_mail },
+	{ SMTP_VERB_RCPT, check_rcpt, proceed_rcpt },
+	{ SMTP_VERB_DATA, check_data, proceed_data },
+	{ SMTP_VERB_RSET, NULL, proceed_rset },
+	{ SMTP_VERB_NOOP, NULL, proceed_noop },
+	{ SMTP_VERB_VRFY, NULL, proceed_vrfy },
+	{ SMTP_VERB_QUIT, NULL, proceed_quit },
+	{ SMTP_VERB_STARTTLS, NULL, proceed_starttls },
+};
 
-	s->tls = 1;
-	s->state = SMTP_S_CMD;
-	log_info("%s smtp starttls version=%s cipher=%s", s->id,
-	    ssl != NULL ? SSL_get_version(ssl) : "?",
-	    ssl != NULL ? SSL_get_cipher_name(ssl) : "?");
+static const struct smtp_verb_row *
+verb_row(enum smtp_verb v)
+{
+	size_t i;
+
+	for (i = 0; i < sizeof(smtp_verb_rows) / sizeof(smtp_verb_rows[0]); i++)
+		if (smtp_verb_rows[i].verb == v)
+			return &smtp_verb_rows[i];
+	return NULL;
 }
 
 /* One command line (without CRLF). */
 static void
 session_line(struct smtp_session *s, const char *line, size_t len)
 {
+	const struct smtp_verb_row *row;
 	struct smtp_cmd *c;
 	enum smtp_cmd_error e = SMTP_CMD_OK;
+	enum smtp_rep rep;
 	int rc;
 
 	/* struct smtp_cmd is several KiB: allocated per command so idle
@@ -738,81 +684,16 @@ session_line(struct smtp_session *s, const char *line, size_t len)
 		fatal("smtp: malloc");
 	s->commands++;
 	rc = smtp_cmd_parse(line, len, s->ext, c, &e);
-	/* Sequence first: MAIL before HELO, RCPT before MAIL, DATA before
-	 * RCPT are 503 whatever their syntax (RFC 5321 §4.1.4). */
-	switch (c->verb) {
-	case SMTP_VERB_MAIL:
-		if (!s->greeted) {
-			reject_rep(s, REP_NEED_HELO);
-			goto done;
-		}
-		if (s->msg != NULL) {
-			reject_rep(s, REP_NESTED_MAIL);
-			goto done;
-		}
-		break;
-	case SMTP_VERB_RCPT:
-		if (s->msg == NULL) {
-			reject_rep(s, REP_NEED_MAIL);
-			goto done;
-		}
-		break;
-	case SMTP_VERB_DATA:
-		if (s->msg == NULL) {
-			reject_rep(s, REP_NEED_MAIL);
-			goto done;
-		}
-		if (s->msg->nrcpt == 0) {
-			reject_rep(s, REP_NEED_RCPT);
-			goto done;
-		}
-		break;
-	default:
-		break;
-	}
-	if (rc == -1) {
+	row = verb_row(c->verb);
+	if (row != NULL && row->check != NULL &&
+	    (rep = row->check(s)) != REP_NONE)
+		reject_rep(s, rep);
+	else if (rc == -1)
 		reject_cmd(s, e);
-		goto done;
-	}
-	switch (c->verb) {
-	case SMTP_VERB_EHLO:
-	case SMTP_VERB_HELO:
-		cmd_ehlo(s, c);
-		break;
-	case SMTP_VERB_MAIL:
-		cmd_mail(s, c);
-		break;
-	case SMTP_VERB_RCPT:
-		cmd_rcpt(s, c);
-		break;
-	case SMTP_VERB_DATA:
-		cmd_data(s);
-		break;
-	case SMTP_VERB_RSET:
-		transaction_reset(s);
-		reply(s, "250 2.0.0 Ok");
-		break;
-	case SMTP_VERB_NOOP:
-		reply(s, "250 2.0.0 Ok");
-		break;
-	case SMTP_VERB_VRFY:
-		/* RFC 5321 §3.5.3: 252 when we will not verify. */
-		reply(s,
-		    "252 2.5.0 Cannot VRFY user, but will accept message "
-		    "and attempt delivery");
-		break;
-	case SMTP_VERB_QUIT:
-		reply(s, "221 2.0.0 Bye");
-		session_close(s, "quit");
-		break;
-	case SMTP_VERB_STARTTLS:
-		cmd_starttls(s);
-		break;
-	default:
+	else if (row == NULL)
 		reject_cmd(s, SMTP_CMD_ERR_UNKNOWN_VERB);
-		break;
-	}
-done:
+	else
+		row->proceed(s, c);
 	free(c);
 }
 
@@ -826,42 +707,45 @@ commit_done(void *arg, int rc, int err)
 	char from[SMTP_LOG_FIELD];
 
 	s->msg = NULL;
-	s->state = SMTP_S_CMD;
+	s->state = S_CMD;
 	if (rc == 0) {
 		/* The queue owns m now. */
-		if (!s->dead)
-			reply(s, "250 2.0.0 Ok: queued as %s", m->qid);
+		reply(s, "250 2.0.0 Ok: queued as %s", m->qid);
 		log_info("%s smtp queued qid=%s from=<%s> nrcpt=%zu "
 		         "size=%" PRIu64,
 		    s->id, m->qid,
 		    log_escape(
 		        from, sizeof(from), m->sender, strlen(m->sender)),
 		    m->nrcpt, m->size);
-		delivery_schedule(s->d->delivery, m);
+		s->env->hooks->queued(s->env->hooks_arg, m);
 	} else {
 		log_warnx("%s smtp commit failed qid=%s error=\"%s\"", s->id,
 		    m->qid, strerror(err));
-		queue_msg_free(m);
-		if (!s->dead)
-			reject_rep(s,
-			    (err == ENOSPC || err == EDQUOT || err == EFBIG)
-			        ? REP_NO_SPACE
-			        : REP_LOCAL_ERROR);
+		s->env->hooks->msg_free(s->env->hooks_arg, m);
+		reject_rep(s,
+		    (err == ENOSPC || err == EDQUOT || err == EFBIG)
+		        ? REP_NO_SPACE
+		        : REP_LOCAL_ERROR);
 	}
 	transaction_reset(s);
-	if (s->dead) {
-		s->state = SMTP_S_CLOSING;
-		session_after(s);
-		return;
-	}
-	s->in_cb++;
-	if (s->state == SMTP_S_CMD)
-		set_timeout(s, smtp_timeout(s));
-	session_pump(s);
-	if (s->eof && s->state != SMTP_S_CLOSING && s->state != SMTP_S_COMMIT)
-		session_close(s, "eof");
-	s->in_cb--;
-	session_after(s);
+	if (s->dead)
+		s->state = S_CLOSING;
+	if (s->wake != NULL)
+		s->wake(s->wake_arg);
+}
+
+/* 1 if every octet of s may stand in a trace field's clause as it is: no
+ * white space, comment, quote, angle bracket or ';' that could end the
+ * clause or start another. */
+static int
+trace_safe(const char *s)
+{
+	for (; *s != '\0'; s++)
+		if (!((*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z') ||
+		        (*s >= '0' && *s <= '9') ||
+		        strchr("!#$%&'*+-/=?^_`{|}~.@[]:", *s) != NULL))
+			return 0;
+	return 1;
 }
 
 static int
@@ -869,7 +753,7 @@ received_header(struct smtp_session *s, struct queue_msg *m, time_t now)
 {
 	struct date dt = { now, 0 };
 	char date[DATE_MAX], lit[INET6_ADDRSTRLEN + 8];
-	const char *with;
+	const char *with, *helo;
 
 	if (date_format(&dt, date, sizeof(date)) == -1)
 		return -1;
@@ -879,12 +763,16 @@ received_header(struct smtp_session *s, struct queue_msg *m, time_t now)
 		snprintf(lit, sizeof(lit), "%s", s->addrstr);
 	/* RFC 3848: ESMTPS with TLS, ESMTP after EHLO, SMTP after HELO. */
 	with = s->tls ? "ESMTPS" : s->esmtp ? "ESMTP" : "SMTP";
+	/* Nothing a client sent may end or forge a clause: the HELO name
+	 * was checked at EHLO (smtp_helo_valid), the recipient only goes in
+	 * when it is plain. */
+	helo = smtp_helo_valid(s->helo, strlen(s->helo)) ? s->helo : "unknown";
 	buf_init(&s->received, SMTP_RECEIVED_MAX);
 	if (buf_addf(&s->received,
 	        "Received: from %s ([%s])\r\n\tby %s (msgtrk) with %s id %s",
-	        s->helo, lit, hostname(s), with, m->qid) == -1)
+	        helo, lit, hostname(s), with, m->qid) == -1)
 		return -1;
-	if (m->nrcpt == 1 &&
+	if (m->nrcpt == 1 && trace_safe(m->rcpts[0].addr) &&
 	    buf_addf(&s->received, "\r\n\tfor <%s>", m->rcpts[0].addr) == -1)
 		return -1;
 	return buf_addf(&s->received, "; %s\r\n", date);
@@ -893,14 +781,15 @@ received_header(struct smtp_session *s, struct queue_msg *m, time_t now)
 static void
 data_end(struct smtp_session *s)
 {
-	const struct conf *cf = s->d->conf;
+	const struct conf *cf = conf(s);
+	const struct smtp_hooks *h = s->env->hooks;
 	const struct smtp_data_info *info = smtp_line_data_info(s->rd);
 	struct queue_msg *m = s->msg;
 	struct iovec iov[2];
 	time_t now = time(NULL), keep;
+	int n;
 
-	s->state = SMTP_S_CMD;
-	set_timeout(s, smtp_timeout(s));
+	s->state = S_CMD;
 	if (info->flags & (SMTP_DATA_F_BARE_LF | SMTP_DATA_F_BARE_CR)) {
 		reject_rep(s, REP_BARE_NEWLINE);
 		goto reset;
@@ -913,7 +802,7 @@ data_end(struct smtp_session *s)
 		reject_rep(s, REP_LOCAL_ERROR);
 		goto reset;
 	}
-	queue_new_id(m->qid);
+	h->new_id(s->env->hooks_arg, m->qid);
 	m->arrival = now;
 	/* RFC 3885 §3.1, digest §6: the requested (or default) retention,
 	 * silently capped at mtrk_max_timeout. */
@@ -934,16 +823,14 @@ data_end(struct smtp_session *s)
 	}
 	iov[0].iov_base = s->received.data;
 	iov[0].iov_len = s->received.len;
-	iov[1].iov_base = s->body.data != NULL ? s->body.data : (void *)"";
-	iov[1].iov_len = s->body.len;
-	s->state = SMTP_S_COMMIT;
-	/* No read timeout while the queue works: the client waits for us. */
-	set_timeout(s, 0);
-	if (queue_submit(s->d->queue, m, iov, 2, NULL, commit_done, s) == -1) {
+	n = 1 + body_end(&s->body, &iov[1]);
+	s->state = S_COMMIT;
+	/* done may run before submit returns: nothing of s is touched
+	 * after a successful submit. */
+	if (h->submit(s->env->hooks_arg, m, iov, n, commit_done, s) == -1) {
 		int e = errno;
 
-		s->state = SMTP_S_CMD;
-		set_timeout(s, smtp_timeout(s));
+		s->state = S_CMD;
 		log_warnx(
 		    "%s smtp submit failed error=\"%s\"", s->id, strerror(e));
 		reject_rep(s, REP_LOCAL_ERROR);
@@ -956,11 +843,10 @@ reset:
 
 /* --- input --------------------------------------------------------- */
 
-/* Moves what the line reader can take from the bufferevent into it. */
+/* Moves what the line reader can take from in into it. */
 static void
-feed(struct smtp_session *s)
+feed(struct smtp_session *s, struct evbuffer *in)
 {
-	struct evbuffer *in = bufferevent_get_input(s->bev);
 	char tmp[SMTP_FEED_CHUNK];
 	size_t n;
 
@@ -975,41 +861,56 @@ feed(struct smtp_session *s)
 	}
 }
 
-/* Processes buffered input until it runs out, a commit or handshake
- * starts, the output is too full, or the session closes. */
-static void
-session_pump(struct smtp_session *s)
+/* Input ran out: wait for more, or if the client closed behind a commit
+ * (everything it pipelined is answered), close. */
+static enum smtp_step
+input_end(struct smtp_session *s)
+{
+	if (!s->eof)
+		return SMTP_STEP_READ;
+	session_close(s, "eof");
+	return SMTP_STEP_CLOSE;
+}
+
+static enum smtp_step
+run(struct smtp_session *s, struct evbuffer *in, size_t pending)
 {
 	const char *line;
 	size_t len;
 	enum smtp_line_error le;
 	int rc;
 
-	while (s->bev != NULL) {
-		if (s->state == SMTP_S_CMD && (s->stopping || s->d->stopping)) {
+	for (;;) {
+		if (s->state == S_CMD && s->stopping) {
 			reply(s, "421 4.3.2 %s Service shutting down",
 			    hostname(s));
 			session_close(s, "shutdown");
-			return;
 		}
-		if (s->state != SMTP_S_CMD && s->state != SMTP_S_DATA)
-			return;
-		if (evbuffer_get_length(s->out) > SMTP_OUT_HIGH)
-			session_flush(s);
-		if (evbuffer_get_length(bufferevent_get_output(s->bev)) >
-		    SMTP_OUT_HIGH)
-			return; /* resumed by session_writecb */
-		feed(s);
-		if (s->state == SMTP_S_DATA) {
-			rc = smtp_line_data(s->rd, &s->body, &le);
+		switch (s->state) {
+		case S_CLOSING:
+			return SMTP_STEP_CLOSE;
+		case S_COMMIT:
+			return SMTP_STEP_WAIT;
+		case S_TLS:
+			return SMTP_STEP_STARTTLS;
+		case S_CMD:
+		case S_DATA:
+			break;
+		}
+		if (evbuffer_get_length(s->out) + pending > SMTP_OUT_HIGH)
+			return SMTP_STEP_WRITE;
+		feed(s, in);
+		if (s->state == S_DATA) {
+			rc = smtp_line_data(s->rd, body_stage(&s->body), &le);
+			if (rc != -1 && body_write(&s->body) == -1)
+				rc = -1;
 			if (rc == 1)
 				data_end(s);
 			else if (rc == -1) {
 				reject_rep(s, REP_LOCAL_ERROR);
 				session_close(s, "internal");
-			} else if (evbuffer_get_length(
-			               bufferevent_get_input(s->bev)) == 0)
-				return;
+			} else if (evbuffer_get_length(in) == 0)
+				return input_end(s);
 			continue;
 		}
 		rc = smtp_line_next(s->rd, &line, &len, &le);
@@ -1020,187 +921,183 @@ session_pump(struct smtp_session *s)
 		else if (rc == -1) {
 			s->commands++;
 			reject_cmd(s, smtp_line_cmd_error(le));
-		} else if (evbuffer_get_length(bufferevent_get_input(s->bev)) ==
-		    0)
-			return;
+		} else if (evbuffer_get_length(in) == 0)
+			return input_end(s);
 	}
 }
 
-/* After input was processed: enforces the deadlines of smtp.h (see
- * SMTP_MIN_DATA_RATE) by shortening the idle timer that the bufferevent
- * restarts on every read, or, past a deadline, with 421 and a close. */
-static void
-session_deadline(struct smtp_session *s)
+enum smtp_step
+smtp_session_run(struct smtp_session *s, struct evbuffer *in, size_t pending)
 {
-	time_t now, end, t = smtp_timeout(s);
+	enum smtp_step step;
 
-	if (s->bev == NULL)
-		return;
-	if (s->state == SMTP_S_DATA) {
+	s->in = in;
+	step = run(s, in, pending);
+	s->in = NULL;
+	return step;
+}
+
+int
+smtp_session_deadline(struct smtp_session *s, time_t now)
+{
+	time_t end, t = conf(s)->smtp_timeout;
+
+	if (s->state == S_DATA) {
 		end = s->data_start + t +
-		    (time_t)(s->body.len / SMTP_MIN_DATA_RATE);
-	} else if (s->state == SMTP_S_CMD && smtp_line_pending(s->rd) > 0) {
+		    (time_t)(smtp_line_data_info(s->rd)->size /
+		        SMTP_MIN_DATA_RATE);
+	} else if (s->state == S_CMD && smtp_line_pending(s->rd) > 0) {
 		if (s->line_start == 0)
-			s->line_start = time(NULL);
+			s->line_start = now;
 		end = s->line_start + t;
 	} else {
 		s->line_start = 0;
-		if (s->timer_short && s->state == SMTP_S_CMD)
-			set_timeout(s, (int)t);
-		s->timer_short = 0;
-		return;
+		return (int)t;
 	}
-	now = time(NULL);
 	if (now >= end) {
 		reply(s, "421 4.4.2 %s Error: timeout exceeded", hostname(s));
 		session_close(s, "deadline");
-	} else if (end - now < t) {
-		set_timeout(s, (int)(end - now));
-		s->timer_short = 1;
+		return 0;
 	}
+	return (int)(end - now < t ? end - now : t);
 }
 
-static void
-session_readcb(struct bufferevent *bev, void *arg)
+void
+smtp_session_timeout(struct smtp_session *s)
 {
-	struct smtp_session *s = arg;
-
-	if (s->draining) {
-		struct evbuffer *in = bufferevent_get_input(bev);
-
-		evbuffer_drain(in, evbuffer_get_length(in));
+	if (s->state == S_CLOSING)
 		return;
-	}
-	s->in_cb++;
-	session_pump(s);
-	if (!s->dead)
-		session_deadline(s);
-	s->in_cb--;
-	session_after(s);
+	reply(s, "421 4.4.2 %s Error: timeout exceeded", hostname(s));
+	session_close(s, "timeout");
 }
 
-static void
-session_writecb(struct bufferevent *bev, void *arg)
+void
+smtp_session_tls_ready(
+    struct smtp_session *s, const char *version, const char *cipher)
 {
-	struct smtp_session *s = arg;
-
-	(void)bev;
-	s->in_cb++;
-	if (s->state == SMTP_S_CMD || s->state == SMTP_S_DATA)
-		session_pump(s); /* the output drained: go on */
-	s->in_cb--;
-	session_after(s);
-}
-
-static void
-session_eventcb(struct bufferevent *bev, short what, void *arg)
-{
-	struct smtp_session *s = arg;
-
-	(void)bev;
-	s->in_cb++;
-	if (what & BEV_EVENT_CONNECTED) {
-		if (s->state == SMTP_S_TLS) {
-			tls_done(s);
-			session_pump(s);
-		}
-	} else if (what & BEV_EVENT_TIMEOUT) {
-		/* A client that does not read its replies cannot be told:
-		 * hang up. */
-		if (s->state == SMTP_S_CLOSING || (what & BEV_EVENT_WRITING))
-			session_lost(s, "timeout");
-		else {
-			reply(s, "421 4.4.2 %s Error: timeout exceeded",
-			    hostname(s));
-			session_close(s, "timeout");
-		}
-	} else if (what & BEV_EVENT_ERROR) {
-		if (s->state == SMTP_S_TLS || s->tls) {
-			log_info("%s smtp tls-error error=\"%s\"", s->id,
-			    tls_error());
-			session_lost(s, "tls-error");
-		} else
-			session_lost(s, "error");
-	} else if (what & BEV_EVENT_EOF) {
-		if (s->state == SMTP_S_COMMIT) {
-			/* Answer the message first; what was pipelined
-			 * behind it is still processed. */
-			s->eof = 1;
-			bufferevent_disable(s->bev, EV_READ);
-		} else
-			session_lost(s, "eof");
-	}
-	s->in_cb--;
-	session_after(s);
-}
-
-/* --- life cycle ------------------------------------------------------ */
-
-struct smtp_session *
-smtp_session_new(struct smtp_server *srv, struct msgtrkd *d, evutil_socket_t fd,
-    const struct sockaddr *sa, socklen_t salen)
-{
-	static uint32_t counter;
-	struct smtp_session *s;
-
-	if ((s = calloc(1, sizeof(*s))) == NULL) {
-		evutil_closesocket(fd);
-		return NULL;
-	}
-	s->srv = srv;
-	s->d = d;
-	if (salen > sizeof(s->addr))
-		salen = sizeof(s->addr);
-	memcpy(&s->addr, sa, salen);
-	net_host_text(sa, s->addrstr, sizeof(s->addrstr));
-	snprintf(s->id, sizeof(s->id), "%08" PRIx32 "%08" PRIx32,
-	    (uint32_t)time(NULL), ++counter);
-	buf_init(&s->body, 0);
-	buf_init(&s->received, 0);
-	if ((s->rd = smtp_line_new(0)) == NULL ||
-	    (s->out = evbuffer_new()) == NULL ||
-	    (s->bev = bufferevent_socket_new(
-	         d->base, fd, BEV_OPT_CLOSE_ON_FREE)) == NULL) {
-		smtp_line_free(s->rd);
-		if (s->out != NULL)
-			evbuffer_free(s->out);
-		evutil_closesocket(fd);
-		free(s);
-		return NULL;
-	}
-	smtp_server_session_add(srv, s);
-	s->state = SMTP_S_CMD;
-	bufferevent_setcb(
-	    s->bev, session_readcb, session_writecb, session_eventcb, s);
-	bufferevent_setwatermark(s->bev, EV_READ, 0, SMTP_LINE_INPUT_MAX);
-	set_timeout(s, smtp_timeout(s));
-	bufferevent_enable(s->bev, EV_READ | EV_WRITE);
-	log_info("%s smtp connect addr=%s", s->id, s->addrstr);
-	reply(s, "220 %s ESMTP msgtrk", hostname(s));
-	session_flush(s);
-	return s;
+	if (s->state != S_TLS)
+		return;
+	s->tls = 1;
+	s->state = S_CMD;
+	log_info(
+	    "%s smtp starttls version=%s cipher=%s", s->id, version, cipher);
 }
 
 void
 smtp_session_stop(struct smtp_session *s)
 {
 	s->stopping = 1;
-	if (s->state == SMTP_S_CMD && s->bev != NULL) {
+	if (s->state == S_CMD) {
 		reply(s, "421 4.3.2 %s Service shutting down", hostname(s));
 		session_close(s, "shutdown");
-		session_flush(s);
-		/* Freed by session_writecb once written (or the timeout). */
 	}
+}
+
+int
+smtp_session_eof(struct smtp_session *s)
+{
+	if (s->state == S_COMMIT) {
+		/* Answer the message first; what was pipelined behind it
+		 * is still processed. */
+		s->eof = 1;
+		return 1;
+	}
+	smtp_session_lost(s, "eof");
+	return 0;
+}
+
+void
+smtp_session_lost(struct smtp_session *s, const char *reason)
+{
+	if (s->state != S_CLOSING && !s->dead)
+		log_info("%s smtp disconnect reason=%s commands=%" PRIu64,
+		    s->id, reason, s->commands);
+	s->dead = 1;
+	evbuffer_drain(s->out, evbuffer_get_length(s->out));
+	if (s->state != S_COMMIT)
+		s->state = S_CLOSING;
+}
+
+int
+smtp_session_busy(const struct smtp_session *s)
+{
+	return s->state == S_COMMIT;
+}
+
+int
+smtp_session_closing(const struct smtp_session *s)
+{
+	return s->state == S_CLOSING;
+}
+
+int
+smtp_session_handshaking(const struct smtp_session *s)
+{
+	return s->state == S_TLS;
+}
+
+const char *
+smtp_session_id(const struct smtp_session *s)
+{
+	return s->id;
+}
+
+struct evbuffer *
+smtp_session_output(struct smtp_session *s)
+{
+	return s->out;
+}
+
+void
+smtp_session_greet(struct smtp_session *s)
+{
+	log_info("%s smtp connect addr=%s", s->id, s->addrstr);
+	reply(s, "220 %s ESMTP msgtrk", hostname(s));
+}
+
+/* --- life cycle ------------------------------------------------------ */
+
+struct smtp_session *
+smtp_session_new(const struct smtp_env *env, const struct sockaddr *sa,
+    socklen_t salen, const char *id, void (*wake)(void *arg), void *wake_arg)
+{
+	struct smtp_session *s;
+
+	if ((s = calloc(1, sizeof(*s))) == NULL)
+		return NULL;
+	s->env = env;
+	s->wake = wake;
+	s->wake_arg = wake_arg;
+	if (salen > sizeof(s->addr))
+		salen = sizeof(s->addr);
+	memcpy(&s->addr, sa, salen);
+	net_host_text(sa, s->addrstr, sizeof(s->addrstr));
+	(void)str_copy(s->id, id, sizeof(s->id));
+	body_begin(&s->body, 0);
+	buf_init(&s->received, 0);
+	if ((s->rd = smtp_line_new(0)) == NULL ||
+	    (s->out = evbuffer_new()) == NULL) {
+		smtp_line_free(s->rd);
+		free(s);
+		return NULL;
+	}
+	s->state = S_CMD;
+	return s;
 }
 
 void
 smtp_session_free(struct smtp_session *s)
 {
-	if (s->state == SMTP_S_COMMIT) {
+	if (s == NULL)
+		return;
+	if (s->state == S_COMMIT) {
 		/* The queue still holds a pointer to s as its callback
 		 * argument; main.c stops the queue first, so this does not
 		 * happen.  Keep the message (the queue owns it). */
 		s->msg = NULL;
 	}
-	session_destroy(s);
+	transaction_reset(s);
+	evbuffer_free(s->out);
+	smtp_line_free(s->rd);
+	free(s);
 }

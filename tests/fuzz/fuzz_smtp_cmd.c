@@ -27,6 +27,9 @@ check(const char *line, size_t n, unsigned int ext)
 	size_t len, tl;
 	const char *semi;
 
+	/* A Domain or address literal is always a valid HELO name. */
+	if (smtp_cmd_domain_valid(line, n) && !smtp_helo_valid(line, n))
+		abort();
 	if (smtp_cmd_parse(line, n, ext, &c, &err) != 0) {
 		if (err == SMTP_CMD_OK || smtp_cmd_reply(err) == NULL)
 			abort();
@@ -35,6 +38,12 @@ check(const char *line, size_t n, unsigned int ext)
 	if (err != SMTP_CMD_OK || c.verb == SMTP_VERB_UNKNOWN)
 		abort();
 	if (n + 2 > SMTP_CMD_LINE_MAX_MAILRCPT)
+		abort();
+	/* What EHLO/HELO would let into Received: has no blank, comment,
+	 * quote or clause separator. */
+	if ((c.verb == SMTP_VERB_EHLO || c.verb == SMTP_VERB_HELO) &&
+	    smtp_helo_valid(c.arg, strlen(c.arg)) &&
+	    strpbrk(c.arg, " \t();<>\"\\@,") != NULL)
 		abort();
 	if (c.verb != SMTP_VERB_MAIL && c.verb != SMTP_VERB_RCPT) {
 		if (n + 2 > SMTP_CMD_LINE_MAX || c.params != 0 ||

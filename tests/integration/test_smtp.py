@@ -57,8 +57,10 @@ def case(fn):
 class Raw:
     """A raw SMTP client: exact bytes out, whole replies in."""
 
-    def __init__(self, port, host="127.0.0.1", greet=True):
-        self.sock = socket.create_connection((host, port), timeout=WAIT)
+    def __init__(self, port, host="127.0.0.1", greet=True, src=None):
+        self.sock = socket.create_connection(
+            (host, port), timeout=WAIT,
+            source_address=(src, 0) if src else None)
         self.buf = b""
         if greet:
             self.greeting = self.reply()
@@ -623,6 +625,86 @@ def received_header_relayed(c):
     assert re.match(r"^\tfor <v@remote\.test>; \w{3}, \d{1,2} \w{3} \d{4} "
                     r"\d\d:\d\d:\d\d \+0000$", first[2]), data
     assert data.endswith("Subject: rcvd\r\n\r\n.dot\r\nend\r\n"), data
+
+@case
+def helo_argument_checked(c):
+    """The EHLO/HELO argument goes into our Received: field, so it must be
+    a domain (underscores and a trailing dot allowed, as real clients send
+    them) or an address literal: anything else gets Postfix's 501 5.5.2
+    and the session stays ungreeted.  A recipient that is not plain text
+    stays out of the field's "for" clause.  Whatever was tried, the field
+    the next hop sees holds no forged clause."""
+    peer = c.peer(ehlo=("PIPELINING", "8BITMIME", "DSN"))
+    routes = c.write("routes", "*  [127.0.0.1]:%d\n" % peer.port)
+    d = daemon(c, routes=routes)
+    r = Raw(d.smtp_port)
+    forged = "evil) by trusted.example (Postfix) with ESMTPS id X"
+    for verb in ("EHLO", "HELO"):
+        got = r.cmd("%s %s" % (verb, forged))
+        assert got == ("501 5.5.2 <%s>: Helo command rejected: Invalid name"
+                       % forged), got
+    for bad in ("a;b", "a b", "[1.2.3.4", "x..y", "-x.test", "a(b)",
+                "[IPv6:zz::1]", "host.test.."):
+        got = r.cmd("EHLO " + bad)
+        assert got.startswith("501 5.5.2 <%s>: Helo command rejected"
+                              % bad), (bad, got)
+    expect(r, "MAIL FROM:<a@client.test>", "503 5.5.1")  # not greeted
+    for good in ("my_pc.example", "client.test.", "[127.0.0.1]",
+                 "[IPv6:::1]", "localhost"):
+        assert r.cmd("EHLO " + good).startswith("250-mx.test"), good
+    wait_for(lambda: "reason=invalid-helo" in d.log())
+    expect(r, "EHLO client.test", "250-mx.test")
+    send_message(r, rcpts=('<"x;by evil.example"@remote.test>',))
+    send_message(r, rcpts=("<v@remote.test>",))
+    msgs = peer.wait_messages(2)
+    for m in msgs:
+        data = m["data"].decode("latin-1")
+        head = data.split("\r\n\r\n", 1)[0]
+        assert "evil" not in head and "trusted.example" not in head, head
+        assert head.startswith("Received: from client.test ([127.0.0.1])"), \
+            head
+    for m in msgs:
+        lines = m["data"].decode("latin-1").split("\r\n")
+        if "v@remote.test" in m["rcpts"][0]:
+            # A plain recipient is named in the "for" clause.
+            assert lines[2].startswith("\tfor <v@remote.test>; "), lines
+        else:
+            # A quoted one is left out: the clause ends with the date.
+            assert re.match(r"^\tby mx\.test \(msgtrk\) with ESMTP id "
+                            r"\w+; \w{3}, ", lines[1]), lines
+            assert lines[2] == "Subject: t", lines
+
+
+@case
+def backscatter_mailbox_refused(c):
+    """From an address outside relay_networks, with a forged sender and
+    RET=FULL: a local part that local delivery would always refuse (it
+    could be read as a path, src/common/mailbox.c) is refused at RCPT with
+    550 5.1.3, so nothing is queued and no bounce goes to the forged
+    sender.  A well-formed local recipient still gets 250."""
+    d = daemon(c, local_domains="local.test", relay_networks="127.0.0.1/32")
+    r = Raw(d.smtp_port, src="127.0.0.2")
+    expect(r, "EHLO client.test", "250-mx.test")
+    expect(r, "MAIL FROM:<victim@other.test> RET=FULL", "250 2.1.0")
+    for rcpt in ("<a/b@local.test>", '<"a/b"@local.test>',
+                 '<"../etc"@local.test>'):
+        got = r.cmd("RCPT TO:%s" % rcpt)
+        assert got == ("550 5.1.3 Recipient address rejected: Mailbox name "
+                       "not allowed"), (rcpt, got)
+    # A leading dot is already not a Dot-string (RFC 5321 §4.1.2): the
+    # parser refuses it, 553 5.1.3, at RCPT too.
+    got = r.cmd("RCPT TO:<.x@local.test>")
+    assert got.startswith("553 5.1.3"), got
+    expect(r, "DATA", "503 5.5.1")  # no recipient: nothing to queue
+    expect(r, "RCPT TO:<u@local.test>", "250 2.1.5")
+    expect(r, "RSET", "250")
+    expect(r, "QUIT", "221")
+    r.close()
+    wait_for(lambda: "smtp disconnect reason=quit" in d.log())
+    log = d.log()
+    assert log.count("result=mailbox-not-allowed") == 3, log
+    assert "smtp queued" not in log and "dsn sent" not in log, log
+
 
 @case
 def restart_keeps_queue(c):

@@ -931,6 +931,80 @@ test_domain_limits(void **state)
 	assert_int_equal(smtp_cmd_domain_valid(d, 256), 0); /* too long */
 }
 
+/* smtp_helo_valid(): what EHLO/HELO may carry into Received:. */
+static const struct dom_row helo_rows[] = {
+	{ "simple", "client.example.com", 1 },
+	{ "single-label", "localhost", 1 },
+	{ "trailing-dot", "client.example.com.", 1 },
+	{ "underscore", "my_pc.example", 1 },
+	{ "underscore-only-label", "_.example", 1 },
+	{ "digits", "1.2.3.4", 1 },
+	{ "hyphen-inside", "a-b.example", 1 },
+	{ "ipv4-literal", "[192.0.2.1]", 1 },
+	{ "ipv6-literal", "[IPv6:2001:db8::1]", 1 },
+	{ "ipv6-literal-v4-tail", "[IPv6:::ffff:192.0.2.1]", 1 },
+	{ "label-63",
+	    "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa."
+	    "example",
+	    1 },
+	{ "empty", "", 0 },
+	{ "dot-only", ".", 0 },
+	{ "two-trailing-dots", "example..", 0 },
+	{ "empty-label", "a..b", 0 },
+	{ "leading-dot", ".example", 0 },
+	{ "leading-hyphen", "-a.example", 0 },
+	{ "trailing-hyphen", "a-.example", 0 },
+	{ "label-64",
+	    "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa."
+	    "example",
+	    0 },
+	{ "space", "evil by trusted.example", 0 },
+	{ "forged-trace", "evil) by trusted.example (Postfix) with ESMTPS id X",
+	    0 },
+	{ "semicolon", "a;b", 0 },
+	{ "parenthesis", "a(b)", 0 },
+	{ "angle", "<a>", 0 },
+	{ "quote", "\"a\"", 0 },
+	{ "at", "a@b", 0 },
+	{ "slash", "a/b", 0 },
+	{ "literal-no-close", "[1.2.3.4", 0 },
+	{ "literal-bad-ipv4", "[1.2.3.256]", 0 },
+	{ "literal-bad-ipv6", "[IPv6:zz::1]", 0 },
+	{ "literal-general", "[x-tag:abc]", 0 },
+	{ "literal-dot", "[1.2.3.4].", 0 },
+};
+
+static void
+test_helo(void **state)
+{
+	const struct dom_row *r = *state;
+
+	assert_int_equal(smtp_helo_valid(r->s, strlen(r->s)), r->ok);
+}
+
+/* Every name smtp_cmd_domain_valid() accepts is a valid HELO name, and
+ * the lengths hold with a trailing dot (RFC 1035: 255 without it). */
+static void
+test_helo_limits(void **state)
+{
+	size_t i;
+	char d[300];
+
+	(void)state;
+	for (i = 0; i < sizeof(dom_rows) / sizeof(dom_rows[0]); i++)
+		if (dom_rows[i].ok)
+			assert_int_equal(smtp_helo_valid(dom_rows[i].s,
+			                     strlen(dom_rows[i].s)),
+			    1);
+	memset(d, 'a', sizeof(d));
+	for (i = 63; i < sizeof(d); i += 64)
+		d[i] = '.';
+	assert_int_equal(smtp_helo_valid(d, 255), 1);
+	assert_int_equal(smtp_helo_valid(d, 256), 1); /* 255 and the dot */
+	d[255] = 'a';
+	assert_int_equal(smtp_helo_valid(d, 256), 0);
+}
+
 int
 main(void)
 {
@@ -938,6 +1012,7 @@ main(void)
 		cmocka_unit_test(test_reply_complete),
 		cmocka_unit_test(test_verb_name),
 		cmocka_unit_test(test_domain_limits),
+		cmocka_unit_test(test_helo_limits),
 	};
 	int failed = 0;
 
@@ -946,6 +1021,7 @@ main(void)
 	failed +=
 	    TABLE_RUN("smtp_cmd_reply", test_reply, reply_rows, reply_name);
 	failed += TABLE_RUN("smtp_cmd_domain", test_domain, dom_rows, dom_name);
+	failed += TABLE_RUN("smtp_helo_valid", test_helo, helo_rows, dom_name);
 	failed += cmocka_run_group_tests(tests, NULL, NULL);
 	return failed;
 }

@@ -1,0 +1,20 @@
+/*
+ * wire: the daemon's components joined through their hooks (main.c
+ * builds struct msgtrkd, then asks here for the servers).
+ */
+#ifndef MSGTRK_WIRE_H
+#define MSGTRK_WIRE_H
+
+#include <stddef.h>
+
+struct msgtrkd;
+struct smtp_server;
+
+/* The SMTP server on d's base, conf and tls_server, its hooks answered by
+ * d's delivery (recipients), queue (store health, ids, submit) and
+ * delivery again (scheduling).  d->delivery and d->queue are looked up
+ * when a session calls, so the server may be made (bound, as root)
+ * before them.  Returns NULL with err set. */
+struct smtp_server *wire_smtp_new(struct msgtrkd *d, char *err, size_t errsize);
+
+#endif /* MSGTRK_WIRE_H */

@@ -1,0 +1,79 @@
+/*
+ * wire_smtp: the SMTP server's hooks (smtp.h) answered by the rest of the
+ * daemon.
+ */
+#include "common/mailbox.h"
+#include "delivery/delivery.h"
+#include "msgtrkd/msgtrkd.h"
+#include "msgtrkd/wire.h"
+#include "queue/queue.h"
+#include "smtp/smtp.h"
+
+static enum smtp_rcpt_check
+wire_local_rcpt(void *arg, const char *addr)
+{
+	struct msgtrkd *d = arg;
+
+	/* Local delivery would refuse it for good (5.1.3) and bounce the
+	 * message to a sender that may be forged: refuse it now. */
+	if (!mailbox_name_ok(addr))
+		return SMTP_RCPT_NOT_ALLOWED;
+	if (!delivery_local_known(d->delivery, addr))
+		return SMTP_RCPT_UNKNOWN;
+	return SMTP_RCPT_OK;
+}
+
+static int
+wire_store_failed(void *arg)
+{
+	struct msgtrkd *d = arg;
+
+	return queue_store_failed(d->queue);
+}
+
+static void
+wire_new_id(void *arg, char *qid_out)
+{
+	(void)arg;
+	queue_new_id(qid_out);
+}
+
+static int
+wire_submit(void *arg, struct queue_msg *m, const struct iovec *body, int n,
+    smtp_submit_done done, void *done_arg)
+{
+	struct msgtrkd *d = arg;
+
+	return queue_submit(d->queue, m, body, n, NULL, done, done_arg);
+}
+
+static void
+wire_queued(void *arg, struct queue_msg *m)
+{
+	struct msgtrkd *d = arg;
+
+	delivery_schedule(d->delivery, m);
+}
+
+static void
+wire_msg_free(void *arg, struct queue_msg *m)
+{
+	(void)arg;
+	queue_msg_free(m);
+}
+
+static const struct smtp_hooks wire_smtp_hooks = {
+	.local_rcpt = wire_local_rcpt,
+	.store_failed = wire_store_failed,
+	.new_id = wire_new_id,
+	.submit = wire_submit,
+	.queued = wire_queued,
+	.msg_free = wire_msg_free,
+};
+
+struct smtp_server *
+wire_smtp_new(struct msgtrkd *d, char *err, size_t errsize)
+{
+	return smtp_server_new(
+	    d->base, d->conf, d->tls_server, &wire_smtp_hooks, d, err, errsize);
+}
