@@ -40,12 +40,67 @@ wire_new_id(void *arg, char *qid_out)
 
 static int
 wire_submit(void *arg, struct queue_msg *m, const struct iovec *body, int n,
-    smtp_submit_done done, void *done_arg)
+    void *spool, smtp_submit_done done, void *done_arg)
 {
 	struct msgtrkd *d = arg;
 
-	return queue_submit(d->queue, m, body, n, NULL, done, done_arg);
+	return queue_submit(d->queue, m, body, n, spool, done, done_arg);
 }
+
+/* DATA spooled to the queue's journal as it arrives (queue_spool). */
+static void *
+spool_open(void *arg)
+{
+	struct msgtrkd *d = arg;
+
+	return queue_spool_new(d->queue);
+}
+
+static struct buf *
+spool_buf(void *sp)
+{
+	return queue_spool_buf(sp);
+}
+
+static int
+spool_push(void *sp)
+{
+	return queue_spool_push(sp);
+}
+
+static int
+spool_busy(void *sp)
+{
+	return queue_spool_busy(sp);
+}
+
+static void
+spool_on_ready(void *sp, void (*ready)(void *), void *ready_arg)
+{
+	queue_spool_on_ready(sp, ready, ready_arg);
+}
+
+static int
+spool_error(void *sp)
+{
+	return queue_spool_error(sp);
+}
+
+static void
+spool_close(void *sp)
+{
+	queue_spool_free(sp);
+}
+
+static const struct smtp_spool_ops wire_spool = {
+	.open = spool_open,
+	.buf = spool_buf,
+	.push = spool_push,
+	.busy = spool_busy,
+	.on_ready = spool_on_ready,
+	.error = spool_error,
+	.close = spool_close,
+};
 
 static void
 wire_queued(void *arg, struct queue_msg *m)
@@ -69,6 +124,7 @@ static const struct smtp_hooks wire_smtp_hooks = {
 	.submit = wire_submit,
 	.queued = wire_queued,
 	.msg_free = wire_msg_free,
+	.spool = &wire_spool,
 };
 
 struct smtp_server *

@@ -43,6 +43,9 @@ struct smtp_server;
  * A TLS handshake must be done smtp_timeout after the 220 to STARTTLS
  * (PRODUCT.md); then the connection is closed. */
 #define SMTP_MIN_DATA_RATE 500
+/* The DATA deadline's allowance for size is capped: without a cap a 50
+ * MiB body would buy about 29 hours. */
+#define SMTP_DATA_RATE_CAP 3600
 
 /* What a local recipient check says (smtp_hooks.local_rcpt). */
 enum smtp_rcpt_check {
@@ -55,8 +58,30 @@ enum smtp_rcpt_check {
  * value (ENOSPC, EDQUOT, EFBIG: 452 4.3.1; others: 451 4.3.0). */
 typedef void (*smtp_submit_done)(void *arg, int rc, int err);
 
+struct buf;
+
+/*
+ * A body on its way to the queue while DATA arrives (the queue's spool,
+ * queue.h): the session appends content to buf() and calls push() after
+ * every append; the spool writes whole chunks to disk, so DATA is never
+ * held whole in memory.  busy(): stop reading until ready() is called.
+ * error(): 0, or why the spool failed (ENOBUFS: over the memory budget,
+ * 451 4.3.1; ENOSPC, EDQUOT, EFBIG: 452 4.3.1; others 451 4.3.0), after
+ * which content is dropped and the message refused at its end.
+ */
+struct smtp_spool_ops {
+	void *(*open)(void *arg); /* NULL: out of memory */
+	struct buf *(*buf)(void *sp);
+	int (*push)(void *sp);
+	int (*busy)(void *sp);
+	void (*on_ready)(void *sp, void (*ready)(void *), void *ready_arg);
+	int (*error)(void *sp);
+	void (*close)(void *sp); /* abandon (a message not submitted) */
+};
+
 /* What a session needs from the rest of the daemon.  arg is the
- * hooks_arg given to smtp_server_new().  All are required. */
+ * hooks_arg given to smtp_server_new().  All are required but spool
+ * (NULL: bodies stay in memory, for tests). */
 struct smtp_hooks {
 	/* RCPT for a local domain, addr "local@domain" as received (quoted
 	 * local parts with their quotes), never <Postmaster>. */
@@ -67,16 +92,19 @@ struct smtp_hooks {
 	int (*store_failed)(void *arg);
 	/* Writes a fresh queue id (QUEUE_ID_LEN characters and a NUL). */
 	void (*new_id)(void *arg, char *qid_out);
-	/* Makes m durable with its body (n iovecs, valid until done is
-	 * called); done may run before submit returns.  From the call on
-	 * the queue owns m when rc is 0.  Returns 0, or -1 with errno set
-	 * (done is then never called and m is still the caller's). */
+	/* Makes m durable with its body: n iovecs (valid until done is
+	 * called), then what spool holds (may be NULL; the queue takes it
+	 * from the call on, also on failure).  done may run before submit
+	 * returns.  From the call on the queue owns m when rc is 0.
+	 * Returns 0, or -1 with errno set (done is then never called and m
+	 * is still the caller's). */
 	int (*submit)(void *arg, struct queue_msg *m, const struct iovec *body,
-	    int n, smtp_submit_done done, void *done_arg);
+	    int n, void *spool, smtp_submit_done done, void *done_arg);
 	/* m was made durable (the queue owns it): schedule its delivery. */
 	void (*queued)(void *arg, struct queue_msg *m);
 	/* Frees a message the queue never took. */
 	void (*msg_free)(void *arg, struct queue_msg *m);
+	const struct smtp_spool_ops *spool;
 };
 
 /* Binds every smtp_listen address of conf (call as root, before dropping

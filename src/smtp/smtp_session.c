@@ -75,6 +75,7 @@ enum smtp_rep {
 	REP_TOO_MANY_RCPTS,
 	REP_BARE_NEWLINE,
 	REP_NO_SPACE,
+	REP_NO_MEMORY,
 	REP_LOCAL_ERROR,
 	REP_TLS_PIPELINED,
 	REP_TLS_ACTIVE,
@@ -115,6 +116,9 @@ static const struct smtp_reply smtp_reps[REP_COUNT] = {
 	/* RFC 5321 §2.3.8; PRODUCT.md: refused at the end of DATA. */
 	[REP_BARE_NEWLINE] = { 550, "5.5.2",
 	    "Message contains bare CR or LF line endings", "bare-newline" },
+	/* The spools' memory budget (queue.h QUEUE_SPOOL_BUDGET). */
+	[REP_NO_MEMORY] = { 451, "4.3.1", "Insufficient system resources",
+	    "no-memory" },
 	[REP_NO_SPACE] = { 452, "4.3.1", "Insufficient system storage",
 	    "no-space" },
 	[REP_LOCAL_ERROR] = { 451, "4.3.0", "Local error in processing",
@@ -131,19 +135,35 @@ static const struct smtp_reply smtp_reps[REP_COUNT] = {
 
 /*
  * The body sink: where DATA content goes between the 354 and the commit.
- * Today the content stays in memory in a struct buf that the DATA reader
- * fills; a spool to the queue's journal can replace it behind these
- * four calls.  begin: a new body of at most max octets; write: the reader
- * appended to body_stage(), take it; end: the body to commit, as iovecs
- * valid until abort; abort: discard (also after the commit).
+ * With the daemon's spool (smtp_hooks.spool) it is written to the queue's
+ * journal in chunks as it arrives, so a session holds at most two
+ * chunks whatever the message size; without one (tests) it stays in a
+ * struct buf.  begin: a new body of at most max octets; stage: where the
+ * DATA reader appends; write: the reader appended, take it; busy: read no
+ * more until the sink's ready callback; error: why it failed; end: the
+ * in-memory body as iovecs; abort: discard.
  */
 struct smtp_body_sink {
 	struct buf buf;
+	const struct smtp_spool_ops *ops;
+	void *arg; /* the hooks' */
+	void *spool;
+	int err; /* the sink could not be made */
 };
 
 static void
-body_begin(struct smtp_body_sink *b, uint64_t max)
+body_begin(struct smtp_body_sink *b, uint64_t max, void (*ready)(void *),
+    void *ready_arg)
 {
+	b->err = 0;
+	if (b->ops != NULL) {
+		if ((b->spool = b->ops->open(b->arg)) == NULL)
+			b->err = ENOMEM;
+		else
+			b->ops->on_ready(b->spool, ready, ready_arg);
+		buf_init(&b->buf, 0);
+		return;
+	}
 	buf_init(&b->buf, max > SIZE_MAX ? SIZE_MAX : (size_t)max);
 }
 
@@ -151,30 +171,62 @@ body_begin(struct smtp_body_sink *b, uint64_t max)
 static struct buf *
 body_stage(struct smtp_body_sink *b)
 {
-	return &b->buf;
+	return b->spool != NULL ? b->ops->buf(b->spool) : &b->buf;
 }
 
-/* Takes what the reader appended.  In memory it stays where it is.
- * Returns 0 or -1 (then the message is refused at its end). */
-static int
+/* Takes what the reader appended: the spool writes whole chunks.  A
+ * failure is kept for the end of DATA (error()): reading goes on. */
+static void
 body_write(struct smtp_body_sink *b)
 {
-	(void)b;
-	return 0;
+	if (b->spool != NULL)
+		(void)b->ops->push(b->spool);
+	else if (b->err != 0)
+		buf_clear(&b->buf); /* no sink: drop, refuse at the end */
 }
 
-/* Fills iov (one entry) with the body.  Returns the number of entries. */
+static int
+body_busy(const struct smtp_body_sink *b)
+{
+	return b->spool != NULL && b->ops->busy(b->spool);
+}
+
+static int
+body_error(const struct smtp_body_sink *b)
+{
+	if (b->err != 0)
+		return b->err;
+	return b->spool != NULL ? b->ops->error(b->spool) : 0;
+}
+
+/* Fills iov with the in-memory body (none with a spool: it holds the
+ * body).  Returns the number of entries. */
 static int
 body_end(struct smtp_body_sink *b, struct iovec *iov)
 {
+	if (b->spool != NULL)
+		return 0;
 	iov->iov_base = b->buf.data != NULL ? b->buf.data : (void *)"";
 	iov->iov_len = b->buf.len;
 	return 1;
 }
 
+/* Hands the spool over (to submit): the sink forgets it. */
+static void *
+body_take_spool(struct smtp_body_sink *b)
+{
+	void *sp = b->spool;
+
+	b->spool = NULL;
+	return sp;
+}
+
 static void
 body_abort(struct smtp_body_sink *b)
 {
+	if (b->spool != NULL)
+		b->ops->close(b->spool);
+	b->spool = NULL;
 	buf_reset(&b->buf);
 }
 
@@ -550,6 +602,16 @@ proceed_rcpt(struct smtp_session *s, const struct smtp_cmd *c)
 	log_info("%s smtp rcpt to=<%s> result=ok", s->id, to);
 }
 
+/* The spool wrote a chunk and takes more: read on. */
+static void
+spool_ready(void *arg)
+{
+	struct smtp_session *s = arg;
+
+	if (s->wake != NULL)
+		s->wake(s->wake_arg);
+}
+
 static void
 proceed_data(struct smtp_session *s, const struct smtp_cmd *c)
 {
@@ -560,7 +622,9 @@ proceed_data(struct smtp_session *s, const struct smtp_cmd *c)
 		reject_rep(s, REP_LOCAL_ERROR);
 		return;
 	}
-	body_begin(&s->body, max);
+	s->body.ops = s->env->hooks->spool;
+	s->body.arg = s->env->hooks_arg;
+	body_begin(&s->body, max, spool_ready, s);
 	s->state = S_DATA;
 	s->data_start = time(NULL);
 	reply(s, "354 End data with <CR><LF>.<CR><LF>");
@@ -802,6 +866,16 @@ data_end(struct smtp_session *s)
 		reject_rep(s, REP_LOCAL_ERROR);
 		goto reset;
 	}
+	if ((n = body_error(&s->body)) != 0) {
+		log_warnx(
+		    "%s smtp spool failed error=\"%s\"", s->id, strerror(n));
+		reject_rep(s,
+		    n == ENOBUFS ? REP_NO_MEMORY
+		        : (n == ENOSPC || n == EDQUOT || n == EFBIG)
+		        ? REP_NO_SPACE
+		        : REP_LOCAL_ERROR);
+		goto reset;
+	}
 	h->new_id(s->env->hooks_arg, m->qid);
 	m->arrival = now;
 	/* RFC 3885 §3.1, digest §6: the requested (or default) retention,
@@ -827,7 +901,8 @@ data_end(struct smtp_session *s)
 	s->state = S_COMMIT;
 	/* done may run before submit returns: nothing of s is touched
 	 * after a successful submit. */
-	if (h->submit(s->env->hooks_arg, m, iov, n, commit_done, s) == -1) {
+	if (h->submit(s->env->hooks_arg, m, iov, n, body_take_spool(&s->body),
+	        commit_done, s) == -1) {
 		int e = errno;
 
 		s->state = S_CMD;
@@ -901,9 +976,13 @@ run(struct smtp_session *s, struct evbuffer *in, size_t pending)
 			return SMTP_STEP_WRITE;
 		feed(s, in);
 		if (s->state == S_DATA) {
+			/* The spool has as much as it may hold in memory:
+			 * read nothing until it wrote a chunk (spool_ready). */
+			if (body_busy(&s->body))
+				return SMTP_STEP_WAIT;
 			rc = smtp_line_data(s->rd, body_stage(&s->body), &le);
-			if (rc != -1 && body_write(&s->body) == -1)
-				rc = -1;
+			if (rc != -1)
+				body_write(&s->body);
 			if (rc == 1)
 				data_end(s);
 			else if (rc == -1) {
@@ -943,9 +1022,11 @@ smtp_session_deadline(struct smtp_session *s, time_t now)
 	time_t end, t = conf(s)->smtp_timeout;
 
 	if (s->state == S_DATA) {
+		time_t more = (time_t)(smtp_line_data_info(s->rd)->size /
+		    SMTP_MIN_DATA_RATE);
+
 		end = s->data_start + t +
-		    (time_t)(smtp_line_data_info(s->rd)->size /
-		        SMTP_MIN_DATA_RATE);
+		    (more > SMTP_DATA_RATE_CAP ? SMTP_DATA_RATE_CAP : more);
 	} else if (s->state == S_CMD && smtp_line_pending(s->rd) > 0) {
 		if (s->line_start == 0)
 			s->line_start = now;
@@ -1073,7 +1154,7 @@ smtp_session_new(const struct smtp_env *env, const struct sockaddr *sa,
 	memcpy(&s->addr, sa, salen);
 	net_host_text(sa, s->addrstr, sizeof(s->addrstr));
 	(void)str_copy(s->id, id, sizeof(s->id));
-	body_begin(&s->body, 0);
+	buf_init(&s->body.buf, 0);
 	buf_init(&s->received, 0);
 	if ((s->rd = smtp_line_new(0)) == NULL ||
 	    (s->out = evbuffer_new()) == NULL) {

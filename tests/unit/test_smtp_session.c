@@ -102,14 +102,123 @@ hook_new_id(void *arg, char *qid)
 	strcpy(qid, "0123456789abcdef");
 }
 
+/* A spool as the queue's behaves (smtp_spool_ops): content moves out of
+ * its buffer a chunk at a time; busy after `busy_at` chunks until the test
+ * says it wrote them; `fail` makes it fail with that errno. */
+#define TSPOOL_CHUNK 4096
+struct tspool {
+	struct buf buf; /* what the session appends to */
+	struct buf all; /* what was "written" */
+	int chunks, busy;
+	void (*ready)(void *);
+	void *ready_arg;
+	int err;
+};
+static struct {
+	int busy_at; /* chunks before busy (0: never) */
+	int fail; /* errno to fail with at the first push, or 0 */
+	struct tspool *open; /* the last one opened */
+	int closed; /* spools abandoned */
+} ts;
+
+static void *
+ts_open(void *arg)
+{
+	struct tspool *sp = calloc(1, sizeof(*sp));
+
+	(void)arg;
+	assert_non_null(sp);
+	buf_init(&sp->buf, 1 << 20);
+	buf_init(&sp->all, 1 << 26);
+	ts.open = sp;
+	return sp;
+}
+
+static struct buf *
+ts_buf(void *p)
+{
+	return &((struct tspool *)p)->buf;
+}
+
+static int
+ts_push(void *p)
+{
+	struct tspool *sp = p;
+
+	if (ts.fail != 0 && sp->err == 0)
+		sp->err = ts.fail;
+	if (sp->err != 0) {
+		buf_clear(&sp->buf);
+		return -1;
+	}
+	while (sp->buf.len >= TSPOOL_CHUNK && !sp->busy) {
+		assert_int_equal(
+		    buf_add(&sp->all, sp->buf.data, TSPOOL_CHUNK), 0);
+		buf_consume(&sp->buf, TSPOOL_CHUNK);
+		if (++sp->chunks == ts.busy_at)
+			sp->busy = 1;
+	}
+	return 0;
+}
+
+static int
+ts_busy(void *p)
+{
+	return ((struct tspool *)p)->busy;
+}
+
+static void
+ts_on_ready(void *p, void (*ready)(void *), void *arg)
+{
+	struct tspool *sp = p;
+
+	sp->ready = ready;
+	sp->ready_arg = arg;
+}
+
+static int
+ts_error(void *p)
+{
+	return ((struct tspool *)p)->err;
+}
+
+static void
+ts_free(struct tspool *sp)
+{
+	buf_reset(&sp->buf);
+	buf_reset(&sp->all);
+	if (ts.open == sp)
+		ts.open = NULL;
+	free(sp);
+}
+
+static void
+ts_close(void *p)
+{
+	ts.closed++;
+	ts_free(p);
+}
+
+static const struct smtp_spool_ops tspool_ops = {
+	.open = ts_open,
+	.buf = ts_buf,
+	.push = ts_push,
+	.busy = ts_busy,
+	.on_ready = ts_on_ready,
+	.error = ts_error,
+	.close = ts_close,
+};
+
 static int
 hook_submit(void *arg, struct queue_msg *m, const struct iovec *body, int n,
-    smtp_submit_done done, void *done_arg)
+    void *spool, smtp_submit_done done, void *done_arg)
 {
 	int i;
 
 	(void)arg;
 	if (t.mode == SUBMIT_REFUSE) {
+		if (spool != NULL)
+			ts_free(spool);
 		errno = EIO;
 		return -1;
 	}
@@ -117,6 +226,17 @@ hook_submit(void *arg, struct queue_msg *m, const struct iovec *body, int n,
 	for (i = 0; i < n; i++)
 		assert_int_equal(
 		    buf_add(&t.body, body[i].iov_base, body[i].iov_len), 0);
+	if (spool != NULL) {
+		/* the queue takes the spool: what it wrote, then its
+		 * buffer */
+		struct tspool *sp = spool;
+
+		assert_int_equal(
+		    buf_add(&t.body, sp->all.data, sp->all.len), 0);
+		assert_int_equal(
+		    buf_add(&t.body, sp->buf.data, sp->buf.len), 0);
+		ts_free(sp);
+	}
 	switch (t.mode) {
 	case SUBMIT_NOW:
 		done(done_arg, 0, 0);
@@ -157,6 +277,17 @@ static const struct smtp_hooks hooks = {
 	.submit = hook_submit,
 	.queued = hook_queued,
 	.msg_free = hook_msg_free,
+};
+
+/* The same with DATA spooled (as the daemon wires it). */
+static const struct smtp_hooks spool_hooks = {
+	.local_rcpt = hook_local_rcpt,
+	.store_failed = hook_store_failed,
+	.new_id = hook_new_id,
+	.submit = hook_submit,
+	.queued = hook_queued,
+	.msg_free = hook_msg_free,
+	.spool = &tspool_ops,
 };
 
 static void
@@ -749,6 +880,133 @@ test_deadlines(void **state)
 	sess_close(&x);
 }
 
+/* DATA through a spool: the content leaves the session's memory a chunk
+ * at a time; while the spool is busy the session reads nothing (WAIT)
+ * until its ready callback wakes it; the queue gets the whole body. */
+static void
+test_spool_backpressure(void **state)
+{
+	struct sess x;
+	struct buf big;
+	size_t i;
+
+	(void)state;
+	transcript_mode(&transcripts[0]);
+	memset(&ts, 0, sizeof(ts));
+	ts.busy_at = 3;
+	t.woken = 0;
+	sess_open(&x, 0, "127.0.0.1");
+	x.env.hooks = &spool_hooks; /* read at DATA */
+	buf_init(&big, 1 << 20);
+	for (i = 0; i < 3000; i++)
+		assert_int_equal(
+		    buf_addf(&big, "line %04zu %s\r\n", i,
+		        "0123456789012345678901234567890123456789"),
+		    0);
+	FEED(&x,
+	    "EHLO c.test\r\nMAIL FROM:<a@b.test>\r\nRCPT TO:<u@local.test>\r\n"
+	    "DATA\r\n");
+	assert_int_equal(evbuffer_add(x.in, big.data, big.len), 0);
+	assert_int_equal(evbuffer_add(x.in, ".\r\n", 3), 0);
+	assert_int_equal(sess_run(&x), SMTP_STEP_WAIT);
+	assert_non_null(ts.open);
+	assert_true(ts.open->busy);
+	assert_true(ts.open->buf.len < 2 * 65536 + 4096);
+	assert_true(evbuffer_get_length(x.in) > 0); /* not read */
+	/* the chunks are written: ready, the session is woken, reads on */
+	while (ts.open != NULL && ts.open->busy) {
+		ts.open->busy = 0;
+		ts.busy_at = ts.open->chunks + 3;
+		(void)ts_push(ts.open);
+		ts.open->ready(ts.open->ready_arg);
+		assert_true(t.woken > 0);
+		(void)sess_run(&x);
+	}
+	assert_string_equal(buf_cstr(&x.out),
+	    GREETING EHLO_NOTLS OK_MAIL OK_RCPT GO_DATA QUEUED);
+	/* our Received: then the body as sent */
+	assert_true(t.body.len > big.len);
+	assert_memory_equal(
+	    t.body.data + t.body.len - big.len, big.data, big.len);
+	buf_reset(&big);
+	sess_close(&x);
+}
+
+/* A spool that failed (over the memory budget, a full disk): DATA is read
+ * to its end and the message refused, temporarily. */
+static void
+test_spool_failure(void **state)
+{
+	static const struct {
+		int err;
+		const char *reply;
+	} rows[] = {
+		{ ENOBUFS, "451 4.3.1 Insufficient system resources\r\n" },
+		{ ENOSPC, "452 4.3.1 Insufficient system storage\r\n" },
+		{ EIO, "451 4.3.0 Local error in processing\r\n" },
+	};
+	struct sess x;
+	size_t i;
+	char data[10000];
+
+	(void)state;
+	memset(data, 'x', sizeof(data));
+	data[sizeof(data) - 2] = '\r';
+	data[sizeof(data) - 1] = '\n';
+	for (i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
+		char want[1024];
+
+		transcript_mode(&transcripts[0]);
+		memset(&ts, 0, sizeof(ts));
+		ts.fail = rows[i].err;
+		sess_open(&x, 0, "127.0.0.1");
+		x.env.hooks = &spool_hooks;
+		FEED(&x,
+		    "EHLO c.test\r\nMAIL FROM:<a@b.test>\r\n"
+		    "RCPT TO:<u@local.test>\r\nDATA\r\n");
+		sess_feed(&x, data, sizeof(data));
+		FEED(&x, ".\r\nNOOP\r\n");
+		snprintf(want, sizeof(want), "%s%s%s%s%s%s%s", GREETING,
+		    EHLO_NOTLS, OK_MAIL, OK_RCPT, GO_DATA, rows[i].reply,
+		    "250 2.0.0 Ok\r\n");
+		assert_string_equal(buf_cstr(&x.out), want);
+		assert_int_equal(ts.closed, 1); /* abandoned, not submitted */
+		sess_close(&x);
+	}
+}
+
+/* The DATA deadline's allowance for size is capped (SMTP_DATA_RATE_CAP):
+ * a huge body does not buy hours. */
+static void
+test_data_deadline_cap(void **state)
+{
+	struct sess x;
+	time_t now;
+	struct buf big;
+	size_t n = (SMTP_DATA_RATE_CAP + 100) * (size_t)SMTP_MIN_DATA_RATE;
+
+	(void)state;
+	transcript_mode(&transcripts[0]);
+	memset(&ts, 0, sizeof(ts));
+	sess_open(&x, 0, "127.0.0.1");
+	x.env.hooks = &spool_hooks;
+	FEED(&x,
+	    "EHLO c.test\r\nMAIL FROM:<a@b.test>\r\nRCPT TO:<u@local.test>\r\n"
+	    "DATA\r\n");
+	buf_init(&big, n + 16);
+	assert_non_null(buf_append_space(&big, n));
+	memset(big.data, 'x', n);
+	sess_feed(&x, big.data, n);
+	now = time(NULL);
+	/* smtp_timeout (60) + the cap, not + n / SMTP_MIN_DATA_RATE */
+	assert_true(
+	    smtp_session_deadline(x.s, now + 60 + SMTP_DATA_RATE_CAP - 2) > 0);
+	assert_int_equal(
+	    smtp_session_deadline(x.s, now + 60 + SMTP_DATA_RATE_CAP + 1), 0);
+	buf_reset(&big);
+	sess_close(&x);
+}
+
 /* --- mailbox_name_ok ------------------------------------------------- */
 
 struct mailbox_row {
@@ -801,6 +1059,9 @@ main(void)
 		cmocka_unit_test(test_commit_lost),
 		cmocka_unit_test(test_stop),
 		cmocka_unit_test(test_deadlines),
+		cmocka_unit_test(test_spool_backpressure),
+		cmocka_unit_test(test_spool_failure),
+		cmocka_unit_test(test_data_deadline_cap),
 	};
 	int failed = 0;
 
