@@ -557,7 +557,9 @@ on_accept(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa,
     int salen, void *arg)
 {
 	struct control_server *s = arg;
-	struct timeval tv = { CONTROL_SERVER_TIMEOUT, 0 };
+	struct timeval tv = { s->deps.timeout > 0 ? s->deps.timeout
+		                                  : CONTROL_SERVER_TIMEOUT,
+		0 };
 	struct ucred cr;
 	socklen_t len = sizeof(cr);
 	struct ctl_conn *c;
@@ -653,8 +655,12 @@ ctl_clear_path(const char *path, char *err, size_t errsize)
 		return -1;
 	}
 	if (e != ECONNREFUSED && e != ENOENT) {
-		snprintf(
-		    err, errsize, "control_socket %s: %s", path, strerror(e));
+		/* EACCES: not ours, and whether it is in use cannot be
+		 * told; the operator decides. */
+		snprintf(err, errsize,
+		    "control_socket %s: a socket there that cannot be "
+		    "tried (%s): remove it if no process uses it",
+		    path, strerror(e));
 		return -1;
 	}
 	if (unlink(path) == -1 && errno != ENOENT) {

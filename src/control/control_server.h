@@ -49,6 +49,9 @@ struct control_server_deps {
 	 * (then the old tables stay). */
 	int (*reload)(void *arg, char *err, size_t errsize);
 	void *reload_arg;
+	/* Seconds idle before a connection is closed; 0: the default,
+	 * CONTROL_SERVER_TIMEOUT (tests use less). */
+	int timeout;
 };
 
 struct control_server;

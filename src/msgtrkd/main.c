@@ -627,7 +627,7 @@ main(int argc, char *argv[])
 	{
 		/* The control socket, as the user msgtrkd now runs as. */
 		struct control_server_deps cdeps = { d.base, d.delivery,
-			conf.control_socket, reload, NULL };
+			conf.control_socket, reload, NULL, 0 };
 
 		if ((control = control_server_new(&cdeps, err, sizeof(err))) ==
 		    NULL)

@@ -149,12 +149,18 @@ struct fx {
 };
 
 static struct control_server *
-fx_server(struct fx *f, char *err, size_t errsize)
+fx_server_timeout(struct fx *f, int timeout, char *err, size_t errsize)
 {
 	struct control_server_deps deps = { base, NULL, f->path, stub_reload,
-		NULL };
+		NULL, timeout };
 
 	return control_server_new(&deps, err, errsize);
+}
+
+static struct control_server *
+fx_server(struct fx *f, char *err, size_t errsize)
+{
+	return fx_server_timeout(f, 0, err, errsize);
 }
 
 static int
@@ -407,6 +413,43 @@ test_half_close(void **state)
 }
 
 /* --- limits -------------------------------------------------------------- */
+
+/* Idle (a timeout of 1 s here): closed; but never while a change is
+ * pending, however long it takes. */
+static void
+test_idle(void **state)
+{
+	struct fx *f = *state;
+	char err[256], *got;
+	time_t t0;
+	int fd, eof;
+
+	control_server_free(f->s);
+	if ((f->s = fx_server_timeout(f, 1, err, sizeof(err))) == NULL)
+		fail_msg("%s", err);
+	fd = cl_connect(f);
+	t0 = time(NULL);
+
+	got = cl_read(fd, 99, &eof);
+	assert_true(eof);
+	assert_string_equal(got, "");
+	assert_true(time(NULL) - t0 <= 3);
+	free(got);
+	close(fd);
+	fd = cl_connect(f);
+	cl_send(fd, "hold later1\n", 12);
+	t0 = time(NULL);
+	while (time(NULL) - t0 < 3) {
+		event_base_loop(base, EVLOOP_NONBLOCK);
+		usleep(10000);
+	}
+	assert_int_equal(nlaters, 1);
+	laters[0].done(laters[0].arg, 0, 0);
+	got = cl_read(fd, 1, &eof);
+	assert_string_equal(got, "ok later1\ndone 1 0\n");
+	free(got);
+	close(fd);
+}
 
 static void
 test_line_too_long(void **state)
@@ -799,6 +842,7 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_pending, setup, teardown),
 		cmocka_unit_test_setup_teardown(
 		    test_half_close, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_idle, setup, teardown),
 		cmocka_unit_test_setup_teardown(
 		    test_line_too_long, setup, teardown),
 		cmocka_unit_test_setup_teardown(
