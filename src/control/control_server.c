@@ -60,9 +60,7 @@ struct ctl_conn {
 	struct control_server *s;
 	struct bufferevent *bev; /* NULL once the peer is gone */
 	struct control_parser *parser;
-	uid_t uid;
-	gid_t gid;
-	pid_t pid;
+	uid_t uid; /* the peer's, at connect() */
 	unsigned requests;
 	unsigned errors;
 	int busy; /* a request is in flight */
@@ -600,8 +598,6 @@ on_accept(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa,
 	}
 	c->s = s;
 	c->uid = cr.uid;
-	c->gid = cr.gid;
-	c->pid = cr.pid;
 	buf_init(&c->out, CONTROL_SERVER_OUTPUT_MAX);
 	TAILQ_INSERT_TAIL(&s->conns, c, entry);
 	s->nconns++;

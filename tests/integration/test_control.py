@@ -20,6 +20,7 @@ import socket
 import stat
 import subprocess
 import sys
+import threading
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -149,6 +150,77 @@ def hold_release(c):
     p.wait_messages(1)
     wait_for(lambda: queue(d) == [], what="the queue empty")
     assert "- control op=release qid=%s uid=0 result=ok" % qid in d.log()
+
+
+class Stall:
+    """A next hop that answers up to MAIL and then says nothing until
+    .release() closes the connection: an attempt kept in flight."""
+
+    def __init__(self):
+        self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(4)
+        self.sock.settimeout(WAIT)
+        self.port = self.sock.getsockname()[1]
+        self.got_mail = threading.Event()
+        self.go = threading.Event()
+        self.thread = threading.Thread(target=self._run, daemon=True)
+        self.thread.start()
+
+    def _run(self):
+        try:
+            conn, _ = self.sock.accept()
+        except OSError:
+            return
+        with conn:
+            conn.settimeout(WAIT)
+            f = conn.makefile("rb")
+            conn.sendall(b"220 stall.test ESMTP\r\n")
+            f.readline()
+            conn.sendall(b"250 stall.test\r\n")
+            line = f.readline()
+            if line.upper().startswith(b"MAIL"):
+                self.got_mail.set()
+            self.go.wait(WAIT * 3)
+
+    def release(self):
+        self.go.set()
+        self.thread.join(WAIT)
+
+    def close(self):
+        self.go.set()
+        self.sock.close()
+
+
+@suite.case
+def change_during_attempt(c):
+    """A change asked while an attempt runs is made when it ends; the
+    client waits for it, and another change meanwhile is refused
+    ("busy")."""
+    st = Stall()
+    c.on_cleanup(st.close)
+    d = node(c, retry_schedule="1h", local_domains="src.test",
+             routes=c.write("routes", "dest.test [127.0.0.1]:%d\n" % st.port))
+    send(d)
+    assert st.got_mail.wait(WAIT), "no MAIL at the next hop"
+    qid = queue(d)[0]["queue_id"]
+    hold = subprocess.Popen([MSGTRK, "queue", "-c", d.conf_file, "hold", qid],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    c.on_cleanup(lambda: hold.poll() is None and hold.kill())
+    time.sleep(1)
+    assert hold.poll() is None, hold.communicate()
+    rc, out, err = ctl(d, "delete", qid)
+    assert (rc, out, err) == (1, "", "msgtrk queue: %s: busy\n" % qid), \
+        (rc, out, err)
+    # The attempt ends (the next hop hangs up): the hold is made.
+    st.release()
+    out, err = hold.communicate(timeout=WAIT)
+    assert (hold.returncode, out, err) == (0, b"%s: held\n" % qid.encode(),
+                                           b""), (hold.returncode, out, err)
+    q = queue(d)
+    assert len(q) == 1 and q[0]["held"] is True and q[0]["attempts"] == 1, q
+    assert "- control op=delete qid=%s uid=0 result=error " \
+        "error=\"busy\"" % qid in d.log()
 
 
 # --- flush --------------------------------------------------------------
@@ -353,10 +425,14 @@ def raw(path):
 
 
 def read_all(s):
-    """Everything until the server closes."""
+    """Everything until the server closes (a close with some of our bytes
+    unread is a reset, after its data)."""
     data = b""
     while True:
-        b = s.recv(65536)
+        try:
+            b = s.recv(65536)
+        except ConnectionResetError:
+            return data
         if not b:
             return data
         data += b
@@ -404,8 +480,11 @@ def hostile(c):
     s = raw(path)
     assert read_all(s) == b"bad too many connections\n"
     s.close()
+    gone = d.log().count("- control disconnect")
     for k in conns:
         k.close()
+    wait_for(lambda: d.log().count("- control disconnect") >= gone + 16,
+             what="the 16 connections closed")
     # A half-closed client gets its answers, then the server closes.
     s = raw(path)
     s.sendall(b"flush\nreload\n")
