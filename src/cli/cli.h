@@ -45,5 +45,12 @@ int sendmail_main(int argc, char **argv, const struct cli_opts *o);
 int track_main(int argc, char **argv, const struct cli_opts *o);
 int inspect_queue_main(int argc, char **argv, const struct cli_opts *o);
 int inspect_log_main(int argc, char **argv, const struct cli_opts *o);
+/* msgtrk queue flush|hold|release|delete and msgtrk reload (control.c):
+ * requests to msgtrkd's control socket. */
+int control_queue_main(int argc, char **argv, const struct cli_opts *o);
+int control_reload_main(int argc, char **argv, const struct cli_opts *o);
+/* 1 if the arguments of "queue" (argv[0]) name a control verb (flush,
+ * hold, release, delete) after its options, else 0 (a listing). */
+int control_is_queue_verb(int argc, char **argv);
 
 #endif /* MSGTRK_CLI_H */

@@ -121,6 +121,8 @@ inspect_queue_one(void *arg, const struct queue_msg *m)
 		rc |= inspect_date(b, m->next_attempt, 1);
 		rc |= json_key(b, 0, "attempts");
 		rc |= buf_addf(b, "%lu", (unsigned long)m->attempts);
+		rc |= json_key(b, 0, "held");
+		rc |= buf_adds(b, m->held ? "true" : "false");
 		rc |= json_key(b, 0, "last_error");
 		rc |= json_cstr(b, lasterr);
 		rc |= buf_adds(b, "}\n");
@@ -132,8 +134,8 @@ inspect_queue_one(void *arg, const struct queue_msg *m)
 		rc |= inspect_word(b, m->sender[0] ? m->sender : "<>");
 		rc |= buf_adds(b, "  next ");
 		rc |= inspect_date(b, m->next_attempt, 0);
-		rc |= buf_addf(
-		    b, "  attempts %lu\n  to", (unsigned long)m->attempts);
+		rc |= buf_addf(b, "  attempts %lu%s\n  to",
+		    (unsigned long)m->attempts, m->held ? "  held" : "");
 		for (i = 0; i < m->nrcpt; i++) {
 			rc |= buf_addc(b, ' ');
 			rc |= inspect_word(b, m->rcpts[i].addr);

@@ -10,6 +10,8 @@
  * they are printed only inside the mtqp: URI that "msgtrk send" writes
  * for its user.  "msgtrk queue" and "msgtrk log" read the daemon's files
  * and need read access to its data_dir; they never write the queue.
+ * "msgtrk queue flush|hold|release|delete" and "msgtrk reload" ask the
+ * daemon over its control socket, which checks who asks (SO_PEERCRED).
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -33,6 +35,9 @@ usage(FILE *f)
 	    "[--tls-memory FILE]\n"
 	    "                    ENVID|mtqp://URI\n"
 	    "       msgtrk queue [-c FILE] [--json]\n"
+	    "       msgtrk queue [-c FILE] flush [QID...]\n"
+	    "       msgtrk queue [-c FILE] hold|release|delete QID...\n"
+	    "       msgtrk reload [-c FILE]\n"
 	    "       msgtrk log   [-c FILE] [--envid ID] [--sender ADDR] "
 	    "[--rcpt ADDR]\n"
 	    "                    [--since T] [--status ACTION] [--json]\n"
@@ -138,14 +143,20 @@ main(int argc, char *argv[])
 		return send_main(argc - 1, argv + 1, &o);
 	if (strcmp(cmd, "track") == 0)
 		return track_main(argc - 1, argv + 1, &o);
+	if (strcmp(cmd, "queue") == 0 &&
+	    control_is_queue_verb(argc - 1, argv + 1))
+		return control_queue_main(argc - 1, argv + 1, &o);
 	if (strcmp(cmd, "queue") == 0)
 		return inspect_queue_main(argc - 1, argv + 1, &o);
+	if (strcmp(cmd, "reload") == 0)
+		return control_reload_main(argc - 1, argv + 1, &o);
 	if (strcmp(cmd, "log") == 0)
 		return inspect_log_main(argc - 1, argv + 1, &o);
 	if (strcmp(cmd, "sendmail") == 0)
 		return sendmail_main(argc - 1, argv + 1, &o);
 	cli_err(NULL,
-	    "unknown command \"%.64s\" (send, track, queue, log, sendmail)",
+	    "unknown command \"%.64s\" (send, track, queue, log, reload, "
+	    "sendmail)",
 	    cmd);
 	usage(stderr);
 	return CLI_EXIT_USAGE;

@@ -30,6 +30,7 @@
 #define CONF_DEFAULT_DATA_DIR "/var/lib/msgtrk"
 #define CONF_DEFAULT_USER "msgtrk"
 #define CONF_MAILBOX_SUBDIR "/mail"
+#define CONF_CONTROL_SUBDIR "/control"
 
 /* Longest numeric address text: "[" INET6_ADDRSTRLEN "]:65535". */
 #define CONF_ADDR_TEXT_MAX (INET6_ADDRSTRLEN + 8)
@@ -571,6 +572,22 @@ conf_set_path(struct conf *c, const struct conf_key *k, const char *v,
 	return conf_replace(conf_field(c, k->off), p, why, whysize);
 }
 
+/* control_socket: a path that fits a UNIX socket address. */
+static int
+conf_set_socket(struct conf *c, const struct conf_key *k, const char *v,
+    char *why, size_t whysize)
+{
+	char **dst = conf_field(c, k->off);
+
+	if (conf_set_path(c, k, v, why, whysize) == -1)
+		return -1;
+	if (strlen(*dst) > CONF_SOCKET_PATH_MAX)
+		return conf_why(why, whysize,
+		    "path longer than %d bytes (a UNIX socket's limit)",
+		    CONF_SOCKET_PATH_MAX);
+	return 0;
+}
+
 static int
 conf_addr_equal(const struct conf_addr *a, const struct conf_addr *b)
 {
@@ -1040,6 +1057,9 @@ static const struct conf_key conf_keys[] = {
 	PATHKEY(local_recipients),
 	{ .name = "local_transport", .set = conf_set_transport },
 	PATHKEY(mailbox_dir),
+	{ .name = "control_socket",
+	    .set = conf_set_socket,
+	    .off = FIELD(control_socket) },
 	PATHKEY(aliases),
 	PATHKEY(routes),
 	{ .name = "dns_servers",
@@ -1136,6 +1156,8 @@ conf_defaults(struct conf *c, char *err, size_t errsize)
 	if ((c->data_dir = strdup(CONF_DEFAULT_DATA_DIR)) == NULL ||
 	    (c->mailbox_dir = strdup(
 	         CONF_DEFAULT_DATA_DIR CONF_MAILBOX_SUBDIR)) == NULL ||
+	    (c->control_socket = strdup(
+	         CONF_DEFAULT_DATA_DIR CONF_CONTROL_SUBDIR)) == NULL ||
 	    (c->local_transport = strdup("maildir")) == NULL ||
 	    (c->store = strdup("sqlite")) == NULL ||
 	    (c->user = strdup(CONF_DEFAULT_USER)) == NULL) {
@@ -1398,6 +1420,29 @@ conf_load(struct conf *c, const char *path, char *err, size_t errsize)
 			goto fail;
 		}
 	}
+	/* control_socket too, when it still fits a socket address. */
+	if (conf_seen(seen, "control_socket") == 0) {
+		struct buf m;
+
+		buf_init(&m, CONF_SOCKET_PATH_MAX);
+		if (buf_addf(&m, "%s%s",
+		        strcmp(c->data_dir, "/") == 0 ? "" : c->data_dir,
+		        CONF_CONTROL_SUBDIR) == -1) {
+			conf_why(err, errsize,
+			    "%s:%u: control_socket: the default "
+			    "<data_dir>%s is longer than %d bytes (a UNIX "
+			    "socket's limit): set control_socket",
+			    path, conf_seen(seen, "data_dir"),
+			    CONF_CONTROL_SUBDIR, CONF_SOCKET_PATH_MAX);
+			buf_reset(&m);
+			goto fail;
+		}
+		free(c->control_socket);
+		if ((c->control_socket = buf_release(&m)) == NULL) {
+			conf_why(err, errsize, "%s: out of memory", path);
+			goto fail;
+		}
+	}
 	ret = 0;
 fail:
 	buf_reset(&b);
@@ -1416,6 +1461,7 @@ conf_free(struct conf *c)
 	free(c->local_recipients);
 	free(c->local_transport);
 	free(c->mailbox_dir);
+	free(c->control_socket);
 	free(c->aliases);
 	free(c->routes);
 	free(c->store);

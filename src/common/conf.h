@@ -39,6 +39,9 @@
 /* mtrk_max_timeout: below one day a tracking record would vanish before
  * a sender could ask (PRODUCT.md: "a value below 1d is a config error"). */
 #define CONF_MTRK_MAX_MIN 86400
+/* control_socket: a UNIX socket path fits in sockaddr_un's sun_path
+ * (108 octets with its NUL on Linux, unix(7)). */
+#define CONF_SOCKET_PATH_MAX 107
 /* user: a POSIX login name ([A-Za-z0-9._-], not starting with '-'), at
  * most 32 bytes like useradd(8). */
 #define CONF_USER_MAX 32
@@ -90,6 +93,9 @@ struct conf {
 	char *local_recipients; /* file path or NULL */
 	char *local_transport; /* "maildir" or "lmtp:HOST:PORT" */
 	char *mailbox_dir;
+	/* control_socket (default <data_dir>/control): the UNIX socket of
+	 * msgtrk queue flush|hold|release|delete and msgtrk reload. */
+	char *control_socket;
 	char *aliases; /* file path or NULL */
 	char *routes; /* file path or NULL */
 	struct conf_addr dns_servers[CONF_DNS_MAX];
@@ -150,7 +156,8 @@ int conf_defaults(struct conf *c, char *err, size_t errsize);
  * lists) are reported at the line of the last key involved.
  * mtrk_default_timeout, unless set, is capped by mtrk_max_timeout (the
  * silent cap of PRODUCT.md).  mailbox_dir, unless set, becomes
- * <data_dir>/mail. */
+ * <data_dir>/mail, and control_socket <data_dir>/control (then a data_dir
+ * too long for a socket path is an error naming control_socket). */
 int conf_load(struct conf *c, const char *path, char *err, size_t errsize);
 
 /* Frees what c owns and zeroes c.  c may be NULL. */

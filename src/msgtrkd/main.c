@@ -34,6 +34,7 @@
 #include "common/conf.h"
 #include "common/log.h"
 #include "common/tls.h"
+#include "control/control_server.h"
 #include "delivery/delivery.h"
 #include "dns/dns.h"
 #include "dns/route.h"
@@ -76,6 +77,7 @@
 
 static struct msgtrkd d;
 static struct conf conf;
+static struct control_server *control;
 static struct event *ev_purge;
 static struct event *ev_shutdown_tick;
 static time_t shutdown_started;
@@ -418,26 +420,45 @@ on_sigterm(evutil_socket_t sig, short ev, void *arg)
 	on_shutdown_tick(-1, 0, NULL);
 }
 
+/* SIGHUP and "msgtrk reload": reopens the log and reloads routes,
+ * aliases and local_recipients, all or nothing: every table is read
+ * before any is replaced, so a broken file leaves the old ones.  Returns
+ * 0, or -1 with err set (logged here). */
+static int
+reload(void *arg, char *err, size_t errsize)
+{
+	struct route_table *t = NULL;
+	char e[512];
+
+	(void)arg;
+	log_reopen();
+	if (conf.routes != NULL &&
+	    (t = route_table_load(conf.routes, e, sizeof(e))) == NULL) {
+		log_warnx("- daemon reload routes error=\"%s\"", e);
+		snprintf(err, errsize, "%s", e);
+		return -1;
+	}
+	if (delivery_reload(d.delivery, e, sizeof(e)) == -1) {
+		log_warnx("- daemon reload aliases error=\"%s\"", e);
+		snprintf(err, errsize, "%s", e);
+		route_table_free(t);
+		return -1;
+	}
+	if (t != NULL)
+		route_set_table(d.route, t);
+	log_info("- daemon reloaded");
+	return 0;
+}
+
 static void
 on_sighup(evutil_socket_t sig, short ev, void *arg)
 {
 	char err[512];
-	struct route_table *t;
 
 	(void)sig;
 	(void)ev;
 	(void)arg;
-	log_reopen();
-	if (conf.routes != NULL) {
-		if ((t = route_table_load(conf.routes, err, sizeof(err))) ==
-		    NULL)
-			log_warnx("- daemon reload routes error=\"%s\"", err);
-		else
-			route_set_table(d.route, t);
-	}
-	if (delivery_reload(d.delivery, err, sizeof(err)) == -1)
-		log_warnx("- daemon reload aliases error=\"%s\"", err);
-	log_info("- daemon reloaded");
+	(void)reload(NULL, err, sizeof(err));
 }
 
 static void
@@ -604,6 +625,15 @@ main(int argc, char *argv[])
 		fatalx("%s", err);
 	if (err[0] != '\0')
 		log_warnx("- queue recovered warning=\"%s\"", err);
+	{
+		/* The control socket, as the user msgtrkd now runs as. */
+		struct control_server_deps cdeps = { d.base, d.delivery,
+			conf.control_socket, reload, NULL, 0 };
+
+		if ((control = control_server_new(&cdeps, err, sizeof(err))) ==
+		    NULL)
+			config_fatal("%s", err);
+	}
 	log_info("- daemon started version=%s hostname=%s queued=%zu",
 	    MSGTRK_VERSION, conf.hostname, recovered);
 
@@ -636,6 +666,8 @@ main(int argc, char *argv[])
 	smtp_server_free(d.smtp);
 	mtqp_server_free(d.mtqp);
 	delivery_free(d.delivery);
+	/* After delivery: a change pending there calls back no more. */
+	control_server_free(control);
 	event_free(ev_purge);
 	if (ev_shutdown_tick != NULL)
 		event_free(ev_shutdown_tick);

@@ -311,7 +311,8 @@ def send_to_msgtrkd_and_inspect(c):
     (q,) = [json.loads(l) for l in out.splitlines()]
     assert set(q) == {"queue_id", "envid", "sender", "recipients",
                       "arrival_date", "next_attempt", "attempts",
-                      "last_error"}, q
+                      "held", "last_error"}, q
+    assert q["held"] is False, q
     assert q["envid"] == envid and q["sender"] == "me@src.test", q
     assert q["recipients"] == ["a@dest.test", "b@dest.test"], q
     # log: one record per recipient, filters.

@@ -278,6 +278,38 @@ gen_user33(void)
 	return gen_repeat("user = ", "u", "", CONF_USER_MAX + 1, "\n");
 }
 
+static char *
+gen_socket107(void)
+{
+	return gen_repeat("control_socket = /", "x", "", 106, "\n");
+}
+
+static char *
+gen_socket108(void)
+{
+	return gen_repeat("control_socket = /", "x", "", 107, "\n");
+}
+
+/* data_dir of 99 bytes: <data_dir>/control is 107, the most. */
+static char *
+gen_datadir99(void)
+{
+	return gen_repeat("data_dir = /", "d", "", 98, "\n");
+}
+
+static char *
+gen_datadir100(void)
+{
+	return gen_repeat("\ndata_dir = /", "d", "", 99, "\n");
+}
+
+static char *
+gen_datadir100_socket(void)
+{
+	return gen_repeat("data_dir = /", "d", "", 99,
+	    "\ncontrol_socket = /run/msgtrk.sock\n");
+}
+
 /* Value checks for cases that load. */
 static void
 chk_hostname(const struct conf *c)
@@ -509,6 +541,46 @@ chk_mailbox_derived(const struct conf *c)
 {
 	assert_string_equal(c->data_dir, "/srv/msgtrk");
 	assert_string_equal(c->mailbox_dir, "/srv/msgtrk/mail");
+}
+
+static void
+chk_socket_derived(const struct conf *c)
+{
+	assert_string_equal(c->control_socket, "/srv/msgtrk/control");
+}
+
+static void
+chk_socket_root(const struct conf *c)
+{
+	assert_string_equal(c->control_socket, "/control");
+}
+
+static void
+chk_socket_set(const struct conf *c)
+{
+	assert_string_equal(c->control_socket, "/run/msgtrk/control");
+	assert_string_equal(c->data_dir, "/srv/msgtrk");
+	assert_string_equal(c->mailbox_dir, "/srv/msgtrk/mail");
+}
+
+static void
+chk_socket107(const struct conf *c)
+{
+	assert_int_equal(strlen(c->control_socket), CONF_SOCKET_PATH_MAX);
+}
+
+static void
+chk_datadir99(const struct conf *c)
+{
+	assert_int_equal(strlen(c->data_dir), 99);
+	assert_int_equal(strlen(c->control_socket), CONF_SOCKET_PATH_MAX);
+	assert_string_equal(c->control_socket + 99, "/control");
+}
+
+static void
+chk_datadir100_socket(const struct conf *c)
+{
+	assert_string_equal(c->control_socket, "/run/msgtrk.sock");
 }
 
 static void
@@ -981,6 +1053,32 @@ static const struct load_case load_cases[] = {
 	    chk_mailbox_root },
 	{ "mailbox set", "mailbox_dir = /home/mail//\ndata_dir = /srv/msgtrk\n",
 	    0, NULL, NULL, chk_mailbox_set },
+	/* control_socket: a path, <data_dir>/control unless set, within a
+	 * UNIX socket address */
+	{ "control_socket derived", "data_dir = /srv/msgtrk/\n", 0, NULL, NULL,
+	    chk_socket_derived },
+	{ "control_socket derived root", "data_dir = /\n", 0, NULL, NULL,
+	    chk_socket_root },
+	{ "control_socket set",
+	    "control_socket = /run/msgtrk/control//\ndata_dir = /srv/msgtrk\n",
+	    0, NULL, NULL, chk_socket_set },
+	{ "control_socket relative", "control_socket = run/control\n", 0, NULL,
+	    ":1: control_socket: 'run/control' is not an absolute path", NULL },
+	{ "control_socket empty", "control_socket =\n", 0, NULL,
+	    ":1: control_socket: empty value", NULL },
+	{ "control_socket 107", NULL, 0, gen_socket107, NULL, chk_socket107 },
+	{ "control_socket 108", NULL, 0, gen_socket108,
+	    ":1: control_socket: path longer than 107 bytes (a UNIX socket's "
+	    "limit)",
+	    NULL },
+	{ "control_socket default 107", NULL, 0, gen_datadir99, NULL,
+	    chk_datadir99 },
+	{ "control_socket default 108", NULL, 0, gen_datadir100,
+	    ":2: control_socket: the default <data_dir>/control is longer than "
+	    "107 bytes (a UNIX socket's limit): set control_socket",
+	    NULL },
+	{ "control_socket set long data_dir", NULL, 0, gen_datadir100_socket,
+	    NULL, chk_datadir100_socket },
 	{ "data_dir relative", "data_dir = var/lib/msgtrk\n", 0, NULL,
 	    ":1: data_dir: 'var/lib/msgtrk' is not an absolute path", NULL },
 	{ "aliases relative", "aliases = ./aliases\n", 0, NULL,
@@ -1132,6 +1230,7 @@ test_defaults(void **state)
 	assert_null(c.local_recipients);
 	assert_string_equal(c.local_transport, "maildir");
 	assert_string_equal(c.mailbox_dir, "/var/lib/msgtrk/mail");
+	assert_string_equal(c.control_socket, "/var/lib/msgtrk/control");
 	assert_null(c.aliases);
 	assert_null(c.routes);
 	assert_int_equal(c.n_dns_servers, 0);
@@ -1191,6 +1290,7 @@ test_golden_defaults(void **state)
 	assert_int_equal(c.n_local_domains, 0);
 	assert_string_equal(c.local_transport, d.local_transport);
 	assert_string_equal(c.mailbox_dir, d.mailbox_dir);
+	assert_string_equal(c.control_socket, d.control_socket);
 	assert_int_equal(c.n_dns_servers, 0);
 	assert_string_equal(c.store, d.store);
 	assert_int_equal(c.smtp_tls_policy, d.smtp_tls_policy);
@@ -1252,6 +1352,7 @@ test_golden_full(void **state)
 	assert_string_equal(c.local_recipients, "/etc/msgtrk/recipients");
 	assert_string_equal(c.local_transport, "lmtp:127.0.0.1:24");
 	assert_string_equal(c.mailbox_dir, "/srv/mail");
+	assert_string_equal(c.control_socket, "/run/msgtrk/control");
 	assert_string_equal(c.aliases, "/etc/msgtrk/aliases");
 	assert_string_equal(c.routes, "/etc/msgtrk/routes");
 	assert_int_equal(c.n_dns_servers, 2);
