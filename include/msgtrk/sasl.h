@@ -84,8 +84,8 @@ int sasl_is_empty_response(const char *line, size_t n);
  * empty "334 " challenge).  Returns 0 with c filled, or -1 with *err_out
  * set and c wiped.  c is always written (wipe it with sasl_clear()).
  */
-int sasl_plain_decode(const char *b64, size_t n, struct sasl_creds *c,
-    enum sasl_error *err_out);
+int sasl_plain_decode(
+    const char *b64, size_t n, struct sasl_creds *c, enum sasl_error *err_out);
 
 /*
  * Decodes the LOGIN line of step (the username or the password) into c's

@@ -70,20 +70,21 @@ auth_new(struct event_base *base, const char *spec, char *err, size_t errsize)
 		spec = "";
 	for (i = 0; i < sizeof(backends) / sizeof(backends[0]); i++) {
 		n = strlen(backends[i]->name);
-		if (strncmp(spec, backends[i]->name, n) == 0 && spec[n] == ':') {
+		if (strncmp(spec, backends[i]->name, n) == 0 &&
+		    spec[n] == ':') {
 			ops = backends[i];
 			spec += n + 1;
 			break;
 		}
 	}
 	if (ops == NULL) {
-		snprintf(err, errsize,
-		    "auth: want passwd:/path or dovecot:/path");
+		snprintf(
+		    err, errsize, "auth: want passwd:/path or dovecot:/path");
 		return NULL;
 	}
 	if (spec[0] != '/') {
-		snprintf(err, errsize, "auth: %s: not an absolute path",
-		    ops->name);
+		snprintf(
+		    err, errsize, "auth: %s: not an absolute path", ops->name);
 		return NULL;
 	}
 	if ((a = calloc(1, sizeof(*a))) == NULL ||

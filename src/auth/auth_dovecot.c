@@ -114,7 +114,8 @@ req_send(struct dc_req *q)
 	memcpy(plain + 1, r->login, ln);
 	plain[1 + ln] = '\0';
 	memcpy(plain + 2 + ln, r->password, pn);
-	n = b64_encode(plain, 2 + ln + pn, B64_PAD_REQUIRED, resp, sizeof(resp));
+	n = b64_encode(
+	    plain, 2 + ln + pn, B64_PAD_REQUIRED, resp, sizeof(resp));
 	explicit_bzero(plain, sizeof(plain));
 	auth_req_wipe(r);
 	len = sizeof(resp) + 128;
@@ -311,8 +312,8 @@ dc_connect(struct dc_be *be)
 	bufferevent_setcb(be->bev, on_read, NULL, on_event, be);
 	be->state = DC_HANDSHAKE;
 	dovecot_reader_init(&be->rd);
-	if (bufferevent_socket_connect(be->bev, (struct sockaddr *)&sun,
-	        (int)sizeof(sun)) == -1) {
+	if (bufferevent_socket_connect(
+	        be->bev, (struct sockaddr *)&sun, (int)sizeof(sun)) == -1) {
 		dc_reset(be, strerror(errno));
 		return -1;
 	}

@@ -37,8 +37,8 @@ struct auth_backend {
 	const char *name;
 	/* Opens the backend on arg (the spec after "name:"); returns its
 	 * state or NULL with err set. */
-	void *(*open)(struct auth *a, struct event_base *base,
-	    const char *arg, char *err, size_t errsize);
+	void *(*open)(struct auth *a, struct event_base *base, const char *arg,
+	    char *err, size_t errsize);
 	/* Starts r; the backend answers with auth_req_done(), at once or
 	 * later.  Returns 0, or -1: r is AUTH_TEMP. */
 	int (*start)(void *be, struct auth_req *r);

@@ -251,8 +251,7 @@ parse_line(const char *s, size_t n, struct pw_entry *e, const char **what)
 		return -1;
 	}
 	if ((e->key = strdup(key)) == NULL ||
-	    (e->login = dupn(l, ln)) == NULL ||
-	    (e->hash = dupn(h, hn)) == NULL)
+	    (e->login = dupn(l, ln)) == NULL || (e->hash = dupn(h, hn)) == NULL)
 		return -1;
 	if ((r = hash_check(e->hash, what)) == -1)
 		return -1;
@@ -264,8 +263,8 @@ parse_line(const char *s, size_t n, struct pw_entry *e, const char **what)
 }
 
 struct auth_passwd_table *
-auth_passwd_parse(const char *file, const char *text, size_t len, char *err,
-    size_t errsize)
+auth_passwd_parse(
+    const char *file, const char *text, size_t len, char *err, size_t errsize)
 {
 	struct auth_passwd_table *t;
 	struct pw_entry e;
@@ -340,8 +339,8 @@ auth_passwd_parse(const char *file, const char *text, size_t len, char *err,
 	 * hash's setting: the same scheme and cost as a real check. */
 	if (first != NULL)
 		str_copy(t->dummy, first, sizeof(t->dummy));
-	else if (crypt_gensalt_rn("$y$", 0, NULL, 0, t->dummy,
-	             sizeof(t->dummy)) == NULL) {
+	else if (crypt_gensalt_rn(
+	             "$y$", 0, NULL, 0, t->dummy, sizeof(t->dummy)) == NULL) {
 		snprintf(err, errsize, "%s: crypt_gensalt: %s", file,
 		    strerror(errno));
 		auth_passwd_table_free(t);
@@ -482,8 +481,8 @@ pw_run(void *ctx, void *arg)
 		/* The lengths are not secret (the scheme fixes them);
 		 * the bytes are compared in constant time. */
 		n = strlen(j->setting);
-		j->result = strlen(out) == n &&
-		        CRYPTO_memcmp(out, j->setting, n) == 0
+		j->result =
+		    strlen(out) == n && CRYPTO_memcmp(out, j->setting, n) == 0
 		    ? AUTH_OK
 		    : AUTH_FAIL;
 	}
@@ -547,8 +546,8 @@ pw_start(void *arg, struct auth_req *r)
 	int locked;
 
 	if (be->inflight >= AUTH_PASSWD_QUEUE_MAX) {
-		log_warnx("- auth busy backend=passwd inflight=%zu",
-		    be->inflight);
+		log_warnx(
+		    "- auth busy backend=passwd inflight=%zu", be->inflight);
 		return -1;
 	}
 	if ((j = calloc(1, sizeof(*j))) == NULL)
@@ -557,8 +556,8 @@ pw_start(void *arg, struct auth_req *r)
 	j->r = r;
 	hash = auth_passwd_lookup(be->t, r->login, &locked, &canonical);
 	j->usable = hash != NULL;
-	str_copy(j->setting, hash != NULL ? hash : be->t->dummy,
-	    sizeof(j->setting));
+	str_copy(
+	    j->setting, hash != NULL ? hash : be->t->dummy, sizeof(j->setting));
 	if (canonical != NULL)
 		str_copy(j->canonical, canonical, sizeof(j->canonical));
 	str_copy(j->password, r->password, sizeof(j->password));

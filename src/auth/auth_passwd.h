@@ -42,8 +42,8 @@ struct auth_passwd_table;
 
 /* Parses len bytes of text (file names it in errors).  Returns the table,
  * or NULL with "file:line: what" in err. */
-struct auth_passwd_table *auth_passwd_parse(const char *file,
-    const char *text, size_t len, char *err, size_t errsize);
+struct auth_passwd_table *auth_passwd_parse(
+    const char *file, const char *text, size_t len, char *err, size_t errsize);
 
 /* Reads and parses the file at path. */
 struct auth_passwd_table *auth_passwd_load(

@@ -83,7 +83,8 @@ find(struct auth_penalty *p, const unsigned char *key, int64_t now)
 	for (i = 0; i < AUTH_PENALTY_ENTRIES; i++) {
 		struct penalty_entry *e = &p->e[i];
 
-		if (e->count > 0 && memcmp(e->key, key, NET_CLIENT_KEY_LEN) == 0)
+		if (e->count > 0 &&
+		    memcmp(e->key, key, NET_CLIENT_KEY_LEN) == 0)
 			return decayed(e, now) > 0 ? e : NULL;
 	}
 	return NULL;
@@ -153,7 +154,8 @@ auth_penalty_clients(const struct auth_penalty *p, int64_t now)
 
 		if (e->count > 0 &&
 		    (now <= e->t ||
-		        (now - e->t) / AUTH_PENALTY_DECAY_MS < (int64_t)e->count))
+		        (now - e->t) / AUTH_PENALTY_DECAY_MS <
+		            (int64_t)e->count))
 			n++;
 	}
 	return n;

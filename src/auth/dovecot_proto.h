@@ -94,7 +94,7 @@ int dovecot_format_hello(char *out, size_t outsize, unsigned long pid);
  * past AUTH_DEADLINE_MS.  Returns the length or -1 (too small, a bad
  * field).
  */
-int dovecot_format_auth(char *out, size_t outsize, unsigned id,
-    const char *rip, int secured, const char *resp);
+int dovecot_format_auth(char *out, size_t outsize, unsigned id, const char *rip,
+    int secured, const char *resp);
 
 #endif /* MSGTRK_DOVECOT_PROTO_H */

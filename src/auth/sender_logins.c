@@ -171,8 +171,8 @@ parse_line(const char *s, size_t n, struct sl_entry *e, const char **what)
 	}
 	if ((e->addr = strdup(addr)) == NULL)
 		return -1;
-	if ((e->logins = calloc(SENDER_LOGINS_PER_ADDRESS_MAX,
-	         sizeof(char *))) == NULL)
+	if ((e->logins = calloc(
+	         SENDER_LOGINS_PER_ADDRESS_MAX, sizeof(char *))) == NULL)
 		return -1;
 	p = colon + 1;
 	rest = n - (size_t)(p - s);
@@ -215,8 +215,8 @@ parse_line(const char *s, size_t n, struct sl_entry *e, const char **what)
 }
 
 struct sender_logins *
-sender_logins_parse(const char *file, const char *text, size_t len, char *err,
-    size_t errsize)
+sender_logins_parse(
+    const char *file, const char *text, size_t len, char *err, size_t errsize)
 {
 	struct sender_logins *t;
 	struct sl_entry e;
@@ -318,7 +318,8 @@ sender_logins_load(const char *path, char *err, size_t errsize)
 	if (file_read(path, &b, why, sizeof(why)) == -1)
 		snprintf(err, errsize, "%s: %s", path, why);
 	else
-		t = sender_logins_parse(path, buf_cstr(&b), b.len, err, errsize);
+		t = sender_logins_parse(
+		    path, buf_cstr(&b), b.len, err, errsize);
 	buf_reset(&b);
 	return t;
 }

@@ -41,8 +41,8 @@ struct sender_logins;
 
 /* Parses len bytes of text (file names it in errors).  Returns the table,
  * or NULL with "file:line: what" (or "file: out of memory") in err. */
-struct sender_logins *sender_logins_parse(const char *file, const char *text,
-    size_t len, char *err, size_t errsize);
+struct sender_logins *sender_logins_parse(
+    const char *file, const char *text, size_t len, char *err, size_t errsize);
 
 /* Reads (at most SENDER_LOGINS_FILE_MAX bytes) and parses the file at
  * path.  Returns NULL with "path: what" or "path:line: what" in err. */

@@ -1297,8 +1297,8 @@ conf_later(unsigned a, unsigned b)
 /* The submission listeners share no address with each other or with
  * smtp_listen and mtqp_listen (the line: the later key of the pair). */
 static int
-conf_check_listeners(struct conf *c, const unsigned *seen,
-    unsigned *line_out, char *why, size_t whysize)
+conf_check_listeners(struct conf *c, const unsigned *seen, unsigned *line_out,
+    char *why, size_t whysize)
 {
 	const struct {
 		const char *name;

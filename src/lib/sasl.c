@@ -142,8 +142,8 @@ decode(const char *b64, size_t n, unsigned char *out, size_t outsize,
 }
 
 int
-sasl_plain_decode(const char *b64, size_t n, struct sasl_creds *c,
-    enum sasl_error *err_out)
+sasl_plain_decode(
+    const char *b64, size_t n, struct sasl_creds *c, enum sasl_error *err_out)
 {
 	unsigned char msg[SASL_DECODED_MAX];
 	const unsigned char *authzid, *authcid, *passwd, *nul1, *nul2;

@@ -114,8 +114,8 @@ static void session_free(struct mtqp_session *);
 #define RATE_TAU_MS ((MTQP_SERVER_FAIL_BURST - 1) * RATE_PERIOD_MS)
 
 /* The key moved to common/net.c (the AUTH penalty uses it too). */
-_Static_assert(MTQP_SERVER_RATE_KEY_LEN == NET_CLIENT_KEY_LEN,
-    "one client key length");
+_Static_assert(
+    MTQP_SERVER_RATE_KEY_LEN == NET_CLIENT_KEY_LEN, "one client key length");
 
 int
 mtqp_server_rate_key(const struct sockaddr *sa, unsigned char *key_out)

@@ -68,9 +68,9 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	}
 	sasl_clear(&c);
 	memset(&c, 0, sizeof(c));
-	if (sasl_login_decode(&c, size % 2 ? SASL_LOGIN_USERNAME
-	                                   : SASL_LOGIN_PASSWORD,
-	        line, size, &err) == 0) {
+	if (sasl_login_decode(&c,
+	        size % 2 ? SASL_LOGIN_USERNAME : SASL_LOGIN_PASSWORD, line,
+	        size, &err) == 0) {
 		if (size % 2)
 			check_field(c.login, c.login_len, 1);
 		else

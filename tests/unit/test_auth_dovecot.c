@@ -51,11 +51,18 @@ static const struct proto_row proto_rows[] = {
 	{ "ok", "OK\t1\tuser=alice@example.test\n",
 	    "OK 1 user=alice@example.test\n" },
 	{ "ok with more fields",
-	    "OK\t3\tuser=alice@example.test\toriginal_user=ALICE@example.test\n",
+	    "OK\t3\tuser=alice@example.test\toriginal_user=ALICE@example."
+	    "test\n",
 	    "OK 3 user=alice@example.test\n" },
 	{ "ok without user", "OK\t7\n", "OK 7\n" },
-	{ "ok escaped user", "OK\t2\tuser=a\x01" "xb\n", "OK 2 user=axb\n" },
-	{ "user escaped 001", "OK\t2\tuser=a\x01" "1b\n", "!\n" },
+	{ "ok escaped user",
+	    "OK\t2\tuser=a\x01"
+	    "xb\n",
+	    "OK 2 user=axb\n" },
+	{ "user escaped 001",
+	    "OK\t2\tuser=a\x01"
+	    "1b\n",
+	    "!\n" },
 	{ "fail", "FAIL\t2\tuser=alice@example.test\n", "FAIL 2\n" },
 	{ "fail bare", "FAIL\t9\n", "FAIL 9\n" },
 	{ "fail temp", "FAIL\t4\ttemp\n", "FAIL 4 temp\n" },
@@ -74,7 +81,10 @@ static const struct proto_row proto_rows[] = {
 	{ "id signed", "FAIL\t-1\n", "!\n" },
 	{ "no id", "OK\n", "!\n" },
 	{ "user escaped tab", "OK\t1\tuser=a\x01tb\n", "!\n" },
-	{ "user escaped nul", "OK\t1\tuser=a\x01" "0\n", "!\n" },
+	{ "user escaped nul",
+	    "OK\t1\tuser=a\x01"
+	    "0\n",
+	    "!\n" },
 	{ "user control", "OK\t1\tuser=a\rb\n", "!\n" },
 	{ "user empty", "OK\t1\tuser=\n", "!\n" },
 	{ "user escape at end", "OK\t1\tuser=a\x01\n", "!\n" },
@@ -101,7 +111,8 @@ render_reply(const struct dovecot_reply *r, struct buf *out)
 	if (r->kind == DOVECOT_VERSION)
 		buf_addf(out, " %u.%u", r->major, r->minor);
 	if (r->kind == DOVECOT_MECH)
-		buf_addf(out, " %s%s", r->mech, r->plaintext ? " plaintext" : "");
+		buf_addf(
+		    out, " %s%s", r->mech, r->plaintext ? " plaintext" : "");
 	if (r->kind == DOVECOT_OK || r->kind == DOVECOT_FAIL ||
 	    r->kind == DOVECOT_CONT)
 		buf_addf(out, " %u", r->id);
@@ -190,21 +201,21 @@ test_format(void **state)
 	(void)state;
 	assert_int_equal(dovecot_format_hello(out, sizeof(out), 1234), 22);
 	assert_string_equal(out, "VERSION\t1\t2\nCPID\t1234\n");
-	assert_true(dovecot_format_auth(out, sizeof(out), 7, "192.0.2.1", 1,
-	                "AGEAYg==") > 0);
+	assert_true(dovecot_format_auth(
+	                out, sizeof(out), 7, "192.0.2.1", 1, "AGEAYg==") > 0);
 	assert_string_equal(out,
 	    "AUTH\t7\tPLAIN\tservice=smtp\tsecured\tno-penalty\trip=192.0.2.1"
 	    "\tresp=AGEAYg==\n");
 	assert_true(
 	    dovecot_format_auth(out, sizeof(out), 8, "", 0, "AGEAYg==") > 0);
-	assert_string_equal(out,
-	    "AUTH\t8\tPLAIN\tservice=smtp\tno-penalty\tresp=AGEAYg==\n");
+	assert_string_equal(
+	    out, "AUTH\t8\tPLAIN\tservice=smtp\tno-penalty\tresp=AGEAYg==\n");
 	assert_true(
 	    dovecot_format_auth(out, sizeof(out), 8, NULL, 0, "AGEAYg==") > 0);
 	assert_int_equal(
 	    dovecot_format_auth(out, sizeof(out), 0, NULL, 0, "AGEAYg=="), -1);
-	assert_int_equal(dovecot_format_auth(out, sizeof(out), 1, "a\tb", 0,
-	                     "AGEAYg=="),
+	assert_int_equal(
+	    dovecot_format_auth(out, sizeof(out), 1, "a\tb", 0, "AGEAYg=="),
 	    -1);
 	assert_int_equal(
 	    dovecot_format_auth(out, sizeof(out), 1, NULL, 0, "AG\nEA"), -1);
@@ -469,8 +480,8 @@ run_all(struct event_base *base, struct result *r, size_t n, int limit_ms,
 }
 
 static void
-start_check(struct auth *a, const char *login, const char *pw,
-    const char *addr, struct result *r)
+start_check(struct auth *a, const char *login, const char *pw, const char *addr,
+    struct result *r)
 {
 	memset(r, 0, sizeof(*r));
 	clock_gettime(CLOCK_MONOTONIC, &r->start);
@@ -479,8 +490,8 @@ start_check(struct auth *a, const char *login, const char *pw,
 }
 
 static struct result
-one(struct event_base *base, struct auth *a, const char *login,
-    const char *pw, const char *addr, int limit_ms)
+one(struct event_base *base, struct auth *a, const char *login, const char *pw,
+    const char *addr, int limit_ms)
 {
 	struct result r;
 
@@ -512,7 +523,7 @@ test_real_dovecot(void **state)
 	assert_int_equal(r.result, AUTH_OK);
 	assert_string_equal(r.canonical, "y@example.test");
 	print_message("dovecot yescrypt right (first, with connect and "
-		      "handshake): %.1f ms\n",
+	              "handshake): %.1f ms\n",
 	    r.ms);
 	r = one(base, a, "b@example.test", "b pass", "192.0.2.2", 10000);
 	assert_int_equal(r.result, AUTH_OK);
@@ -548,12 +559,12 @@ test_real_dovecot(void **state)
 	dovecot_signal_all(SIGCONT);
 	assert_int_equal(r.called, 1);
 	assert_int_equal(r.result, AUTH_TEMP);
-	assert_true(r.ms >= AUTH_DEADLINE_MS - 50 &&
-	    r.ms < AUTH_DEADLINE_MS + 1000);
+	assert_true(
+	    r.ms >= AUTH_DEADLINE_MS - 50 && r.ms < AUTH_DEADLINE_MS + 1000);
 	assert_true(tk.ticks > 100);
 	assert_true(tk.max_gap_ms < 1000);
 	print_message("dovecot SIGSTOPped: AUTH_TEMP after %.0f ms; 10 ms "
-		      "timer ticked %u times, largest gap %.1f ms\n",
+	              "timer ticked %u times, largest gap %.1f ms\n",
 	    r.ms, tk.ticks, tk.max_gap_ms);
 
 	/* Running again: the next check reconnects. */
@@ -572,8 +583,8 @@ test_real_dovecot(void **state)
 	assert_int_equal(r.result, AUTH_TEMP);
 	assert_true(r.ms < 1900);
 	print_message("dovecot's auth process killed with a check in flight: "
-		      "AUTH_TEMP "
-		      "after %.0f ms\n",
+	              "AUTH_TEMP "
+	              "after %.0f ms\n",
 	    r.ms);
 
 	dovecot_stop();
@@ -626,8 +637,10 @@ main(void)
 	snprintf(dir, sizeof(dir), "/tmp/test_auth_dovecot.XXXXXX");
 	if (mkdtemp(dir) == NULL || chmod(dir, 0755) == -1)
 		return 1;
-	failed += TABLE_RUN("dovecot_proto", test_proto, proto_rows, proto_name);
-	failed += cmocka_run_group_tests_name("auth_dovecot", tests, NULL, NULL);
+	failed +=
+	    TABLE_RUN("dovecot_proto", test_proto, proto_rows, proto_name);
+	failed +=
+	    cmocka_run_group_tests_name("auth_dovecot", tests, NULL, NULL);
 	dovecot_stop();
 	if (getenv("KEEP") == NULL && fork() == 0)
 		execlp("rm", "rm", "-rf", dir, (char *)NULL);

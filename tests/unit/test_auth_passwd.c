@@ -49,10 +49,14 @@ __wrap_crypt_rn(const char *phrase, const char *setting, void *data, int size)
 
 /* ---- the file ------------------------------------------------------- */
 
-#define Y "$y$j9T$TKvhihEBfDpUrxPqL/fcR1$F6ATOLjjyMkUB.TQQDguHeTCTTF5ZTve5OtlFwzTG7D"
+#define Y \
+	"$y$j9T$TKvhihEBfDpUrxPqL/" \
+	"fcR1$F6ATOLjjyMkUB.TQQDguHeTCTTF5ZTve5OtlFwzTG7D"
 #define BREST "$05$yxB6OFHjN39xOpF0uRHNhubgkpxSMjERrSyd0u5QwDBP5Xl7sToPO"
 #define B "$2b" BREST
-#define S "$6$saltsalt$pauPrmdmG4BTE9h2HPmywiw152IFch6BJCEsaY6D.PLTfpV8sqvXwWdyfsgVgozkYH9B80bAip/08R2BPH2xk/"
+#define S \
+	"$6$saltsalt$pauPrmdmG4BTE9h2HPmywiw152IFch6BJCEsaY6D." \
+	"PLTfpV8sqvXwWdyfsgVgozkYH9B80bAip/08R2BPH2xk/"
 
 struct parse_case {
 	const char *name;
@@ -86,7 +90,8 @@ static const struct parse_case parse_cases[] = {
 	    "f:1: MD5-crypt hash refused (weak): use yescrypt, bcrypt or "
 	    "sha512-crypt",
 	    0 },
-	{ "sha256", "alice:$5$salt$Oo0nc86Ktkc05wTAggFOZIQJhfxhAZY1mlIogZJN.i.\n",
+	{ "sha256",
+	    "alice:$5$salt$Oo0nc86Ktkc05wTAggFOZIQJhfxhAZY1mlIogZJN.i.\n",
 	    "f:1: unsupported hash scheme: use yescrypt ($y$), bcrypt ($2b$) "
 	    "or sha512-crypt ($6$)",
 	    0 },
@@ -100,8 +105,8 @@ static const struct parse_case parse_cases[] = {
 	    "f:1: incomplete hash (a setting without its hash?)", 0 },
 	{ "bcrypt cut", "alice:$2b$05$yxB6OFHjN39xOpF0uRHNhubgkpxSMjERr\n",
 	    "f:1: incomplete hash (a setting without its hash?)", 0 },
-	{ "bad char", "alice:$6$salt$a b\n", "f:1: invalid character in the hash",
-	    0 },
+	{ "bad char", "alice:$6$salt$a b\n",
+	    "f:1: invalid character in the hash", 0 },
 	{ "missing colon", "alice " Y "\n",
 	    "f:1: missing ':' between login and hash", 0 },
 	{ "missing login", ":" Y "\n", "f:1: missing login before ':'", 0 },
@@ -141,8 +146,8 @@ static void
 test_lookup(void **state)
 {
 	static const char text[] = "Alice@Example.test:" Y "\n"
-				   "dave:*\n"
-				   "erin:" B "\n";
+	                           "dave:*\n"
+	                           "erin:" B "\n";
 	struct auth_passwd_table *t;
 	const char *h, *canon;
 	char err[256];
@@ -157,7 +162,8 @@ test_lookup(void **state)
 	assert_string_equal(h, Y);
 	assert_string_equal(canon, "Alice@Example.test");
 	assert_false(locked);
-	assert_null(auth_passwd_lookup(t, "alice@example.test", &locked, &canon));
+	assert_null(
+	    auth_passwd_lookup(t, "alice@example.test", &locked, &canon));
 	assert_null(auth_passwd_lookup(t, "dave", &locked, &canon));
 	assert_true(locked);
 	assert_string_equal(canon, "dave");
@@ -234,8 +240,8 @@ on_tick(evutil_socket_t fd, short what, void *arg)
 /* Runs base until r is answered or limit_ms passed, a 10 ms timer
  * ticking meanwhile. */
 static void
-run_until(struct event_base *base, struct result *r, int limit_ms,
-    struct ticker *tk)
+run_until(
+    struct event_base *base, struct result *r, int limit_ms, struct ticker *tk)
 {
 	struct timeval ten = { 0, 10000 };
 	struct ticker local;
@@ -283,8 +289,8 @@ make_hash(const char *prefix, const char *pw, char *out, size_t outsize)
 	char setting[CRYPT_GENSALT_OUTPUT_SIZE];
 	struct crypt_data cd;
 
-	assert_non_null(crypt_gensalt_rn(prefix, 0, NULL, 0, setting,
-	    sizeof(setting)));
+	assert_non_null(
+	    crypt_gensalt_rn(prefix, 0, NULL, 0, setting, sizeof(setting)));
 	memset(&cd, 0, sizeof(cd));
 	assert_non_null(__real_crypt_rn(pw, setting, &cd, sizeof(cd)));
 	snprintf(out, outsize, "%s", cd.output);
@@ -344,14 +350,14 @@ test_libxcrypt_hashes(void **state)
 		snprintf(addr, sizeof(addr), "192.0.2.%zu", 10 + i);
 		ms = expect(base, a, schemes[i].login, "right horse", addr,
 		    AUTH_OK, schemes[i].login);
-		print_message("passwd %s right: %.1f ms\n", schemes[i].prefix,
-		    ms);
+		print_message(
+		    "passwd %s right: %.1f ms\n", schemes[i].prefix, ms);
 		snprintf(addr, sizeof(addr), "192.0.2.%zu", 20 + i);
 		ms = expect(base, a, schemes[i].login, "wrong horse", addr,
 		    AUTH_FAIL, NULL);
 		/* A failure waits for the penalty of one failure. */
-		print_message("passwd %s wrong: %.1f ms\n", schemes[i].prefix,
-		    ms);
+		print_message(
+		    "passwd %s wrong: %.1f ms\n", schemes[i].prefix, ms);
 		assert_true(ms >= 500);
 	}
 	/* The domain in any case; the canonical spelling comes back. */
@@ -430,7 +436,7 @@ test_loop_not_blocked(void **state)
 	run_until(base, &r, 10000, &tk);
 	assert_int_equal(r.result, AUTH_OK);
 	print_message("yescrypt check on a worker: %.1f ms; 10 ms timer: "
-		      "%u ticks, largest gap %.1f ms\n",
+	              "%u ticks, largest gap %.1f ms\n",
 	    r.ms, tk.ticks, tk.max_gap_ms);
 	/* The timer ran during the hash (test_deadline checks the same
 	 * over a 5 s hang, where a blocked loop cannot hide). */
@@ -466,8 +472,8 @@ test_penalty(void **state)
 	assert_true(ms >= 1000 && ms < 1400);
 	ms = expect(base, a, "u", "pw", "2001:db8:5:5::3", AUTH_OK, "u");
 	assert_true(ms >= 2000 && ms < 2400);
-	print_message("penalty: success after 2 failures answered in %.0f ms\n",
-	    ms);
+	print_message(
+	    "penalty: success after 2 failures answered in %.0f ms\n", ms);
 	/* Another /64 is not delayed. */
 	ms = expect(base, a, "u", "pw", "2001:db8:5:6::1", AUTH_OK, "u");
 	assert_true(ms < 400);
@@ -497,14 +503,14 @@ test_deadline(void **state)
 	run_until(base, &r, 8000, &tk);
 	assert_int_equal(r.called, 1);
 	assert_int_equal(r.result, AUTH_TEMP);
-	assert_true(r.ms >= AUTH_DEADLINE_MS - 50 &&
-	    r.ms < AUTH_DEADLINE_MS + 500);
+	assert_true(
+	    r.ms >= AUTH_DEADLINE_MS - 50 && r.ms < AUTH_DEADLINE_MS + 500);
 	/* A loop blocked by the hung hash would show one gap of 5 s and
 	 * no ticks; the bounds leave room for a loaded machine. */
 	assert_true(tk.ticks > 100);
 	assert_true(tk.max_gap_ms < 1000);
 	print_message("hung crypt: AUTH_TEMP after %.0f ms, timer ticked %u "
-		      "times, largest gap %.1f ms\n",
+	              "times, largest gap %.1f ms\n",
 	    r.ms, tk.ticks, tk.max_gap_ms);
 	/* The other thread still answers meanwhile. */
 	expect(base, a, "u", "pw", "203.0.113.10", AUTH_OK, "u");
@@ -581,8 +587,8 @@ main(void)
 	snprintf(dir, sizeof(dir), "/tmp/test_auth_passwd.XXXXXX");
 	if (mkdtemp(dir) == NULL)
 		return 1;
-	failed += TABLE_RUN("auth_passwd_parse", test_parse, parse_cases,
-	    parse_name);
+	failed +=
+	    TABLE_RUN("auth_passwd_parse", test_parse, parse_cases, parse_name);
 	failed += cmocka_run_group_tests_name("auth_passwd", tests, NULL, NULL);
 	if (fork() == 0)
 		execlp("rm", "rm", "-rf", dir, (char *)NULL);

@@ -122,8 +122,7 @@ test_eviction(void **state)
 		snprintf(addr, sizeof(addr), "10.%u.%u.1", i / 256, i % 256);
 		assert_int_equal(auth_penalty_fail(p, addr, T0 + i), 1);
 	}
-	assert_int_equal(
-	    auth_penalty_clients(p, T0 + AUTH_PENALTY_ENTRIES),
+	assert_int_equal(auth_penalty_clients(p, T0 + AUTH_PENALTY_ENTRIES),
 	    AUTH_PENALTY_ENTRIES);
 	/* 10.0.0.1 failed first: the newcomer takes its entry. */
 	assert_int_equal(auth_penalty_fail(p, "192.0.2.1", T0 + 5000), 1);
@@ -156,6 +155,7 @@ main(void)
 	int failed = 0;
 
 	failed += TABLE_RUN("auth_penalty_key", test_key, key_cases, key_name);
-	failed += cmocka_run_group_tests_name("auth_penalty", tests, NULL, NULL);
+	failed +=
+	    cmocka_run_group_tests_name("auth_penalty", tests, NULL, NULL);
 	return failed != 0;
 }

@@ -687,7 +687,8 @@ static const struct load_case load_cases[] = {
 	    "smtp_listen = 127.0.0.1:2525\nmtqp_listen = 127.0.0.1:2525\n", 0,
 	    NULL, ":2: mtqp_listen address 1 is also in smtp_listen", NULL },
 	/* submission (the daemon does not open these listeners yet) */
-	{ "submission", "auth = passwd:/etc/msgtrk/passwd\n"
+	{ "submission",
+	    "auth = passwd:/etc/msgtrk/passwd\n"
 	    "submission_listen = 127.0.0.1:587\n"
 	    "tls_cert_file = /etc/msgtrk/cert.pem\n"
 	    "tls_key_file = /etc/msgtrk/key.pem\n"
@@ -699,8 +700,8 @@ static const struct load_case load_cases[] = {
 	    NULL, chk_auth_dovecot },
 	{ "submission none", "submission_listen = none\n", 0, NULL, NULL,
 	    NULL },
-	{ "submission without auth", "\nsubmission_listen = 127.0.0.1:587\n",
-	    0, NULL,
+	{ "submission without auth", "\nsubmission_listen = 127.0.0.1:587\n", 0,
+	    NULL,
 	    ":2: submission_listen needs auth (passwd:/path or dovecot:/path)",
 	    NULL },
 	{ "submissions without auth",
@@ -711,7 +712,8 @@ static const struct load_case load_cases[] = {
 	    NULL },
 	{ "submissions without tls",
 	    "submissions_listen = 127.0.0.1:465\nauth = passwd:/p\n", 0, NULL,
-	    ":1: submissions_listen needs tls_cert_file and tls_key_file", NULL },
+	    ":1: submissions_listen needs tls_cert_file and tls_key_file",
+	    NULL },
 	{ "submission shares smtp",
 	    "smtp_listen = 127.0.0.1:2525\nauth = passwd:/p\n"
 	    "submission_listen = 127.0.0.1:587, 127.0.0.1:2525\n",

@@ -126,18 +126,18 @@ make_len_cases(void)
 	memcpy(plain_max + 512, f255, 255);
 	memcpy(plain_over, plain_max, sizeof(plain_max));
 	plain_over[SASL_PLAIN_MAX] = 'a'; /* passwd of 256 */
-	len_cases[i++] = (struct len_case) { "plain largest", PLAIN, plain_max,
+	len_cases[i++] = (struct len_case){ "plain largest", PLAIN, plain_max,
 		SASL_PLAIN_MAX, SASL_OK };
-	len_cases[i++] = (struct len_case) { "plain password 256", PLAIN,
+	len_cases[i++] = (struct len_case){ "plain password 256", PLAIN,
 		plain_over, SASL_PLAIN_MAX + 1, SASL_ERR_TOO_LONG };
-	len_cases[i++] = (struct len_case) { "login user 255", LOGIN_USER,
-		f255, 255, SASL_OK };
-	len_cases[i++] = (struct len_case) { "login user 256", LOGIN_USER,
-		f256, 256, SASL_ERR_TOO_LONG };
-	len_cases[i++] = (struct len_case) { "login pass 255", LOGIN_PASS,
-		f255, 255, SASL_OK };
-	len_cases[i++] = (struct len_case) { "login pass 256", LOGIN_PASS,
-		f256, 256, SASL_ERR_TOO_LONG };
+	len_cases[i++] = (struct len_case){ "login user 255", LOGIN_USER, f255,
+		255, SASL_OK };
+	len_cases[i++] = (struct len_case){ "login user 256", LOGIN_USER, f256,
+		256, SASL_ERR_TOO_LONG };
+	len_cases[i++] = (struct len_case){ "login pass 255", LOGIN_PASS, f255,
+		255, SASL_OK };
+	len_cases[i++] = (struct len_case){ "login pass 256", LOGIN_PASS, f256,
+		256, SASL_ERR_TOO_LONG };
 }
 
 static const char *
@@ -222,8 +222,8 @@ test_len(void **state)
 
 	n = b64_encode(t->raw, t->rawlen, B64_PAD_REQUIRED, line, sizeof(line));
 	assert_true(n > 0);
-	assert_int_equal(
-	    run(t->kind, line, (size_t)n, &c, &err), t->err == SASL_OK ? 0 : -1);
+	assert_int_equal(run(t->kind, line, (size_t)n, &c, &err),
+	    t->err == SASL_OK ? 0 : -1);
 	assert_int_equal(err, t->err);
 	sasl_clear(&c);
 }
@@ -289,8 +289,8 @@ test_misc(void **state)
 	assert_string_equal(
 	    sasl_login_challenge(SASL_LOGIN_PASSWORD), "334 UGFzc3dvcmQ6");
 	assert_string_equal(sasl_plain_challenge(), "334 ");
-	assert_string_equal(
-	    sasl_strerror(SASL_ERR_AUTHZID), "authorization identity not allowed");
+	assert_string_equal(sasl_strerror(SASL_ERR_AUTHZID),
+	    "authorization identity not allowed");
 	sasl_clear(NULL);
 }
 

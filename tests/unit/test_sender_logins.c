@@ -23,14 +23,14 @@ static const struct parse_case parse_cases[] = {
 	{ "empty", "", NULL, 0 },
 	{ "comments", "# x\n\n  # y\n", NULL, 0 },
 	{ "one", "alice@example.test: alice\n", NULL, 1 },
-	{ "several logins", "team@example.test: alice, bob@example.test,carol\n",
-	    NULL, 1 },
+	{ "several logins",
+	    "team@example.test: alice, bob@example.test,carol\n", NULL, 1 },
 	{ "blanks and crlf", " a@d.test \t:\t x , y \r\n", NULL, 1 },
 	{ "no final newline", "a@d.test: x", NULL, 1 },
 	{ "two", "a@d.test: x\nb@d.test: y\n", NULL, 2 },
 	{ "same local other case", "A@d.test: x\na@d.test: y\n", NULL, 2 },
-	{ "missing colon", "a@d.test x\n",
-	    "f:1: missing ':' after the address", 0 },
+	{ "missing colon", "a@d.test x\n", "f:1: missing ':' after the address",
+	    0 },
 	{ "missing address", "# c\n: x\n", "f:2: missing address before ':'",
 	    0 },
 	{ "not an address", "alice: x\n", "f:1: invalid address", 0 },
@@ -86,10 +86,9 @@ struct allow_case {
 	int want;
 };
 
-static const char table_text[] =
-    "team@example.test: alice@example.test, bob\n"
-    "Carol@Example.test: carol\n"
-    "dave@example.test: bob\n";
+static const char table_text[] = "team@example.test: alice@example.test, bob\n"
+                                 "Carol@Example.test: carol\n"
+                                 "dave@example.test: bob\n";
 
 static const struct allow_case allow_cases[] = {
 	{ "self", 0, "alice@example.test", "alice@example.test", 1 },
@@ -115,8 +114,7 @@ static const struct allow_case allow_cases[] = {
 	{ "table unlisted other", 1, "bob", "erin@example.test", 0 },
 	/* A listed address belongs to its logins only, even to the
 	 * login that is that address. */
-	{ "table listed self", 1, "dave@example.test", "dave@example.test",
-	    0 },
+	{ "table listed self", 1, "dave@example.test", "dave@example.test", 0 },
 	{ "table null sender", 1, "carol", "", 1 },
 };
 
@@ -134,8 +132,8 @@ test_allow(void **state)
 	char err[256];
 
 	if (c->table) {
-		t = sender_logins_parse("f", table_text, sizeof(table_text) - 1,
-		    err, sizeof(err));
+		t = sender_logins_parse(
+		    "f", table_text, sizeof(table_text) - 1, err, sizeof(err));
 		assert_non_null(t);
 	}
 	assert_int_equal(sender_logins_allowed(t, c->login, c->from), c->want);
@@ -206,6 +204,7 @@ main(void)
 	    "sender_logins_parse", test_parse, parse_cases, parse_name);
 	failed += TABLE_RUN(
 	    "sender_logins_allowed", test_allow, allow_cases, allow_name);
-	failed += cmocka_run_group_tests_name("sender_logins", tests, NULL, NULL);
+	failed +=
+	    cmocka_run_group_tests_name("sender_logins", tests, NULL, NULL);
 	return failed != 0;
 }
