@@ -8,15 +8,19 @@
 # dependency() meson.build requires for the programs.
 set -eu
 
+# libcrypt-dev: libxcrypt's crypt_rn() for auth = passwd:/path.
 build="gcc pkg-config meson ninja-build libssl-dev libevent-dev
-	libsqlite3-dev libpq-dev libc-ares-dev"
+	libsqlite3-dev libpq-dev libc-ares-dev libcrypt-dev"
 # libcmocka-dev: the unit tests; mandoc: the man pages' lint; debhelper,
 # devscripts, fakeroot, lintian: the Debian package built from the tree;
 # neomutt: a real mail user agent for msgtrk sendmail; systemd: the
-# unit's check (systemd-analyze verify).
+# unit's check (systemd-analyze verify); dovecot-core: a real Dovecot
+# auth server for auth = dovecot:; whois: mkpasswd, to make crypt(3)
+# hashes as an operator does.
 test="$build libcmocka-dev clang libclang-rt-14-dev cppcheck clang-format
 	python3 dnsmasq-base swaks postfix openssl sqlite3 postgresql
-	mandoc debhelper devscripts fakeroot lintian neomutt systemd"
+	mandoc debhelper devscripts fakeroot lintian neomutt systemd
+	dovecot-core whois"
 
 case "${1:-build}" in
 build) want=$build ;;

@@ -1021,6 +1021,34 @@ conf_set_user(struct conf *c, const struct conf_key *k, const char *v,
 	return conf_replace(&c->user, v, why, whysize);
 }
 
+/* auth: "passwd:/abs/path" or "dovecot:/abs/path" (src/auth/auth.h). */
+static int
+conf_set_auth(struct conf *c, const struct conf_key *k, const char *v,
+    char *why, size_t whysize)
+{
+	const char *path;
+	size_t n;
+	int dovecot;
+
+	(void)k;
+	if (strncmp(v, "passwd:", 7) == 0) {
+		path = v + 7;
+		dovecot = 0;
+	} else if (strncmp(v, "dovecot:", 8) == 0) {
+		path = v + 8;
+		dovecot = 1;
+	} else
+		return conf_why(why, whysize,
+		    "'%.60s' is neither passwd:/path nor dovecot:/path", v);
+	if (path[0] != '/')
+		return conf_why(
+		    why, whysize, "'%.60s' is not an absolute path", path);
+	n = strlen(path);
+	if (n >= PATH_MAX || (dovecot && n > CONF_AUTH_SOCKET_MAX))
+		return conf_why(why, whysize, "path too long");
+	return conf_replace(&c->auth, v, why, whysize);
+}
+
 #define FIELD(f) offsetof(struct conf, f)
 #define PATHKEY(k) \
 	{ \
@@ -1052,6 +1080,18 @@ static const struct conf_key conf_keys[] = {
 	    .count_off = FIELD(n_mtqp_listen),
 	    .max = CONF_LISTEN_MAX,
 	    .none_ok = 1 },
+	{ .name = "submission_listen",
+	    .set = conf_set_addrs,
+	    .off = FIELD(submission_listen),
+	    .count_off = FIELD(n_submission_listen),
+	    .max = CONF_LISTEN_MAX,
+	    .none_ok = 1 },
+	{ .name = "submissions_listen",
+	    .set = conf_set_addrs,
+	    .off = FIELD(submissions_listen),
+	    .count_off = FIELD(n_submissions_listen),
+	    .max = CONF_LISTEN_MAX,
+	    .none_ok = 1 },
 	{ .name = "relay_networks", .set = conf_set_nets, .empty_ok = 1 },
 	{ .name = "local_domains", .set = conf_set_domains, .empty_ok = 1 },
 	PATHKEY(local_recipients),
@@ -1062,6 +1102,9 @@ static const struct conf_key conf_keys[] = {
 	    .off = FIELD(control_socket) },
 	PATHKEY(aliases),
 	PATHKEY(routes),
+	{ .name = "auth", .set = conf_set_auth },
+	PATHKEY(sender_logins),
+	BOOLKEY(submission_track),
 	{ .name = "dns_servers",
 	    .set = conf_set_addrs,
 	    .off = FIELD(dns_servers),
@@ -1194,6 +1237,7 @@ conf_defaults(struct conf *c, char *err, size_t errsize)
 	c->mtqp_tls_required = 0;
 	c->mtqp_chain = 0;
 	c->hide_internal_hosts = 0;
+	c->submission_track = 1;
 	if (conf_system_hostname(
 	        c->hostname, sizeof(c->hostname), why, sizeof(why)) == -1) {
 		c->hostname[0] = '\0';
@@ -1272,6 +1316,44 @@ conf_later(unsigned a, unsigned b)
 	return a > b ? a : b;
 }
 
+/* The submission listeners share no address with each other or with
+ * smtp_listen and mtqp_listen (the line: the later key of the pair). */
+static int
+conf_check_listeners(struct conf *c, const unsigned *seen, unsigned *line_out,
+    char *why, size_t whysize)
+{
+	const struct {
+		const char *name;
+		const struct conf_addr *a;
+		size_t n;
+	} l[] = {
+		{ "smtp_listen", c->smtp_listen, c->n_smtp_listen },
+		{ "mtqp_listen", c->mtqp_listen, c->n_mtqp_listen },
+		{ "submission_listen", c->submission_listen,
+		    c->n_submission_listen },
+		{ "submissions_listen", c->submissions_listen,
+		    c->n_submissions_listen },
+	};
+	size_t x, y, i, j;
+
+	/* smtp_listen against mtqp_listen is checked by the caller. */
+	for (x = 2; x < sizeof(l) / sizeof(l[0]); x++)
+		for (y = 0; y < x; y++)
+			for (i = 0; i < l[x].n; i++)
+				for (j = 0; j < l[y].n; j++) {
+					if (!conf_addr_equal(
+					        &l[x].a[i], &l[y].a[j]))
+						continue;
+					*line_out = conf_later(
+					    conf_seen(seen, l[x].name),
+					    conf_seen(seen, l[y].name));
+					return conf_why(why, whysize,
+					    "%s address %zu is also in %s",
+					    l[x].name, i + 1, l[y].name);
+				}
+	return 0;
+}
+
 /* Rules between keys, once the whole file is read.  Reports the line of
  * the key set last among those involved (0: none was in the file). */
 static int
@@ -1280,6 +1362,7 @@ conf_check(struct conf *c, const unsigned *seen, unsigned *line_out, char *why,
 {
 	unsigned tls = conf_later(
 	    conf_seen(seen, "tls_cert_file"), conf_seen(seen, "tls_key_file"));
+	unsigned sub;
 	size_t i, j;
 
 	*line_out = conf_later(
@@ -1296,6 +1379,8 @@ conf_check(struct conf *c, const unsigned *seen, unsigned *line_out, char *why,
 				    "mtqp_listen address %zu is also in "
 				    "smtp_listen",
 				    j + 1);
+	if (conf_check_listeners(c, seen, line_out, why, whysize) == -1)
+		return -1;
 	*line_out = tls;
 	if ((c->tls_cert_file == NULL) != (c->tls_key_file == NULL))
 		return conf_why(why, whysize, "%s is set but %s is not",
@@ -1327,6 +1412,22 @@ conf_check(struct conf *c, const unsigned *seen, unsigned *line_out, char *why,
 			        ? ", its default"
 			        : "");
 	}
+	/* Submission (PRODUCT.md): AUTH is the point of it, and implicit
+	 * TLS needs a certificate. */
+	sub = conf_later(conf_seen(seen, "submission_listen"),
+	    conf_seen(seen, "submissions_listen"));
+	*line_out = conf_later(sub, conf_seen(seen, "auth"));
+	if (c->n_submission_listen + c->n_submissions_listen > 0 &&
+	    c->auth == NULL)
+		return conf_why(why, whysize,
+		    "%s needs auth (passwd:/path or dovecot:/path)",
+		    c->n_submission_listen > 0 ? "submission_listen"
+		                               : "submissions_listen");
+	*line_out = conf_later(conf_seen(seen, "submissions_listen"), tls);
+	if (c->n_submissions_listen > 0 && c->tls_cert_file == NULL)
+		return conf_why(why, whysize,
+		    "submissions_listen needs tls_cert_file and tls_key_file "
+		    "(implicit TLS)");
 	*line_out = 0;
 	return 0;
 }
@@ -1464,6 +1565,8 @@ conf_free(struct conf *c)
 	free(c->control_socket);
 	free(c->aliases);
 	free(c->routes);
+	free(c->auth);
+	free(c->sender_logins);
 	free(c->store);
 	free(c->tls_cert_file);
 	free(c->tls_key_file);

@@ -46,6 +46,10 @@
  * most 32 bytes like useradd(8). */
 #define CONF_USER_MAX 32
 
+/* auth = dovecot:PATH: a UNIX socket path (sockaddr_un's sun_path holds
+ * 108 bytes with its NUL). */
+#define CONF_AUTH_SOCKET_MAX 107
+
 /* A listener or DNS server address, numeric ("127.0.0.1:2525",
  * "[::1]:25"). */
 struct conf_addr {
@@ -86,6 +90,15 @@ struct conf {
 	size_t n_smtp_listen; /* 0: "none" */
 	struct conf_addr mtqp_listen[CONF_LISTEN_MAX];
 	size_t n_mtqp_listen;
+	/* submission_listen (RFC 6409, STARTTLS then AUTH) and
+	 * submissions_listen (RFC 8314, implicit TLS): default none.  Not
+	 * opened by msgtrkd yet: the SMTP server's submission mode is wired
+	 * to them separately.  Each needs auth; submissions_listen needs
+	 * tls_cert_file; no address in two listener lists. */
+	struct conf_addr submission_listen[CONF_LISTEN_MAX];
+	size_t n_submission_listen;
+	struct conf_addr submissions_listen[CONF_LISTEN_MAX];
+	size_t n_submissions_listen;
 	struct conf_net relay_networks[CONF_NET_MAX];
 	size_t n_relay_networks;
 	char **local_domains; /* lower-cased */
@@ -98,6 +111,13 @@ struct conf {
 	char *control_socket;
 	char *aliases; /* file path or NULL */
 	char *routes; /* file path or NULL */
+	/* auth: "passwd:/abs/path" or "dovecot:/abs/path/to/auth-client"
+	 * (src/auth/auth.h), or NULL; sender_logins: file path or NULL
+	 * (src/auth/sender_logins.h); submission_track (default yes):
+	 * authenticated mail without MTRK is made trackable. */
+	char *auth;
+	char *sender_logins;
+	int submission_track;
 	struct conf_addr dns_servers[CONF_DNS_MAX];
 	size_t n_dns_servers; /* 0: the system resolver */
 	char *store; /* "sqlite" or "postgresql://..." */
@@ -152,8 +172,9 @@ int conf_defaults(struct conf *c, char *err, size_t errsize);
  * must be absolute.  Files named by keys are not opened here.  Rules
  * between keys (both listeners none, a TLS file without its pair, an
  * mtrk_default_timeout set in the file above mtrk_max_timeout,
- * mtqp_tls_required without TLS files, an address in both listener
- * lists) are reported at the line of the last key involved.
+ * mtqp_tls_required without TLS files, an address in two listener
+ * lists, a submission listener without auth, submissions_listen without
+ * TLS files) are reported at the line of the last key involved.
  * mtrk_default_timeout, unless set, is capped by mtrk_max_timeout (the
  * silent cap of PRODUCT.md).  mailbox_dir, unless set, becomes
  * <data_dir>/mail, and control_socket <data_dir>/control (then a data_dir

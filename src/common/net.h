@@ -22,4 +22,14 @@ const void *net_host_bytes(const struct sockaddr *sa, size_t *len_out);
 /* The port of sa in host order, 0 for another family. */
 int net_port(const struct sockaddr *sa);
 
+/* The length of a client key (net_client_key). */
+#define NET_CLIENT_KEY_LEN 9
+
+/* The key under which per-client limits count sa (the MTQP server's failed
+ * TRACKs, AUTH failures): 4 and the address for IPv4 and IPv4-mapped IPv6
+ * (::ffff:a.b.c.d), 6 and the /64 for other IPv6, zero-padded to
+ * NET_CLIENT_KEY_LEN.  Returns 0, or -1 for another family (key_out is
+ * then all zero). */
+int net_client_key(const struct sockaddr *sa, unsigned char *key_out);
+
 #endif /* MSGTRK_NET_H */

@@ -107,39 +107,14 @@ static void session_free(struct mtqp_session *);
 #define RATE_PERIOD_MS ((int64_t)MTQP_SERVER_FAIL_REFILL * 1000)
 #define RATE_TAU_MS ((MTQP_SERVER_FAIL_BURST - 1) * RATE_PERIOD_MS)
 
+/* The key moved to common/net.c (the AUTH penalty uses it too). */
+_Static_assert(
+    MTQP_SERVER_RATE_KEY_LEN == NET_CLIENT_KEY_LEN, "one client key length");
+
 int
 mtqp_server_rate_key(const struct sockaddr *sa, unsigned char *key_out)
 {
-	static const unsigned char mapped[12] = { 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
-		0xff, 0xff };
-
-	memset(key_out, 0, MTQP_SERVER_RATE_KEY_LEN);
-	if (sa == NULL)
-		return -1;
-	if (sa->sa_family == AF_INET) {
-		const struct sockaddr_in *s4 = (const void *)sa;
-
-		key_out[0] = 4;
-		memcpy(key_out + 1, &s4->sin_addr, 4);
-		return 0;
-	}
-	if (sa->sa_family == AF_INET6) {
-		const struct sockaddr_in6 *s6 = (const void *)sa;
-		const unsigned char *a = s6->sin6_addr.s6_addr;
-
-		if (memcmp(a, mapped, sizeof(mapped)) == 0) {
-			/* ::ffff:a.b.c.d is the IPv4 client a.b.c.d. */
-			key_out[0] = 4;
-			memcpy(key_out + 1, a + 12, 4);
-		} else {
-			/* One /64 is one site (RFC 4291 §2.5.1 interface
-			 * identifiers): its addresses share a bucket. */
-			key_out[0] = 6;
-			memcpy(key_out + 1, a, 8);
-		}
-		return 0;
-	}
-	return -1;
+	return net_client_key(sa, key_out);
 }
 
 /* Takes one slot at *tat; returns the wait. */

@@ -659,6 +659,42 @@ chk_listen16(const struct conf *c)
 	assert_int_equal(c->n_smtp_listen, CONF_LISTEN_MAX);
 }
 
+/* A dovecot socket path one byte over sun_path. */
+static char *
+gen_auth_long(void)
+{
+	char *t = malloc(200);
+
+	assert_non_null(t);
+	memcpy(t, "auth = dovecot:/", 16);
+	memset(t + 16, 's', CONF_AUTH_SOCKET_MAX);
+	strcpy(t + 16 + CONF_AUTH_SOCKET_MAX, "\n");
+	return t;
+}
+
+static void
+chk_submission(const struct conf *c)
+{
+	assert_int_equal(c->n_submission_listen, 1);
+	assert_int_equal(c->n_submissions_listen, 2);
+	assert_int_equal(ntohs(((const struct sockaddr_in *)(const void *)&c
+	                            ->submission_listen[0]
+	                            .ss)
+	                           ->sin_port),
+	    587);
+	assert_string_equal(c->auth, "passwd:/etc/msgtrk/passwd");
+	assert_string_equal(c->sender_logins, "/etc/msgtrk/sender_logins");
+	assert_int_equal(c->submission_track, 0);
+}
+
+static void
+chk_auth_dovecot(const struct conf *c)
+{
+	assert_string_equal(c->auth, "dovecot:/run/dovecot/auth-client");
+	assert_int_equal(c->n_submission_listen, 0);
+	assert_int_equal(c->submission_track, 1);
+}
+
 static void
 chk_value_eq(const struct conf *c)
 {
@@ -722,6 +758,66 @@ static const struct load_case load_cases[] = {
 	{ "listen shared",
 	    "smtp_listen = 127.0.0.1:2525\nmtqp_listen = 127.0.0.1:2525\n", 0,
 	    NULL, ":2: mtqp_listen address 1 is also in smtp_listen", NULL },
+	/* submission (the daemon does not open these listeners yet) */
+	{ "submission",
+	    "auth = passwd:/etc/msgtrk/passwd\n"
+	    "submission_listen = 127.0.0.1:587\n"
+	    "tls_cert_file = /etc/msgtrk/cert.pem\n"
+	    "tls_key_file = /etc/msgtrk/key.pem\n"
+	    "submissions_listen = 127.0.0.1:465, [::1]:465\n"
+	    "sender_logins = /etc/msgtrk/sender_logins\n"
+	    "submission_track = no\n",
+	    0, NULL, NULL, chk_submission },
+	{ "auth dovecot", "auth = dovecot:/run/dovecot/auth-client\n", 0, NULL,
+	    NULL, chk_auth_dovecot },
+	{ "submission none", "submission_listen = none\n", 0, NULL, NULL,
+	    NULL },
+	{ "submission without auth", "\nsubmission_listen = 127.0.0.1:587\n", 0,
+	    NULL,
+	    ":2: submission_listen needs auth (passwd:/path or dovecot:/path)",
+	    NULL },
+	{ "submissions without auth",
+	    "tls_cert_file = /c\ntls_key_file = /k\n"
+	    "submissions_listen = 127.0.0.1:465\n",
+	    0, NULL,
+	    ":3: submissions_listen needs auth (passwd:/path or dovecot:/path)",
+	    NULL },
+	{ "submissions without tls",
+	    "submissions_listen = 127.0.0.1:465\nauth = passwd:/p\n", 0, NULL,
+	    ":1: submissions_listen needs tls_cert_file and tls_key_file",
+	    NULL },
+	{ "submission shares smtp",
+	    "smtp_listen = 127.0.0.1:2525\nauth = passwd:/p\n"
+	    "submission_listen = 127.0.0.1:587, 127.0.0.1:2525\n",
+	    0, NULL, ":3: submission_listen address 2 is also in smtp_listen",
+	    NULL },
+	{ "submissions shares submission",
+	    "submissions_listen = [::1]:465\nauth = passwd:/p\n"
+	    "tls_cert_file = /c\ntls_key_file = /k\n"
+	    "submission_listen = [::1]:465\n",
+	    0, NULL,
+	    ":5: submissions_listen address 1 is also in submission_listen",
+	    NULL },
+	{ "submissions shares mtqp",
+	    "mtqp_listen = 127.0.0.1:1038\nauth = passwd:/p\n"
+	    "tls_cert_file = /c\ntls_key_file = /k\n"
+	    "submissions_listen = 127.0.0.1:1038\n",
+	    0, NULL, ":5: submissions_listen address 1 is also in mtqp_listen",
+	    NULL },
+	{ "auth unknown backend", "auth = ldap:/x\n", 0, NULL,
+	    ":1: auth: 'ldap:/x' is neither passwd:/path nor dovecot:/path",
+	    NULL },
+	{ "auth relative", "auth = passwd:etc/passwd\n", 0, NULL,
+	    ":1: auth: 'etc/passwd' is not an absolute path", NULL },
+	{ "auth no path", "auth = dovecot:\n", 0, NULL,
+	    ":1: auth: '' is not an absolute path", NULL },
+	{ "auth socket too long", NULL, 0, gen_auth_long,
+	    ":1: auth: path too long", NULL },
+	{ "auth empty", "auth =\n", 0, NULL, ":1: auth: empty value", NULL },
+	{ "sender_logins relative", "sender_logins = sl\n", 0, NULL,
+	    ":1: sender_logins: 'sl' is not an absolute path", NULL },
+	{ "submission_track bad", "submission_track = maybe\n", 0, NULL,
+	    ":1: submission_track: 'maybe' is not a boolean", NULL },
 	{ "listen no port", "smtp_listen = 127.0.0.1\n", 0, NULL,
 	    ":1: smtp_listen: missing ':port' in address '127.0.0.1'", NULL },
 	{ "listen port 0", "smtp_listen = 127.0.0.1:0\n", 0, NULL,
@@ -1233,6 +1329,11 @@ test_defaults(void **state)
 	assert_string_equal(c.control_socket, "/var/lib/msgtrk/control");
 	assert_null(c.aliases);
 	assert_null(c.routes);
+	assert_int_equal(c.n_submission_listen, 0);
+	assert_int_equal(c.n_submissions_listen, 0);
+	assert_null(c.auth);
+	assert_null(c.sender_logins);
+	assert_int_equal(c.submission_track, 1);
 	assert_int_equal(c.n_dns_servers, 0);
 	assert_string_equal(c.store, "sqlite");
 	assert_null(c.tls_cert_file);
