@@ -120,7 +120,8 @@ auth_penalty_fail(struct auth_penalty *p, const char *addr, int64_t now)
 			if (victim == NULL || e->t < victim->t)
 				victim = e;
 		}
-		e = victim;
+		if ((e = victim) == NULL)
+			return 0; /* cannot be: the table is not empty */
 		memcpy(e->key, key, NET_CLIENT_KEY_LEN);
 		e->count = 0;
 	}

@@ -1070,8 +1070,8 @@ delivery_flush(struct delivery *dl, const char *qid)
 		errno = ENOENT;
 		return -1;
 	}
-	TAILQ_FOREACH(dm, &dl->msgs, entry)
-	{
+	for (dm = TAILQ_FIRST(&dl->msgs); dm != NULL;
+	     dm = TAILQ_NEXT(dm, entry)) {
 		if (qid != NULL && strcmp(dm->m->qid, qid) != 0)
 			continue;
 		if (dm->phase != DL_IDLE || dm->m->held || dl->stopping)

@@ -106,8 +106,8 @@ relay_cache_take(struct relay_cache *cache, const char *host, uint16_t port,
 {
 	struct relay_conn *c;
 
-	TAILQ_FOREACH(c, &cache->idle, entry)
-	{
+	for (c = TAILQ_FIRST(&cache->idle); c != NULL;
+	     c = TAILQ_NEXT(c, entry)) {
 		if (c->quitting || c->s.port != port || c->s.lmtp != lmtp ||
 		    strcmp(c->s.slot, host) != 0)
 			continue;
@@ -124,8 +124,8 @@ relay_cache_evict(struct relay_cache *cache, const char *host)
 {
 	struct relay_conn *c;
 
-	TAILQ_FOREACH(c, &cache->idle, entry)
-	{
+	for (c = TAILQ_FIRST(&cache->idle); c != NULL;
+	     c = TAILQ_NEXT(c, entry)) {
 		if (strcmp(c->s.slot, host) != 0) {
 			conn_close(c);
 			return 1;

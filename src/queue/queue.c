@@ -693,12 +693,12 @@ update_copy(const struct queue_update *u)
 	*c = *u;
 	c->r = NULL;
 	c->n = 0;
-	if (u->n > 0 && (r = calloc(u->n, sizeof(*r))) == NULL) {
+	if (u->n == 0)
+		return c;
+	if ((r = calloc(u->n, sizeof(*r))) == NULL) {
 		free(c);
 		return NULL;
 	}
-	if (u->n == 0)
-		return c;
 	c->r = r;
 	for (i = 0; i < u->n; i++, c->n++) {
 		const struct store_rcpt *s = &u->r[i].track;

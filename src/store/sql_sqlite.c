@@ -363,6 +363,14 @@ sq_narrow(const char *path, char *err, size_t errsize)
 	return 0;
 }
 
+static int
+is_symlink(const char *path)
+{
+	struct stat sb;
+
+	return lstat(path, &sb) == 0 && S_ISLNK(sb.st_mode);
+}
+
 /* Creates tracking.db (mode SQ_MODE whatever the umask) if it does not
  * exist, and narrows it, -wal and -shm if they do. */
 static int
@@ -386,6 +394,16 @@ sq_make_file(struct sql_conn *c, char *err, size_t errsize)
 	} else if (errno != EEXIST) {
 		snprintf(err, errsize, "%s: %s", c->path, strerror(errno));
 		return -1;
+	} else if (is_symlink(c->path)) {
+		/* An operator's link (the store on another file system):
+		 * its target is made if missing, with the same mode. */
+		if ((fd = open(c->path, O_RDWR | O_CREAT | O_CLOEXEC,
+		         SQ_MODE)) == -1) {
+			snprintf(err, errsize, "%s: %s", c->path,
+			    strerror(errno));
+			return -1;
+		}
+		close(fd);
 	} else if (sq_narrow(c->path, err, errsize) == -1)
 		return -1;
 	for (i = 0; i < 2; i++) {
