@@ -467,6 +467,45 @@ find_envid(struct env *e, const char *envid)
 	return NULL;
 }
 
+/* Runs the loop (in steps of 100 ms, at most 30 s) until pred holds. */
+static int
+run_until(struct env *e, int (*pred)(struct env *))
+{
+	int i;
+
+	for (i = 0; i < 300 && !pred(e); i++)
+		run_for(e, 100);
+	return pred(e);
+}
+
+static int
+relocated_and_dropped(struct env *e)
+{
+	struct queue_stats st;
+
+	queue_stats(e->q, &st);
+	return st.relocated >= 1 && st.dropped_segments >= 9 &&
+	    journal_newest(e->q->j) - journal_oldest(e->q->j) <= 1;
+}
+
+static int
+dropped_five(struct env *e)
+{
+	struct queue_stats st;
+
+	queue_stats(e->q, &st);
+	return st.dropped_segments >= 5;
+}
+
+static int
+relocated_one(struct env *e)
+{
+	struct queue_stats st;
+
+	queue_stats(e->q, &st);
+	return st.relocated >= 1;
+}
+
 /* Reads a whole body back (the test may block: no loop to protect). */
 static void
 read_body(struct env *e, const struct queue_msg *m, struct buf *out)
@@ -756,11 +795,9 @@ test_compaction_converges(void **state)
 		assert_int_equal(queue_finish(e.q, dead[i], on_done, &e), 0);
 	wait_done(&e, 121);
 	wait_store(&e);
-	run_for(&e, 4000);
+	assert_true(run_until(&e, relocated_and_dropped));
 	queue_stats(e.q, &st);
 	assert_int_equal(st.relocated, 1);
-	assert_true(st.dropped_segments >= 9);
-	assert_true(journal_newest(e.q->j) - journal_oldest(e.q->j) <= 1);
 	run_for(&e, 2500);
 	queue_stats(e.q, &st2);
 	assert_int_equal(st2.relocated, 1); /* converged: no more copies */
@@ -969,9 +1006,7 @@ test_store_down_keeps_segments(void **state)
 	assert_int_equal(found[0].queued, 0);
 	store_msgs_free(found, 1);
 	assert_int_equal(queue_store_failed(e.q), 0);
-	run_for(&e, 3500);
-	queue_stats(e.q, &st);
-	assert_true(st.dropped_segments >= 5);
+	assert_true(run_until(&e, dropped_five));
 	env_free(&e);
 }
 
@@ -1084,7 +1119,8 @@ test_spooled_body(void **state)
 			    queue_finish(e.q, d[i], on_done, &e), 0);
 		wait_done(&e, base + 40);
 		wait_store(&e);
-		run_for(&e, 4000);
+		assert_true(run_until(&e, relocated_one));
+		run_for(&e, 500); /* the copy's completion has run */
 		queue_stats(e.q, &st);
 		assert_int_equal(st.relocated, 1);
 		assert_true(st.relocated_bytes >= want.len);
