@@ -575,7 +575,8 @@ main(int argc, char *argv[])
 	    (d.smtp = wire_smtp_new(&d, err, sizeof(err))) == NULL)
 		fatalx("%s", err);
 	if (conf.n_mtqp_listen > 0 &&
-	    (d.mtqp = mtqp_server_new(&d, err, sizeof(err))) == NULL)
+	    (d.mtqp = mtqp_server_new(
+	         d.base, d.conf, d.tls_server, err, sizeof(err))) == NULL)
 		fatalx("%s", err);
 	drop_privileges(&conf);
 
@@ -656,7 +657,9 @@ main(int argc, char *argv[])
 	if (d.smtp != NULL)
 		smtp_server_start(d.smtp);
 	if (d.mtqp != NULL)
-		mtqp_server_start(d.mtqp);
+		mtqp_server_start(d.mtqp,
+		    &(struct mtqp_server_deps){
+		        d.queue, d.reader, d.dns, d.tls_client });
 
 	event_base_dispatch(d.base);
 

@@ -42,7 +42,6 @@
 #include "msgtrk/str.h"
 #include "msgtrk/tstatus.h"
 #include "msgtrk/xtext.h"
-#include "msgtrkd/msgtrkd.h"
 #include "mtqp/mtqp_proto.h"
 #include "mtqp/mtqp_server.h"
 #include "mtqp/trail.h"
@@ -81,7 +80,10 @@ struct mtqp_session {
 };
 
 struct mtqp_server {
-	struct msgtrkd *d;
+	struct event_base *base;
+	const struct conf *conf;
+	SSL_CTX *tls_server; /* NULL: no STARTTLS */
+	struct mtqp_server_deps deps; /* given at start */
 	struct netio *net; /* listeners, caps, TLS, lingering close */
 	struct mtqp_session *head;
 	size_t nsessions;
@@ -231,12 +233,12 @@ session_close(struct mtqp_session *ss, const char *reason)
 	ss->state = SESS_CLOSING;
 	if (ss->conn != NULL) {
 		netio_conn_close(
-		    ss->conn, (int)ss->srv->d->conf->mtqp_idle_timeout);
+		    ss->conn, (int)ss->srv->conf->mtqp_idle_timeout);
 		ss->conn = NULL;
 		ss->bev = NULL;
 	}
 	if (ss->reap == NULL &&
-	    (ss->reap = evtimer_new(ss->srv->d->base, on_reap, ss)) == NULL)
+	    (ss->reap = evtimer_new(ss->srv->base, on_reap, ss)) == NULL)
 		fatal("mtqp: evtimer_new");
 	evtimer_add(ss->reap, &now);
 }
@@ -800,7 +802,7 @@ lookup_read(struct track_lookup *lk)
 	        (now.tv_nsec - lk->start.tv_nsec) / 1000000);
 	if (left <= 0)
 		return -1;
-	lk->job = store_reader_lookup(s->d->reader, lk->envid, lk->cert,
+	lk->job = store_reader_lookup(s->deps.reader, lk->envid, lk->cert,
 	    (unsigned int)left, lookup_found, lk);
 	return lk->job != NULL ? 0 : -1;
 }
@@ -828,7 +830,7 @@ lookup_cancel(struct mtqp_session *ss)
 	if (lk == NULL)
 		return;
 	if (lk->wait != NULL)
-		queue_store_wait_cancel(ss->srv->d->queue, lk->wait);
+		queue_store_wait_cancel(ss->srv->deps.queue, lk->wait);
 	if (lk->job != NULL)
 		store_reader_cancel(lk->job);
 	explicit_bzero(lk->cert, sizeof(lk->cert));
@@ -877,7 +879,7 @@ static void
 proto_touch(void *io)
 {
 	struct mtqp_session *ss = io;
-	struct timeval tv = { ss->srv->d->conf->mtqp_idle_timeout, 0 };
+	struct timeval tv = { ss->srv->conf->mtqp_idle_timeout, 0 };
 
 	if (ss->conn == NULL)
 		return;
@@ -896,7 +898,7 @@ proto_lookup(void *io, const char *envid, const char *secret)
 	struct track_lookup *lk;
 	int len;
 
-	if (s->d->reader == NULL || ss->lookup != NULL ||
+	if (s->deps.reader == NULL || ss->lookup != NULL ||
 	    (lk = calloc(1, sizeof(*lk))) == NULL)
 		return -1;
 	lk->ss = ss;
@@ -907,8 +909,8 @@ proto_lookup(void *io, const char *envid, const char *secret)
 		memset(lk->cert, 0, sizeof(lk->cert));
 	explicit_bzero(raw, sizeof(raw));
 	ss->lookup = lk;
-	if (s->d->queue != NULL &&
-	    (lk->wait = queue_store_wait(s->d->queue,
+	if (s->deps.queue != NULL &&
+	    (lk->wait = queue_store_wait(s->deps.queue,
 	         MTQP_SERVER_TRACK_DEADLINE, lookup_caught_up, lk)) != NULL)
 		return 0;
 	if (lookup_read(lk) == 0)
@@ -923,8 +925,8 @@ proto_store_failed(void *io)
 {
 	struct mtqp_session *ss = io;
 
-	return ss->srv->d->queue != NULL &&
-	    queue_store_failed(ss->srv->d->queue);
+	return ss->srv->deps.queue != NULL &&
+	    queue_store_failed(ss->srv->deps.queue);
 }
 
 static void
@@ -950,7 +952,7 @@ proto_fail(void *io)
 	if (wait <= 0)
 		return 0;
 	if (ss->delay == NULL &&
-	    (ss->delay = evtimer_new(ss->srv->d->base, on_delay, ss)) == NULL)
+	    (ss->delay = evtimer_new(ss->srv->base, on_delay, ss)) == NULL)
 		return 0;
 	tv.tv_sec = (time_t)(wait / 1000);
 	tv.tv_usec = (suseconds_t)(wait % 1000) * 1000;
@@ -980,7 +982,7 @@ chain_allow(void *arg, const char *name, const struct sockaddr *sa,
 	const char *why = "";
 	char host[128], at[INET6_ADDRSTRLEN + 8], from[INET6_ADDRSTRLEN + 8];
 
-	if (mtqp_server_chain_allowed(ss->srv->d->conf, name, sa, via, &why))
+	if (mtqp_server_chain_allowed(ss->srv->conf, name, sa, via, &why))
 		return 1;
 	log_escape(host, sizeof(host), name, strlen(name));
 	if (sa != NULL)
@@ -1003,13 +1005,13 @@ proto_chain(void *io, const char *envid, const char *secret, int tls,
     const void *own, size_t ownlen)
 {
 	struct mtqp_session *ss = io;
-	struct msgtrkd *d = ss->srv->d;
+	const struct mtqp_server_deps *d = &ss->srv->deps;
 	struct trail_opts o;
 	char err[TRAIL_ERROR_MAX], me[TRAIL_SERVER_MAX];
 
 	if (d->dns == NULL)
 		return -1;
-	snprintf(me, sizeof(me), "%s", d->conf->hostname);
+	snprintf(me, sizeof(me), "%s", ss->srv->conf->hostname);
 	memset(&o, 0, sizeof(o));
 	o.server = me;
 	o.envid = envid;
@@ -1023,8 +1025,8 @@ proto_chain(void *io, const char *envid, const char *secret, int tls,
 	o.first_server = me;
 	o.allow = chain_allow;
 	o.allow_arg = ss;
-	ss->trail =
-	    trail_start(d->base, d->dns, &o, on_chain, ss, err, sizeof(err));
+	ss->trail = trail_start(
+	    ss->srv->base, d->dns, &o, on_chain, ss, err, sizeof(err));
 	if (ss->trail == NULL) {
 		log_warnx(
 		    "%016" PRIx64 " mtqp chain error=\"%s\"", ss->id, err);
@@ -1071,8 +1073,8 @@ proto_new(struct mtqp_session *ss)
 	struct mtqp_proto_params p;
 
 	memset(&p, 0, sizeof(p));
-	p.conf = ss->srv->d->conf;
-	p.tls_server = ss->srv->d->tls_server;
+	p.conf = ss->srv->conf;
+	p.tls_server = ss->srv->tls_server;
 	p.id = ss->id;
 	p.addr = ss->addrtext;
 	p.ops = &proto_ops;
@@ -1227,13 +1229,14 @@ on_accept(struct netio_conn *c, void *arg)
 	log_info("%016" PRIx64 " mtqp connect addr=%s", ss->id, ss->addrtext);
 	netio_conn_setcb(c, &session_cb, ss);
 	netio_conn_set_read_max(c, MTQP_READ_HIGH);
-	netio_conn_set_timeout(c, (int)s->d->conf->mtqp_idle_timeout);
+	netio_conn_set_timeout(c, (int)s->conf->mtqp_idle_timeout);
 	if (send_greeting(ss) == -1)
 		session_free(ss);
 }
 
 struct mtqp_server *
-mtqp_server_new(struct msgtrkd *d, char *err, size_t errsize)
+mtqp_server_new(struct event_base *base, const struct conf *conf,
+    SSL_CTX *tls_server, char *err, size_t errsize)
 {
 	struct mtqp_server *s;
 	struct netio_opts o;
@@ -1242,21 +1245,23 @@ mtqp_server_new(struct msgtrkd *d, char *err, size_t errsize)
 		snprintf(err, errsize, "mtqp: out of memory");
 		return NULL;
 	}
-	s->d = d;
+	s->base = base;
+	s->conf = conf;
+	s->tls_server = tls_server;
 	memset(&o, 0, sizeof(o));
 	o.name = "mtqp";
 	o.max_conns = MTQP_SERVER_SESSIONS_MAX;
 	o.max_per_addr = MTQP_SERVER_SESSIONS_PER_ADDR_MAX;
 	o.busy_line = "-TEMP/MTQP/unavailable too many connections\r\n";
-	o.tls = d->tls_server;
+	o.tls = tls_server;
 	o.handshake_timeout = MTQP_SERVER_HANDSHAKE_TIMEOUT;
-	if ((s->net = netio_new(d->base, &o, on_accept, s)) == NULL) {
+	if ((s->net = netio_new(base, &o, on_accept, s)) == NULL) {
 		snprintf(err, errsize, "mtqp: out of memory");
 		free(s);
 		return NULL;
 	}
-	if (netio_listen_conf(s->net, d->conf->mtqp_listen,
-	        d->conf->n_mtqp_listen, err, errsize) == -1) {
+	if (netio_listen_conf(s->net, conf->mtqp_listen, conf->n_mtqp_listen,
+	        err, errsize) == -1) {
 		mtqp_server_free(s);
 		return NULL;
 	}
@@ -1264,8 +1269,9 @@ mtqp_server_new(struct msgtrkd *d, char *err, size_t errsize)
 }
 
 void
-mtqp_server_start(struct mtqp_server *s)
+mtqp_server_start(struct mtqp_server *s, const struct mtqp_server_deps *deps)
 {
+	s->deps = *deps;
 	netio_start(s->net);
 }
 

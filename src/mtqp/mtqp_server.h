@@ -1,11 +1,11 @@
 /*
  * mtqp_server: msgtrkd's MTQP server (RFC 3887), on mtqp_listen.
  *
- * Uses from struct msgtrkd: conf (hostname, mtqp_*, hide_internal_hosts),
- * base, reader (TRACK's store lookups, off the loop), queue
+ * Inputs: conf (hostname, mtqp_*, hide_internal_hosts), the event base,
+ * the TLS server context, and at start (struct mtqp_server_deps) the
+ * reader (TRACK's store lookups, off the loop), the queue
  * (queue_store_failed: TRACK answers -TEMP/unavailable while the store
- * lags the journal), tls_server (STARTTLS), tls_client and dns (firewall
- * mode), stopping.
+ * lags the journal), tls_client and dns (firewall mode).
  *
  * Sessions: what is said is mtqp_proto.h's (greeting, the command table,
  * TRACK answered from the store and, with mtqp_chain, from the next hops);
@@ -23,10 +23,13 @@
 #include <sys/socket.h>
 #include <time.h>
 
+#include <openssl/ssl.h>
+
 #include "msgtrk/buf.h"
 #include "msgtrk/tstatus.h"
 
-struct msgtrkd;
+struct conf;
+struct event_base;
 struct mtqp_server;
 struct store_msg;
 
@@ -53,13 +56,31 @@ struct store_msg;
  * bound the chain itself a little below that. */
 #define MTQP_SERVER_CHAIN_TIMEOUT 100
 
-/* Binds every mtqp_listen address (call as root, before dropping
- * privileges); accepts nothing yet.  Returns NULL with err set. */
-struct mtqp_server *mtqp_server_new(
-    struct msgtrkd *d, char *err, size_t errsize);
+/* Binds every mtqp_listen address of conf (call as root, before dropping
+ * privileges); accepts nothing yet.  tls_server (may be NULL) enables
+ * STARTTLS.  conf and tls_server must outlive the server.  Returns NULL
+ * with err set. */
+struct mtqp_server *mtqp_server_new(struct event_base *base,
+    const struct conf *conf, SSL_CTX *tls_server, char *err, size_t errsize);
 
-/* Starts accepting connections. */
-void mtqp_server_start(struct mtqp_server *s);
+/* What the server reads from, made after the privilege drop: the queue
+ * (the store's health and queue_store_wait, read your writes; may be
+ * NULL), the store reader (TRACK's lookups off the loop), and for
+ * firewall mode the resolver and the outbound TLS context. */
+struct queue;
+struct store_reader;
+struct dns;
+struct mtqp_server_deps {
+	struct queue *queue;
+	struct store_reader *reader;
+	struct dns *dns;
+	SSL_CTX *tls_client;
+};
+
+/* Starts accepting connections; deps is copied (what it points to must
+ * outlive the server). */
+void mtqp_server_start(
+    struct mtqp_server *s, const struct mtqp_server_deps *deps);
 
 /* SIGTERM: stops accepting and closes every session (a session waiting on
  * a chained TRACK is closed too).  Returns the number of sessions still
