@@ -151,6 +151,8 @@ ctl_errtext(int err)
 		return "no such message";
 	case EBUSY:
 		return "busy";
+	case EPERM:
+		return "held (release it first)";
 	default:
 		return strerror(err);
 	}

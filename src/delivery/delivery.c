@@ -1066,8 +1066,12 @@ delivery_flush(struct delivery *dl, const char *qid)
 	struct timeval now = { 0, 0 };
 	int n = 0;
 
-	if (qid != NULL && dl_find(dl, qid) == NULL) {
+	if (qid != NULL && (dm = dl_find(dl, qid)) == NULL) {
 		errno = ENOENT;
+		return -1;
+	}
+	if (qid != NULL && dm->m->held) {
+		errno = EPERM;
 		return -1;
 	}
 	for (dm = TAILQ_FIRST(&dl->msgs); dm != NULL;

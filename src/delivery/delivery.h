@@ -73,7 +73,8 @@ int delivery_local_known(struct delivery *dl, const char *addr);
  *
  * delivery_flush: the message (or every message, qid NULL) is tried now
  * whatever its retry time; held ones stay held.  Returns the number of
- * messages flushed, or -1 with errno ENOENT (no such message).
+ * messages flushed, or -1 with errno ENOENT (no such message) or EPERM
+ * (the message named is held: release it first).
  *
  * delivery_hold (hold 1) / release (hold 0): a held message gets no
  * attempt until released; the hold is durable (it survives a restart).

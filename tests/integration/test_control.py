@@ -338,6 +338,13 @@ def errors(c):
     assert rc == 1, (rc, out, err)
     assert out == "%s: held\n" % qid, out
     assert err == "msgtrk queue: NOSUCHQID00: no such message\n", err
+    # A held message is not flushed: said so, and it stays held.
+    rc, out, err = ctl(d, "flush", qid)
+    assert (rc, out, err) == (
+        1, "", "msgtrk queue: %s: held (release it first)\n" % qid), \
+        (rc, out, err)
+    assert ('- control op=flush qid=%s uid=0 result=error '
+            'error="held (release it first)"' % qid) in d.log()
     rc, out, err = ctl(d, "release", "NOSUCHQID00")
     assert (rc, out) == (1, "") and "NOSUCHQID00: no such message" in err
     rc, out, err = ctl(d, "flush", "NOSUCHQID00")
