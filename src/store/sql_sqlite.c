@@ -399,8 +399,8 @@ sq_make_file(struct sql_conn *c, char *err, size_t errsize)
 		 * its target is made if missing, with the same mode. */
 		if ((fd = open(c->path, O_RDWR | O_CREAT | O_CLOEXEC,
 		         SQ_MODE)) == -1) {
-			snprintf(
-			    err, errsize, "%s: %s", c->path, strerror(errno));
+			snprintf(err, errsize, "%s: %s", c->path,
+			    strerror(errno));
 			return -1;
 		}
 		close(fd);
