@@ -66,9 +66,15 @@ subject_add(struct hdrscan *h, unsigned char c)
 		h->pending_sp = h->slen > 0;
 		return;
 	}
-	if (h->pending_sp && h->slen < HDRSCAN_SUBJECT_MAX)
+	/* The blank only with room for the octet after it (a Subject cut
+	 * at HDRSCAN_SUBJECT_MAX never ends with a blank); without, the
+	 * Subject is full: the blank stays pending, nothing more is added. */
+	if (h->pending_sp) {
+		if (h->slen + 1 >= HDRSCAN_SUBJECT_MAX)
+			return;
 		h->subject[h->slen++] = ' ';
-	h->pending_sp = 0;
+		h->pending_sp = 0;
+	}
 	if (h->slen < HDRSCAN_SUBJECT_MAX)
 		h->subject[h->slen++] = (c >= 32 && c < 127) ? (char)c : '?';
 	h->subject[h->slen] = '\0';

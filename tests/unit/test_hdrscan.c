@@ -135,6 +135,16 @@ test_bound(void **state)
 	hdrscan_push(&h, big, 9 + 300 + 4);
 	assert_int_equal(hdrscan_end(&h), HDRSCAN_F_SUBJECT);
 	assert_int_equal(strlen(hdrscan_subject(&h)), HDRSCAN_SUBJECT_MAX);
+	/* a blank at the cut is not kept (fuzz_hdrscan found it) */
+	memset(big, 'b', sizeof(big));
+	memcpy(big, "Subject: ", 9);
+	big[9 + HDRSCAN_SUBJECT_MAX - 1] = ' ';
+	memcpy(big + 9 + 300, "\r\n\r\n", 4);
+	hdrscan_init(&h);
+	hdrscan_push(&h, big, 9 + 300 + 4);
+	assert_int_equal(hdrscan_end(&h), HDRSCAN_F_SUBJECT);
+	assert_int_equal(strlen(hdrscan_subject(&h)), HDRSCAN_SUBJECT_MAX - 1);
+	assert_true(hdrscan_subject(&h)[HDRSCAN_SUBJECT_MAX - 2] == 'b');
 }
 
 int
