@@ -446,8 +446,8 @@ send_starttls(
  * (235), or -1 with c->err and res->outcome set.  Every copy of the
  * password is wiped. */
 static int
-send_auth(struct send_conn *c, const struct send_req *req,
-    struct send_result *res)
+send_auth(
+    struct send_conn *c, const struct send_req *req, struct send_result *res)
 {
 	const struct smtp_reply_msg *r;
 	size_t ul = strlen(req->user), pl = strlen(req->password), n;
@@ -473,8 +473,7 @@ send_auth(struct send_conn *c, const struct send_req *req,
 	raw[1 + ul] = '\0';
 	memcpy(raw + 2 + ul, req->password, pl);
 	n = 2 + ul + pl;
-	if ((k = b64_encode(raw, n, B64_PAD_REQUIRED, b64, sizeof(b64))) ==
-	    -1)
+	if ((k = b64_encode(raw, n, B64_PAD_REQUIRED, b64, sizeof(b64))) == -1)
 		goto done;
 	explicit_bzero(raw, sizeof(raw));
 	res->outcome = SEND_FAIL_TEMP;
@@ -671,8 +670,8 @@ send_usage(void)
 /* The password for --user: MSGTRK_PASSWORD, else asked on the terminal
  * (/dev/tty) without echo.  Returns 0, or -1 with err set. */
 static int
-send_password(const char *user, char *out, size_t outsize, char *err,
-    size_t errsize)
+send_password(
+    const char *user, char *out, size_t outsize, char *err, size_t errsize)
 {
 	const char *env = getenv("MSGTRK_PASSWORD");
 	struct termios old, quiet;
@@ -1149,11 +1148,12 @@ send_main(int argc, char **argv, const struct cli_opts *o)
 		goto usage;
 	}
 	/* RFC 8314: 465 with implicit TLS; RFC 6409: 587 for submission. */
-	if (cli_hostport(server,
-	        smtps ? 465
-	            : user != NULL ? 587
-	                           : 25,
-	        host, sizeof(host), &port, NULL) == -1) {
+	port = 25;
+	if (smtps)
+		port = 465;
+	else if (user != NULL)
+		port = 587;
+	if (cli_hostport(server, port, host, sizeof(host), &port, NULL) == -1) {
 		cli_err(CMD, "--server: expected HOST[:PORT]");
 		goto usage;
 	}

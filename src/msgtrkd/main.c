@@ -613,9 +613,9 @@ main(int argc, char *argv[])
 		fatalx("%s", err);
 	if (mkdir(conf.data_dir, 0700) == -1 && errno != EEXIST)
 		fatal("%s", conf.data_dir);
-	if (conf.n_smtp_listen + conf.n_submission_listen +
-	        conf.n_submissions_listen >
-	    0 &&
+	/* One SMTP server: port 25 and the submission listeners. */
+	if ((conf.n_smtp_listen > 0 || conf.n_submission_listen > 0 ||
+	        conf.n_submissions_listen > 0) &&
 	    (d.smtp = wire_smtp_new(&d, err, sizeof(err))) == NULL)
 		fatalx("%s", err);
 	if (conf.n_mtqp_listen > 0 &&
