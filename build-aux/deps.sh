@@ -16,11 +16,12 @@ build="gcc pkg-config meson ninja-build libssl-dev libevent-dev
 # neomutt: a real mail user agent for msgtrk sendmail; systemd: the
 # unit's check (systemd-analyze verify); dovecot-core: a real Dovecot
 # auth server for auth = dovecot:; whois: mkpasswd, to make crypt(3)
-# hashes as an operator does.
+# hashes as an operator does; msmtp: a real submission client (AUTH over
+# STARTTLS and implicit TLS).
 test="$build libcmocka-dev clang libclang-rt-14-dev cppcheck clang-format
 	python3 dnsmasq-base swaks postfix openssl sqlite3 postgresql
 	mandoc debhelper devscripts fakeroot lintian neomutt systemd
-	dovecot-core whois"
+	dovecot-core whois msmtp"
 
 case "${1:-build}" in
 build) want=$build ;;

@@ -73,6 +73,7 @@ enum smtp_verb {
 	SMTP_VERB_QUIT,
 	SMTP_VERB_VRFY,
 	SMTP_VERB_STARTTLS,
+	SMTP_VERB_AUTH, /* RFC 4954: the argument is the session's to read */
 };
 
 /* Extensions the session advertised (bits for smtp_cmd_parse()). */
@@ -80,6 +81,7 @@ enum smtp_verb {
 #define SMTP_EXT_8BITMIME 0x02 /* 8BITMIME (RFC 6152): MAIL BODY= */
 #define SMTP_EXT_DSN 0x04 /* DSN (RFC 3461): RET ENVID, NOTIFY ORCPT */
 #define SMTP_EXT_MTRK 0x08 /* MTRK (RFC 3885): MTRK; ENVID and ORCPT */
+#define SMTP_EXT_AUTH 0x10 /* AUTH (RFC 4954): MAIL AUTH= (checked, not kept) */
 
 /* Parameters present (smtp_cmd.params). */
 #define SMTP_PARAM_SIZE 0x01
@@ -89,6 +91,7 @@ enum smtp_verb {
 #define SMTP_PARAM_MTRK 0x10
 #define SMTP_PARAM_NOTIFY 0x20
 #define SMTP_PARAM_ORCPT 0x40
+#define SMTP_PARAM_AUTH 0x80
 
 enum smtp_body {
 	SMTP_BODY_NONE = 0, /* no BODY= */

@@ -28,6 +28,12 @@
  * - If the keyring cannot be written after the 250, the two lines are
  *   still printed (the URI is the only other copy of the secret) and the
  *   exit status is 1.
+ * - --user LOGIN: submission with AUTH PLAIN (RFC 4954), the password
+ *   from MSGTRK_PASSWORD or asked on the terminal without echo.  It
+ *   implies --tls: the password goes only over TLS whose certificate
+ *   verified for the server's name (STARTTLS, or --smtps); the default
+ *   port is then 587.  --smtps: TLS from the first byte (RFC 8314),
+ *   default port 465.
  */
 #include <sys/socket.h>
 #include <sys/time.h>
@@ -42,6 +48,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <termios.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -55,6 +62,7 @@
 #include "common/conf.h"
 #include "common/tls.h"
 #include "dns/dns.h"
+#include "msgtrk/b64.h"
 #include "msgtrk/buf.h"
 #include "msgtrk/date.h"
 #include "msgtrk/envid.h"
@@ -360,32 +368,28 @@ send_cmd(struct send_conn *c, const char *line, const struct smtp_reply_msg **r)
 		snprintf(c->err, sizeof(c->err), "command line too long");
 		return -1;
 	}
-	if (send_write(c, out, (size_t)n) == -1)
+	if (send_write(c, out, (size_t)n) == -1) {
+		explicit_bzero(out, sizeof(out));
 		return -1;
+	}
+	/* It may have held AUTH's credentials. */
+	explicit_bzero(out, sizeof(out));
 	return send_reply(c, r);
 }
 
+static void send_reply_fail(struct send_conn *c, struct send_result *res,
+    enum send_outcome perm, const char *what, const struct smtp_reply_msg *r);
+
+/* The client side of a TLS handshake on c (after STARTTLS's 220, or
+ * first thing for implicit TLS).  verify: the certificate must chain to
+ * --ca-file (or the system store) and match host. */
 static int
-send_starttls(
+send_tls(
     struct send_conn *c, const char *host, int verify, const struct cli_opts *o)
 {
-	const struct smtp_reply_msg *r;
 	char terr[256];
 	long v;
 
-	if (send_cmd(c, "STARTTLS", &r) == -1)
-		return -1;
-	if (r->code != 220) {
-		send_bad_reply(c, "STARTTLS", r);
-		return -1;
-	}
-	/* RFC 3207 §5 and CVE-2011-0411: nothing may follow the 220 before
-	 * the handshake. */
-	if (smtp_reply_pending(c->rp) != 0) {
-		snprintf(c->err, sizeof(c->err),
-		    "the server sent data after its STARTTLS reply");
-		return -1;
-	}
 	if ((c->ctx = tls_client_ctx(verify, o->ca_file, terr, sizeof(terr))) ==
 	    NULL) {
 		snprintf(c->err, sizeof(c->err), "TLS: %s", terr);
@@ -413,6 +417,88 @@ send_starttls(
 	}
 	smtp_reply_parser_clear(c->rp);
 	return 0;
+}
+
+static int
+send_starttls(
+    struct send_conn *c, const char *host, int verify, const struct cli_opts *o)
+{
+	const struct smtp_reply_msg *r;
+
+	if (send_cmd(c, "STARTTLS", &r) == -1)
+		return -1;
+	if (r->code != 220) {
+		send_bad_reply(c, "STARTTLS", r);
+		return -1;
+	}
+	/* RFC 3207 §5 and CVE-2011-0411: nothing may follow the 220 before
+	 * the handshake. */
+	if (smtp_reply_pending(c->rp) != 0) {
+		snprintf(c->err, sizeof(c->err),
+		    "the server sent data after its STARTTLS reply");
+		return -1;
+	}
+	return send_tls(c, host, verify, o);
+}
+
+/* AUTH PLAIN (RFC 4954, RFC 4616) inside TLS: the initial response when
+ * the command fits in 512 octets, else after the empty 334.  Returns 0
+ * (235), or -1 with c->err and res->outcome set.  Every copy of the
+ * password is wiped. */
+static int
+send_auth(
+    struct send_conn *c, const struct send_req *req, struct send_result *res)
+{
+	const struct smtp_reply_msg *r;
+	size_t ul = strlen(req->user), pl = strlen(req->password), n;
+	/* PLAIN's message at its largest, in base64: 684 characters. */
+	char raw[2 * 256 + 2], b64[700], line[SEND_CMD_MAX];
+	int rc = -1, k;
+
+	if (c->ssl == NULL) {
+		/* Never in plaintext, whatever the server offers. */
+		snprintf(c->err, sizeof(c->err),
+		    "no TLS: refusing to send the password");
+		res->outcome = SEND_FAIL_CAPS;
+		return -1;
+	}
+	if (ul == 0 || ul > 255 || pl == 0 || pl > 255) {
+		snprintf(c->err, sizeof(c->err),
+		    "login and password must be 1 to 255 octets");
+		res->outcome = SEND_FAIL_LOCAL;
+		return -1;
+	}
+	raw[0] = '\0';
+	memcpy(raw + 1, req->user, ul);
+	raw[1 + ul] = '\0';
+	memcpy(raw + 2 + ul, req->password, pl);
+	n = 2 + ul + pl;
+	if ((k = b64_encode(raw, n, B64_PAD_REQUIRED, b64, sizeof(b64))) == -1)
+		goto done;
+	explicit_bzero(raw, sizeof(raw));
+	res->outcome = SEND_FAIL_TEMP;
+	/* RFC 4954 §4: the command stays within 512 octets with CRLF. */
+	if ((size_t)k + sizeof("AUTH PLAIN ") - 1 <= SEND_CMD_MAX - 2) {
+		memcpy(line, "AUTH PLAIN ", 11);
+		memcpy(line + 11, b64, (size_t)k + 1);
+		if (send_cmd(c, line, &r) == -1)
+			goto done;
+	} else {
+		if (send_cmd(c, "AUTH PLAIN", &r) == -1)
+			goto done;
+		if (r->code == 334 && send_cmd(c, b64, &r) == -1)
+			goto done;
+	}
+	if (r->code != 235) {
+		send_reply_fail(c, res, SEND_FAIL_PERM, "AUTH", r);
+		goto done;
+	}
+	rc = 0;
+done:
+	explicit_bzero(raw, sizeof(raw));
+	explicit_bzero(line, sizeof(line));
+	explicit_bzero(b64, sizeof(b64));
+	return rc;
 }
 
 static int
@@ -574,10 +660,64 @@ send_usage(void)
 	fprintf(stderr,
 	    "usage: msgtrk send [--server HOST[:PORT]] [--mtqp HOST[:PORT]] "
 	    "[--tls]\n"
-	    "                   [--from ADDR] [--notify LIST] [--ret "
-	    "full|hdrs]\n"
-	    "                   [--timeout DUR] [--keyring FILE] "
-	    "[--no-track] RCPT... < message\n");
+	    "                   [--smtps] [--user LOGIN] [--from ADDR] "
+	    "[--notify LIST]\n"
+	    "                   [--ret full|hdrs] [--timeout DUR] "
+	    "[--keyring FILE]\n"
+	    "                   [--no-track] RCPT... < message\n");
+}
+
+/* The password for --user: MSGTRK_PASSWORD, else asked on the terminal
+ * (/dev/tty) without echo.  Returns 0, or -1 with err set. */
+static int
+send_password(
+    const char *user, char *out, size_t outsize, char *err, size_t errsize)
+{
+	const char *env = getenv("MSGTRK_PASSWORD");
+	struct termios old, quiet;
+	FILE *tty;
+	int ok;
+	size_t n;
+
+	if (env != NULL) {
+		if (str_copy(out, env, outsize) >= outsize || out[0] == '\0') {
+			snprintf(err, errsize,
+			    "MSGTRK_PASSWORD: empty or longer than 255 octets");
+			return -1;
+		}
+		return 0;
+	}
+	if ((tty = fopen("/dev/tty", "r+")) == NULL) {
+		snprintf(err, errsize,
+		    "--user: no terminal to ask the password on (set "
+		    "MSGTRK_PASSWORD)");
+		return -1;
+	}
+	if (tcgetattr(fileno(tty), &old) == -1) {
+		fclose(tty);
+		snprintf(err, errsize, "/dev/tty: %s", strerror(errno));
+		return -1;
+	}
+	quiet = old;
+	quiet.c_lflag &= ~(tcflag_t)(ECHO | ECHONL);
+	quiet.c_lflag |= ICANON;
+	fprintf(tty, "Password for %s: ", user);
+	fflush(tty);
+	(void)tcsetattr(fileno(tty), TCSAFLUSH, &quiet);
+	ok = fgets(out, (int)outsize, tty) != NULL;
+	(void)tcsetattr(fileno(tty), TCSAFLUSH, &old);
+	fputc('\n', tty);
+	fclose(tty);
+	n = ok ? strcspn(out, "\r\n") : 0;
+	if (!ok || out[n] == '\0' || n == 0) {
+		/* no line end: longer than the buffer, or end of input */
+		explicit_bzero(out, outsize);
+		snprintf(err, errsize,
+		    "--user: no password, or longer than 255 octets");
+		return -1;
+	}
+	out[n] = '\0';
+	return 0;
 }
 
 /* A reply r to what ends the submission: 4xx temporary, 5xx permanent
@@ -650,8 +790,14 @@ send_submit(const struct send_req *req, const struct cli_opts *o,
 		goto cleanup;
 	}
 	/* From here on an I/O error is temporary; replies decide the rest. */
-	if (send_set_timeout(&c, SEND_TIMEOUT) == -1 ||
-	    send_reply(&c, &r) == -1)
+	if (send_set_timeout(&c, SEND_TIMEOUT) == -1)
+		goto fail;
+	/* RFC 8314 §3: implicit TLS, before the greeting. */
+	if (req->smtps && send_tls(&c, req->host, req->tls, o) == -1) {
+		res->outcome = SEND_FAIL_PROTO;
+		goto fail;
+	}
+	if (send_reply(&c, &r) == -1)
 		goto fail;
 	if (r->code != 220) {
 		send_reply_fail(&c, res, SEND_FAIL_PERM, "greeting", r);
@@ -661,18 +807,23 @@ send_submit(const struct send_req *req, const struct cli_opts *o,
 		res->outcome = SEND_FAIL_PROTO;
 		goto fail;
 	}
-	if (ehlo->ext & SMTP_EHLO_STARTTLS) {
+	if (c.ssl != NULL)
+		; /* implicit TLS */
+	else if (ehlo->ext & SMTP_EHLO_STARTTLS) {
 		if (send_starttls(&c, req->host, req->tls, o) == -1 ||
 		    send_ehlo(&c, req->helo, ehlo) == -1) {
 			res->outcome = SEND_FAIL_PROTO;
 			goto fail;
 		}
-	} else if (req->tls) {
+	} else if (req->tls || req->user != NULL) {
 		snprintf(c.err, sizeof(c.err),
-		    "%s does not offer STARTTLS (--tls)", req->host);
+		    "%s does not offer STARTTLS (%s)", req->host,
+		    req->user != NULL ? "--user needs TLS" : "--tls");
 		res->outcome = SEND_FAIL_CAPS;
 		goto fail;
 	}
+	if (req->user != NULL && send_auth(&c, req, res) == -1)
+		goto fail;
 	if (track && req->track_optional &&
 	    (ehlo->ext & (SMTP_EHLO_MTRK | SMTP_EHLO_DSN)) !=
 	        (SMTP_EHLO_MTRK | SMTP_EHLO_DSN))
@@ -886,15 +1037,18 @@ send_main(int argc, char **argv, const struct cli_opts *o)
 		{ "timeout", required_argument, NULL, 't' },
 		{ "keyring", required_argument, NULL, 'k' },
 		{ "no-track", no_argument, NULL, 'n' },
+		{ "user", required_argument, NULL, 'u' },
+		{ "smtps", no_argument, NULL, 'S' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
 	const char *server = "localhost", *mtqp = NULL, *from = NULL;
-	const char *ret = NULL, *keyring = NULL;
-	char notify[64] = "", helo[256], deffrom[600];
+	const char *ret = NULL, *keyring = NULL, *user = NULL;
+	char notify[64] = "", helo[256], deffrom[600], password[257];
 	char host[256], mhost[256], kpath[4096], err[512];
 	unsigned int port, mport;
 	int tls = 0, track = 1, has_timeout = 0, ch, mgiven, rc = CLI_EXIT_FAIL;
+	int smtps = 0;
 	int nrcpt, i;
 	time_t timeout = 0;
 	struct send_req req;
@@ -902,6 +1056,7 @@ send_main(int argc, char **argv, const struct cli_opts *o)
 	struct buf msg;
 
 	buf_init(&msg, SEND_MESSAGE_MAX);
+	password[0] = '\0';
 	optind = 1;
 	opterr = 0;
 	while ((ch = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
@@ -954,6 +1109,12 @@ send_main(int argc, char **argv, const struct cli_opts *o)
 		case 'n':
 			track = 0;
 			break;
+		case 'u':
+			user = optarg;
+			break;
+		case 'S':
+			smtps = 1;
+			break;
 		case 'h':
 			send_usage();
 			rc = CLI_EXIT_OK;
@@ -980,10 +1141,25 @@ send_main(int argc, char **argv, const struct cli_opts *o)
 			    argv[i]);
 			goto usage;
 		}
-	if (cli_hostport(server, 25, host, sizeof(host), &port, NULL) == -1) {
+	if (user != NULL &&
+	    (user[0] == '\0' || strlen(user) > 255 ||
+	        strpbrk(user, "\r\n") != NULL)) {
+		cli_err(CMD, "--user: expected a login of 1 to 255 octets");
+		goto usage;
+	}
+	/* RFC 8314: 465 with implicit TLS; RFC 6409: 587 for submission. */
+	port = 25;
+	if (smtps)
+		port = 465;
+	else if (user != NULL)
+		port = 587;
+	if (cli_hostport(server, port, host, sizeof(host), &port, NULL) == -1) {
 		cli_err(CMD, "--server: expected HOST[:PORT]");
 		goto usage;
 	}
+	/* A password goes only where the certificate says it should. */
+	if (user != NULL)
+		tls = 1;
 	if (cli_hostport(mtqp ? mtqp : host, MTQP_PORT, mhost, sizeof(mhost),
 	        &mport, &mgiven) == -1) {
 		cli_err(CMD, "--mtqp: expected HOST[:PORT]");
@@ -1025,6 +1201,13 @@ send_main(int argc, char **argv, const struct cli_opts *o)
 		}
 	}
 
+	if (user != NULL &&
+	    send_password(user, password, sizeof(password), err, sizeof(err)) ==
+	        -1) {
+		cli_err(CMD, "%s", err);
+		rc = CLI_EXIT_USAGE;
+		goto cleanup;
+	}
 	if (send_read_stdin(&msg, err, sizeof(err)) == -1) {
 		cli_err(CMD, "%s", err);
 		goto cleanup;
@@ -1046,6 +1229,9 @@ send_main(int argc, char **argv, const struct cli_opts *o)
 	req.notify = notify[0] ? notify : NULL;
 	req.ret = ret;
 	req.tls = tls;
+	req.smtps = smtps;
+	req.user = user;
+	req.password = user != NULL ? password : NULL;
 	req.track = track;
 	req.has_timeout = has_timeout;
 	req.timeout = timeout;
@@ -1069,6 +1255,7 @@ usage:
 	send_usage();
 	rc = CLI_EXIT_USAGE;
 cleanup:
+	explicit_bzero(password, sizeof(password));
 	if (res != NULL) {
 		explicit_bzero(res, sizeof(*res));
 		free(res);

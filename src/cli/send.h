@@ -34,6 +34,11 @@ struct send_req {
 	const char *notify; /* NOTIFY= value, or NULL */
 	const char *ret; /* "FULL", "HDRS", or NULL */
 	int tls; /* STARTTLS required and verified */
+	int smtps; /* implicit TLS (RFC 8314, port 465), verified if tls */
+	/* AUTH PLAIN (RFC 4954) as user with password (both or neither):
+	 * only inside TLS, never sent in plaintext. */
+	const char *user;
+	const char *password;
 	int track; /* ENVID, MTRK, keyring entry */
 	int track_optional; /* a server without MTRK or DSN: send untracked */
 	int has_timeout; /* MTRK timeout given */
@@ -48,7 +53,7 @@ enum send_outcome {
 	SEND_FAIL_DATA, /* the message cannot be sent (NUL, bare CR, long
 	                   line, too large, 8-bit without 8BITMIME) */
 	SEND_FAIL_TEMP, /* resolve, connect, I/O, timeout, or a 4xx */
-	SEND_FAIL_PERM, /* a 5xx to MAIL, DATA or the final dot */
+	SEND_FAIL_PERM, /* a 5xx to AUTH, MAIL, DATA or the final dot */
 	SEND_FAIL_RCPT, /* a 5xx to RCPT */
 	SEND_FAIL_PROTO, /* a malformed reply, an unexpected code, TLS */
 	SEND_FAIL_CAPS, /* the server lacks what was asked for (STARTTLS,
@@ -67,7 +72,9 @@ struct send_result {
 };
 
 /* Sends req->message to req->host over SMTP (RFC 5321): EHLO, STARTTLS
- * whenever offered, MAIL with SIZE/BODY/RET and (tracked) ENVID and MTRK
+ * whenever offered (or TLS from the start with req->smtps), AUTH PLAIN
+ * when req->user is set (refused without TLS), MAIL with SIZE/BODY/RET
+ * and (tracked) ENVID and MTRK
  * (RFC 3885 §4), one RCPT per recipient with ORCPT, DATA with CRLF line
  * ends and dot-stuffing, QUIT.  All or nothing: a refused recipient ends
  * the transaction before DATA.  A tracked message is appended to the

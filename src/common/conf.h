@@ -91,10 +91,10 @@ struct conf {
 	struct conf_addr mtqp_listen[CONF_LISTEN_MAX];
 	size_t n_mtqp_listen;
 	/* submission_listen (RFC 6409, STARTTLS then AUTH) and
-	 * submissions_listen (RFC 8314, implicit TLS): default none.  Not
-	 * opened by msgtrkd yet: the SMTP server's submission mode is wired
-	 * to them separately.  Each needs auth; submissions_listen needs
-	 * tls_cert_file; no address in two listener lists. */
+	 * submissions_listen (RFC 8314, implicit TLS): default none; the
+	 * SMTP server's submission listener sets (src/smtp).  Each needs
+	 * auth; submissions_listen needs tls_cert_file; no address in two
+	 * listener lists. */
 	struct conf_addr submission_listen[CONF_LISTEN_MAX];
 	size_t n_submission_listen;
 	struct conf_addr submissions_listen[CONF_LISTEN_MAX];

@@ -83,6 +83,7 @@ static const struct {
 	{ SMTP_VERB_QUIT, "QUIT" },
 	{ SMTP_VERB_VRFY, "VRFY" },
 	{ SMTP_VERB_STARTTLS, "STARTTLS" },
+	{ SMTP_VERB_AUTH, "AUTH" },
 };
 
 /* A parameter keyword, the verb it belongs to, the extensions that enable
@@ -105,6 +106,8 @@ static const struct {
 	{ "NOTIFY", SMTP_VERB_RCPT, SMTP_EXT_DSN, SMTP_PARAM_NOTIFY },
 	{ "ORCPT", SMTP_VERB_RCPT, SMTP_EXT_DSN | SMTP_EXT_MTRK,
 	    SMTP_PARAM_ORCPT },
+	/* RFC 4954 §5: a server offering AUTH accepts AUTH= on MAIL. */
+	{ "AUTH", SMTP_VERB_MAIL, SMTP_EXT_AUTH, SMTP_PARAM_AUTH },
 };
 
 #define NELEM(a) (sizeof(a) / sizeof((a)[0]))
@@ -553,6 +556,20 @@ smtp_param_value(unsigned int param, const char *v, size_t n, int hasval,
 		if (!hasval || smtp_param_orcpt(v, n, cmd) == -1)
 			return smtp_fail(err_out, SMTP_CMD_ERR_ORCPT_INVALID);
 		return 0;
+	case SMTP_PARAM_AUTH: {
+		/* RFC 4954 §5: "AUTH=" (xtext mailbox / "<>").  Only
+		 * checked: we neither trust nor relay it (§5 lets a server
+		 * treat it as "<>"). */
+		char tmp[SMTP_PATH_MAX + 1];
+		size_t dlen;
+
+		if (!hasval ||
+		    ((n != 2 || v[0] != '<' || v[1] != '>') &&
+		        xtext_decode(v, n, XTEXT_PRINTABLE, tmp, sizeof(tmp),
+		            &dlen, NULL) == -1))
+			return smtp_fail(err_out, SMTP_CMD_ERR_PARAM_SYNTAX);
+		return 0;
+	}
 	}
 	return smtp_fail(err_out, SMTP_CMD_ERR_PARAM_UNKNOWN);
 }
@@ -714,9 +731,11 @@ smtp_cmd_parse(const char *line, size_t len, unsigned int ext,
 	case SMTP_VERB_EHLO:
 	case SMTP_VERB_HELO:
 	case SMTP_VERB_VRFY:
+	case SMTP_VERB_AUTH:
 		if (alen == 0)
 			return smtp_fail(err_out, SMTP_CMD_ERR_ARG_MISSING);
-		if (cmd_out->verb != SMTP_VERB_VRFY)
+		if (cmd_out->verb != SMTP_VERB_VRFY &&
+		    cmd_out->verb != SMTP_VERB_AUTH)
 			cmd_out->domain_ok = smtp_cmd_domain_valid(arg, alen);
 		break;
 	case SMTP_VERB_DATA:

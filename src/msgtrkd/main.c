@@ -31,6 +31,9 @@
 #include <event2/event.h>
 #include <event2/thread.h>
 
+#include "auth/auth.h"
+#include "auth/auth_passwd.h"
+#include "auth/sender_logins.h"
 #include "common/conf.h"
 #include "common/log.h"
 #include "common/tls.h"
@@ -96,7 +99,8 @@ usage(FILE *f)
 	    "  -h        this help\n"
 	    "  --version print the version and exit\n"
 	    "signals: SIGTERM stops (finishing in-flight work), SIGHUP\n"
-	    "reopens the log and reloads routes, aliases and recipients.\n");
+	    "reopens the log and reloads routes, aliases, recipients,\n"
+	    "the auth passwd file and sender_logins.\n");
 }
 
 /* Started as root, msgtrkd owns what it keeps in data_dir: files made
@@ -421,13 +425,16 @@ on_sigterm(evutil_socket_t sig, short ev, void *arg)
 }
 
 /* SIGHUP and "msgtrk reload": reopens the log and reloads routes,
- * aliases and local_recipients, all or nothing: every table is read
- * before any is replaced, so a broken file leaves the old ones.  Returns
- * 0, or -1 with err set (logged here). */
+ * aliases, local_recipients, sender_logins and the auth passwd file, all
+ * or nothing: every table is read before any is replaced, so a broken
+ * file leaves the old ones.  Returns 0, or -1 with err set (logged
+ * here). */
 static int
 reload(void *arg, char *err, size_t errsize)
 {
 	struct route_table *t = NULL;
+	struct sender_logins *sl = NULL;
+	struct auth_passwd_table *pw = NULL;
 	char e[512];
 
 	(void)arg;
@@ -438,14 +445,49 @@ reload(void *arg, char *err, size_t errsize)
 		snprintf(err, errsize, "%s", e);
 		return -1;
 	}
-	if (delivery_reload(d.delivery, e, sizeof(e)) == -1) {
-		log_warnx("- daemon reload aliases error=\"%s\"", e);
+	if (conf.sender_logins != NULL &&
+	    (sl = sender_logins_load(conf.sender_logins, e, sizeof(e))) ==
+	        NULL) {
+		log_warnx("- daemon reload sender_logins error=\"%s\"", e);
 		snprintf(err, errsize, "%s", e);
 		route_table_free(t);
 		return -1;
 	}
+	/* The passwd file is read here first, so a broken one fails the
+	 * reload before anything is replaced; auth_reload() reads it for
+	 * good below. */
+	if (d.auth != NULL && strncmp(conf.auth, "passwd:", 7) == 0) {
+		if ((pw = auth_passwd_load(conf.auth + 7, e, sizeof(e))) ==
+		    NULL) {
+			log_warnx("- daemon reload auth error=\"%s\"", e);
+			snprintf(err, errsize, "%s", e);
+			route_table_free(t);
+			sender_logins_free(sl);
+			return -1;
+		}
+		auth_passwd_table_free(pw);
+	}
+	if (delivery_reload(d.delivery, e, sizeof(e)) == -1) {
+		log_warnx("- daemon reload aliases error=\"%s\"", e);
+		snprintf(err, errsize, "%s", e);
+		route_table_free(t);
+		sender_logins_free(sl);
+		return -1;
+	}
+	if (d.auth != NULL && auth_reload(d.auth, e, sizeof(e)) == -1) {
+		/* Changed since it was read above: the old table stays. */
+		log_warnx("- daemon reload auth error=\"%s\"", e);
+		snprintf(err, errsize, "%s", e);
+		route_table_free(t);
+		sender_logins_free(sl);
+		return -1;
+	}
 	if (t != NULL)
 		route_set_table(d.route, t);
+	if (conf.sender_logins != NULL) {
+		sender_logins_free(d.senders);
+		d.senders = sl;
+	}
 	log_info("- daemon reloaded");
 	return 0;
 }
@@ -571,7 +613,9 @@ main(int argc, char *argv[])
 		fatalx("%s", err);
 	if (mkdir(conf.data_dir, 0700) == -1 && errno != EEXIST)
 		fatal("%s", conf.data_dir);
-	if (conf.n_smtp_listen > 0 &&
+	/* One SMTP server: port 25 and the submission listeners. */
+	if ((conf.n_smtp_listen > 0 || conf.n_submission_listen > 0 ||
+	        conf.n_submissions_listen > 0) &&
 	    (d.smtp = wire_smtp_new(&d, err, sizeof(err))) == NULL)
 		fatalx("%s", err);
 	if (conf.n_mtqp_listen > 0 &&
@@ -579,6 +623,19 @@ main(int argc, char *argv[])
 	         d.base, d.conf, d.tls_server, err, sizeof(err))) == NULL)
 		fatalx("%s", err);
 	drop_privileges(&conf);
+
+	/* Submission: the auth backend and sender_logins, read as the user
+	 * msgtrkd runs as (SIGHUP reads them again, as that user). */
+	if (conf.auth != NULL &&
+	    (d.auth = auth_new(d.base, conf.auth, err, sizeof(err))) == NULL)
+		config_fatal("%s", err);
+	if (conf.sender_logins != NULL &&
+	    (d.senders = sender_logins_load(
+	         conf.sender_logins, err, sizeof(err))) == NULL)
+		config_fatal("%s", err);
+	if (d.auth != NULL)
+		log_info("- daemon auth backend=%s sender_logins=%zu",
+		    auth_backend_name(d.auth), sender_logins_count(d.senders));
 
 	/* The store: one handle for the queue's applier thread, one per
 	 * reader thread (TRACK). */
@@ -667,6 +724,9 @@ main(int argc, char *argv[])
 	 * what was in flight, then close. */
 	queue_stop(d.queue);
 	smtp_server_free(d.smtp);
+	/* After the sessions: each cancelled its check in flight. */
+	auth_free(d.auth);
+	sender_logins_free(d.senders);
 	mtqp_server_free(d.mtqp);
 	delivery_free(d.delivery);
 	/* After delivery: a change pending there calls back no more. */

@@ -20,6 +20,8 @@ struct route;
 struct smtp_server;
 struct delivery;
 struct mtqp_server;
+struct auth;
+struct sender_logins;
 
 struct msgtrkd {
 	const struct conf *conf;
@@ -35,6 +37,10 @@ struct msgtrkd {
 	struct smtp_server *smtp;
 	struct delivery *delivery;
 	struct mtqp_server *mtqp;
+	/* Submission: the auth backend (NULL without `auth`) and the
+	 * sender_logins table (NULL: none; the login's own address only). */
+	struct auth *auth;
+	struct sender_logins *senders;
 	int stopping; /* SIGTERM seen: finish, accept nothing */
 };
 

@@ -11,10 +11,11 @@ struct msgtrkd;
 struct smtp_server;
 
 /* The SMTP server on d's base, conf and tls_server, its hooks answered by
- * d's delivery (recipients), queue (store health, ids, submit) and
- * delivery again (scheduling).  d->delivery and d->queue are looked up
- * when a session calls, so the server may be made (bound, as root)
- * before them.  Returns NULL with err set. */
+ * d's delivery (recipients), queue (store health, ids, submit), delivery
+ * again (scheduling), auth (AUTH) and senders (sender_logins).
+ * d->delivery, d->queue, d->auth and d->senders are looked up when a
+ * session calls, so the server may be made (bound, as root) before them.
+ * Returns NULL with err set. */
 struct smtp_server *wire_smtp_new(struct msgtrkd *d, char *err, size_t errsize);
 
 #endif /* MSGTRK_WIRE_H */

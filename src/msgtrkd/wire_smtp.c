@@ -2,6 +2,11 @@
  * wire_smtp: the SMTP server's hooks (smtp.h) answered by the rest of the
  * daemon.
  */
+#include <errno.h>
+#include <stdlib.h>
+
+#include "auth/auth.h"
+#include "auth/sender_logins.h"
 #include "common/mailbox.h"
 #include "delivery/delivery.h"
 #include "msgtrkd/msgtrkd.h"
@@ -117,6 +122,73 @@ wire_msg_free(void *arg, struct queue_msg *m)
 	queue_msg_free(m);
 }
 
+/* AUTH through src/auth: its callback carries the session's. */
+struct wire_auth {
+	smtp_auth_done done;
+	void *done_arg;
+	struct auth_req *req;
+};
+
+static void
+wire_auth_cb(void *arg, enum auth_result result, const char *login)
+{
+	struct wire_auth *w = arg;
+	smtp_auth_done done = w->done;
+	void *done_arg = w->done_arg;
+
+	free(w);
+	done(done_arg,
+	    result == AUTH_OK         ? SMTP_AUTH_OK
+	        : result == AUTH_FAIL ? SMTP_AUTH_FAIL
+	                              : SMTP_AUTH_TEMP,
+	    login);
+}
+
+static void *
+wire_auth_start(void *arg, const char *login, const char *password,
+    const char *client_addr, smtp_auth_done done, void *done_arg)
+{
+	struct msgtrkd *d = arg;
+	struct wire_auth *w;
+
+	if (d->auth == NULL) {
+		errno = ENOSYS;
+		return NULL;
+	}
+	if ((w = calloc(1, sizeof(*w))) == NULL)
+		return NULL;
+	w->done = done;
+	w->done_arg = done_arg;
+	/* Only ever inside TLS (smtp_session: 538 before). */
+	if ((w->req = auth_check(d->auth, login, password, client_addr, 1,
+	         wire_auth_cb, w)) == NULL) {
+		int e = errno;
+
+		free(w);
+		errno = e;
+		return NULL;
+	}
+	return w;
+}
+
+static void
+wire_auth_cancel(void *arg, void *req)
+{
+	struct wire_auth *w = req;
+
+	(void)arg;
+	auth_cancel(w->req);
+	free(w);
+}
+
+static int
+wire_sender_allowed(void *arg, const char *login, const char *from)
+{
+	struct msgtrkd *d = arg;
+
+	return sender_logins_allowed(d->senders, login, from);
+}
+
 static const struct smtp_hooks wire_smtp_hooks = {
 	.local_rcpt = wire_local_rcpt,
 	.store_failed = wire_store_failed,
@@ -125,6 +197,9 @@ static const struct smtp_hooks wire_smtp_hooks = {
 	.queued = wire_queued,
 	.msg_free = wire_msg_free,
 	.spool = &wire_spool,
+	.auth_start = wire_auth_start,
+	.auth_cancel = wire_auth_cancel,
+	.sender_allowed = wire_sender_allowed,
 };
 
 struct smtp_server *

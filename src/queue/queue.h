@@ -99,6 +99,13 @@ struct queue_msg {
 	char *reporting_mta; /* our hostname at arrival */
 	char *helo; /* for logs */
 	char *client; /* client address, for logs */
+	/* Submission (PRODUCT.md): the login that authenticated (NULL: none),
+	 * and for a message msgtrkd made trackable (submission_track) the
+	 * secret it made (unpadded base64, never logged) and the message's
+	 * Subject (printable, bounded), kept in the store for that login. */
+	char *login;
+	char *secret;
+	char *subject;
 	uint64_t size; /* body octets (set by the queue) */
 	time_t next_attempt;
 	uint32_t attempts;

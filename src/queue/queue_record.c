@@ -42,6 +42,11 @@ enum {
 	T_NRCPT,
 	T_MTRK_HAS_TIMEOUT,
 	T_HELD, /* operator hold (msgtrk queue hold) */
+	/* Submission (automatic tracking): the login, the secret msgtrkd
+	 * made, the Subject for the sender's list. */
+	T_LOGIN,
+	T_SECRET,
+	T_SUBJECT,
 	/* per recipient, after T_RCPT */
 	T_RCPT = 32,
 	T_R_ADDR,
@@ -151,6 +156,9 @@ queue_msg_encode(const struct queue_msg *m, struct buf *b)
 	    tlv_str(b, T_HELO, m->helo) == -1 ||
 	    tlv_str(b, T_CLIENT, m->client) == -1 ||
 	    tlv_u64(b, T_SIZE, m->size) == -1 ||
+	    tlv_str(b, T_LOGIN, m->login) == -1 ||
+	    tlv_str(b, T_SECRET, m->secret) == -1 ||
+	    tlv_str(b, T_SUBJECT, m->subject) == -1 ||
 	    tlv_u64(b, T_NRCPT, m->nrcpt) == -1)
 		return -1;
 	for (i = 0; i < m->nrcpt; i++) {
@@ -368,6 +376,15 @@ queue_msg_decode(const void *p, size_t n, struct queue_msg *m)
 		case T_CLIENT:
 			rc = get_str(&in, &m->client);
 			break;
+		case T_LOGIN:
+			rc = get_str(&in, &m->login);
+			break;
+		case T_SECRET:
+			rc = get_str(&in, &m->secret);
+			break;
+		case T_SUBJECT:
+			rc = get_str(&in, &m->subject);
+			break;
 		case T_CERTIFIER:
 			rc = get_fixed(&in, m->certifier, sizeof(m->certifier));
 			break;
@@ -432,6 +449,12 @@ queue_msg_free_fields(struct queue_msg *m)
 	free(m->reporting_mta);
 	free(m->helo);
 	free(m->client);
+	free(m->login);
+	if (m->secret != NULL) {
+		explicit_bzero(m->secret, strlen(m->secret));
+		free(m->secret);
+	}
+	free(m->subject);
 	memset(m, 0, sizeof(*m));
 }
 
@@ -736,6 +759,12 @@ store_view(
 	sm->arrival = m->arrival;
 	sm->expires = m->expires;
 	sm->queued = 1;
+	/* The kept secret goes with its login only (store.h). */
+	if (m->login != NULL && m->secret != NULL) {
+		sm->login = m->login;
+		sm->secret = m->secret;
+		sm->subject = m->subject;
+	}
 	sm->nrcpt = m->nrcpt;
 	sm->rcpts = rcpts;
 	for (i = 0; i < m->nrcpt; i++)

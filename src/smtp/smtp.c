@@ -3,6 +3,11 @@
  * TLS, lingering close) and each session's connection: it feeds the
  * session (smtp_session.c) what came, hands its replies on, applies
  * back-pressure and deadlines, and carries out STARTTLS and the close.
+ *
+ * Three listener sets, one netio each (its own caps): smtp_listen
+ * (relay, port 25), submission_listen (587, STARTTLS) and
+ * submissions_listen (465, implicit TLS: netio's NETIO_LISTEN_TLS).  A
+ * session knows its set by its smtp_env (the mode).
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -44,10 +49,18 @@ struct smtp_conn {
 	int rerun; /* woken while running: run again */
 };
 
+/* One listener set: its netio and what its sessions share. */
+struct smtp_set {
+	struct smtp_server *srv;
+	struct netio *net; /* NULL: no address configured */
+	struct smtp_env env;
+};
+
+#define SMTP_SETS 3
+
 struct smtp_server {
 	const struct conf *conf;
-	struct smtp_env env;
-	struct netio *net;
+	struct smtp_set set[SMTP_SETS]; /* by enum smtp_mode */
 	struct smtp_conn *head;
 	int stopping;
 };
@@ -263,14 +276,15 @@ static void
 on_accept(struct netio_conn *c, void *arg)
 {
 	static uint32_t counter;
-	struct smtp_server *srv = arg;
+	struct smtp_set *set = arg;
+	struct smtp_server *srv = set->srv;
 	struct smtp_conn *sc;
 	char id[17];
 
 	snprintf(id, sizeof(id), "%08" PRIx32 "%08" PRIx32,
 	    (uint32_t)time(NULL), ++counter);
 	if ((sc = calloc(1, sizeof(*sc))) == NULL ||
-	    (sc->s = smtp_session_new(&srv->env, netio_conn_addr(c),
+	    (sc->s = smtp_session_new(&set->env, netio_conn_addr(c),
 	         sizeof(struct sockaddr_storage), id, on_wake, sc)) == NULL) {
 		free(sc);
 		netio_conn_abort(c);
@@ -292,40 +306,78 @@ on_accept(struct netio_conn *c, void *arg)
 	conn_flush(sc);
 }
 
+/* Makes listener set mode and binds its count addresses. */
+static int
+set_open(struct smtp_server *s, struct event_base *base, SSL_CTX *tls,
+    enum smtp_mode mode, const struct conf_addr *a, size_t count, char *err,
+    size_t errsize)
+{
+	static const char *const names[SMTP_SETS] = { "smtp", "submission",
+		"submissions" };
+	const struct conf *conf = s->conf;
+	struct smtp_set *set = &s->set[mode];
+	struct netio_opts o;
+	char busy[CONF_HOSTNAME_MAX + 64];
+	size_t i;
+
+	if (count == 0)
+		return 0;
+	if (mode == SMTP_MODE_SUBMISSIONS && tls == NULL) {
+		snprintf(err, errsize,
+		    "submissions_listen needs tls_cert_file and tls_key_file");
+		return -1;
+	}
+	snprintf(busy, sizeof(busy),
+	    "421 4.7.0 %s Error: too many connections\r\n", conf->hostname);
+	memset(&o, 0, sizeof(o));
+	o.name = names[mode];
+	o.max_conns = SMTP_SESSIONS_MAX;
+	o.max_per_addr = SMTP_SESSIONS_PER_ADDR_MAX;
+	o.busy_line = busy;
+	o.tls = tls;
+	o.handshake_timeout = (int)conf->smtp_timeout;
+	if ((set->net = netio_new(base, &o, on_accept, set)) == NULL) {
+		snprintf(err, errsize, "smtp: out of memory");
+		return -1;
+	}
+	/* Bound now (as root, ports 25, 465, 587), enabled by start. */
+	if (mode != SMTP_MODE_SUBMISSIONS)
+		return netio_listen_conf(set->net, a, count, err, errsize);
+	for (i = 0; i < count; i++)
+		if (netio_listen(set->net, (const struct sockaddr *)&a[i].ss,
+		        a[i].len, NETIO_LISTEN_TLS, NULL, err, errsize) == -1)
+			return -1;
+	return 0;
+}
+
 struct smtp_server *
 smtp_server_new(struct event_base *base, const struct conf *conf, SSL_CTX *tls,
     const struct smtp_hooks *hooks, void *hooks_arg, char *err, size_t errsize)
 {
 	struct smtp_server *s;
-	struct netio_opts o;
-	char busy[CONF_HOSTNAME_MAX + 64];
+	int i;
 
 	if ((s = calloc(1, sizeof(*s))) == NULL) {
 		snprintf(err, errsize, "smtp: out of memory");
 		return NULL;
 	}
 	s->conf = conf;
-	s->env.conf = conf;
-	s->env.tls = tls != NULL;
-	s->env.hooks = hooks;
-	s->env.hooks_arg = hooks_arg;
-	snprintf(busy, sizeof(busy),
-	    "421 4.7.0 %s Error: too many connections\r\n", conf->hostname);
-	memset(&o, 0, sizeof(o));
-	o.name = "smtp";
-	o.max_conns = SMTP_SESSIONS_MAX;
-	o.max_per_addr = SMTP_SESSIONS_PER_ADDR_MAX;
-	o.busy_line = busy;
-	o.tls = tls;
-	o.handshake_timeout = (int)conf->smtp_timeout;
-	if ((s->net = netio_new(base, &o, on_accept, s)) == NULL) {
-		snprintf(err, errsize, "smtp: out of memory");
-		free(s);
-		return NULL;
+	for (i = 0; i < SMTP_SETS; i++) {
+		s->set[i].srv = s;
+		s->set[i].env.conf = conf;
+		s->set[i].env.tls = tls != NULL;
+		s->set[i].env.mode = (enum smtp_mode)i;
+		s->set[i].env.hooks = hooks;
+		s->set[i].env.hooks_arg = hooks_arg;
 	}
-	/* Bound now (as root, port 25), enabled by start. */
-	if (netio_listen_conf(s->net, conf->smtp_listen, conf->n_smtp_listen,
-	        err, errsize) == -1) {
+	if (set_open(s, base, tls, SMTP_MODE_RELAY, conf->smtp_listen,
+	        conf->n_smtp_listen, err, errsize) == -1 ||
+	    set_open(s, base, tls, SMTP_MODE_SUBMISSION,
+	        conf->submission_listen, conf->n_submission_listen, err,
+	        errsize) == -1 ||
+	    set_open(s, base, tls, SMTP_MODE_SUBMISSIONS,
+	        conf->submissions_listen, conf->n_submissions_listen, err,
+	        errsize) == -1) {
 		smtp_server_free(s);
 		return NULL;
 	}
@@ -335,8 +387,13 @@ smtp_server_new(struct event_base *base, const struct conf *conf, SSL_CTX *tls,
 void
 smtp_server_start(struct smtp_server *s)
 {
-	if (s != NULL)
-		netio_start(s->net);
+	int i;
+
+	if (s == NULL)
+		return;
+	for (i = 0; i < SMTP_SETS; i++)
+		if (s->set[i].net != NULL)
+			netio_start(s->set[i].net);
 }
 
 size_t
@@ -344,12 +401,15 @@ smtp_server_stop(struct smtp_server *s)
 {
 	struct smtp_conn *sc, *next;
 	size_t n = 0;
+	int i;
 
 	if (s == NULL)
 		return 0;
 	if (!s->stopping) {
 		s->stopping = 1;
-		netio_stop(s->net);
+		for (i = 0; i < SMTP_SETS; i++)
+			if (s->set[i].net != NULL)
+				netio_stop(s->set[i].net);
 		for (sc = s->head; sc != NULL; sc = next) {
 			next = sc->next;
 			if (sc->c != NULL && netio_conn_handshaking(sc->c)) {
@@ -367,16 +427,22 @@ smtp_server_stop(struct smtp_server *s)
 	for (sc = s->head; sc != NULL; sc = sc->next)
 		if (sc->c == NULL)
 			n++;
-	return netio_count(s->net) + n;
+	for (i = 0; i < SMTP_SETS; i++)
+		if (s->set[i].net != NULL)
+			n += netio_count(s->set[i].net);
+	return n;
 }
 
 void
 smtp_server_free(struct smtp_server *s)
 {
+	int i;
+
 	if (s == NULL)
 		return;
 	while (s->head != NULL)
 		conn_destroy(s->head); /* unlinks itself */
-	netio_free(s->net);
+	for (i = 0; i < SMTP_SETS; i++)
+		netio_free(s->set[i].net);
 	free(s);
 }

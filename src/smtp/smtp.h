@@ -4,11 +4,24 @@
  * DSN (RFC 3461), MTRK (RFC 3885) and STARTTLS (RFC 3207).
  *
  * A component with explicit inputs: the event loop, the configuration
- * (hostname, smtp_listen, smtp_timeout, max_message_size, local_domains,
+ * (hostname, smtp_listen, submission_listen, submissions_listen,
+ * submission_track, smtp_timeout, max_message_size, local_domains,
  * relay_networks, mtrk_*_timeout, queue_lifetime), the TLS context, and
  * the hooks below for what a session needs from the rest of the daemon
- * (recipient checks, the store's health, the queue).  It knows nothing
- * else of the daemon; src/msgtrkd/wire_smtp.c implements the hooks.
+ * (recipient checks, the store's health, the queue, authentication and
+ * sender rules).  It knows nothing else of the daemon;
+ * src/msgtrkd/wire_smtp.c implements the hooks.
+ *
+ * Submission (RFC 6409, PRODUCT.md "Submission and automatic tracking"):
+ * on submission_listen (STARTTLS) and submissions_listen (implicit TLS,
+ * RFC 8314) EHLO offers AUTH PLAIN LOGIN (RFC 4954) inside TLS only, MAIL
+ * needs AUTH (530 5.7.0) and a sender the login may use (553 5.7.1), an
+ * authenticated client may relay anywhere, Date: and Message-ID: are added
+ * when missing, Received: says "with ESMTPSA" (RFC 3848) without the
+ * login, and with submission_track a message without MTRK is made
+ * trackable: a unique ENVID when it has none, a fresh secret kept for the
+ * login (queue_msg.secret), "250 2.0.0 Ok: queued as <id>, tracking
+ * <envid>".  smtp_listen (port 25) never offers AUTH (503 5.5.1).
  *
  * Files: smtp.c (listeners through netio, a session's connection, back-
  * pressure and shutdown), smtp_session.c (the session itself: a command
@@ -53,6 +66,27 @@ enum smtp_rcpt_check {
 	SMTP_RCPT_UNKNOWN, /* 550 5.1.1 User unknown */
 	SMTP_RCPT_NOT_ALLOWED, /* 550 5.1.3 the mailbox name cannot exist */
 };
+
+/* Which listener a session came from. */
+enum smtp_mode {
+	SMTP_MODE_RELAY, /* smtp_listen: never AUTH */
+	SMTP_MODE_SUBMISSION, /* submission_listen: STARTTLS, then AUTH */
+	SMTP_MODE_SUBMISSIONS, /* submissions_listen: implicit TLS, AUTH */
+};
+
+/* Failed AUTH attempts (535) a session may make; the last one's 535 is
+ * followed by 421 4.7.0 and the close.  The delay between them grows
+ * with the client address's failures (src/auth's penalty). */
+#define SMTP_AUTH_FAILURES_MAX 3
+
+/* What an authentication check says (smtp_hooks.auth_start). */
+enum smtp_auth_result {
+	SMTP_AUTH_OK, /* 235 2.7.0; login is the canonical login */
+	SMTP_AUTH_FAIL, /* 535 5.7.8 */
+	SMTP_AUTH_TEMP, /* 454 4.7.0 */
+};
+typedef void (*smtp_auth_done)(
+    void *arg, enum smtp_auth_result result, const char *login);
 
 /* Completion of smtp_hooks.submit: rc 0 (durable) or -1 with err an errno
  * value (ENOSPC, EDQUOT, EFBIG: 452 4.3.1; others: 451 4.3.0). */
@@ -105,12 +139,26 @@ struct smtp_hooks {
 	/* Frees a message the queue never took. */
 	void (*msg_free)(void *arg, struct queue_msg *m);
 	const struct smtp_spool_ops *spool;
+	/* Authentication (submission listeners only; NULL: none there is
+	 * offered).  auth_start checks login and password (copied: the
+	 * session wipes its own at once) for the client at client_addr
+	 * inside TLS, and calls done(done_arg, result, login) later on the
+	 * loop, never inside the call, login being the canonical login
+	 * (AUTH_OK; valid during the call).  Returns a handle for
+	 * auth_cancel (done never comes after it), or NULL (454 4.7.0). */
+	void *(*auth_start)(void *arg, const char *login, const char *password,
+	    const char *client_addr, smtp_auth_done done, void *done_arg);
+	void (*auth_cancel)(void *arg, void *req);
+	/* 1 if login may use the reverse-path from ("" for <>) as MAIL
+	 * FROM (sender_logins), else 0 (553 5.7.1). */
+	int (*sender_allowed)(void *arg, const char *login, const char *from);
 };
 
-/* Binds every smtp_listen address of conf (call as root, before dropping
- * privileges); accepts nothing yet.  tls (may be NULL) enables STARTTLS.
- * conf, tls and hooks must outlive the server.  Returns NULL with err
- * set. */
+/* Binds every smtp_listen, submission_listen and submissions_listen
+ * address of conf (call as root, before dropping privileges); accepts
+ * nothing yet.  tls (may be NULL) enables STARTTLS and is needed for
+ * submissions_listen (implicit TLS).  conf, tls and hooks must outlive
+ * the server.  Returns NULL with err set. */
 struct smtp_server *smtp_server_new(struct event_base *base,
     const struct conf *conf, SSL_CTX *tls, const struct smtp_hooks *hooks,
     void *hooks_arg, char *err, size_t errsize);

@@ -32,9 +32,14 @@
 #include "common/net.h"
 #include "msgtrk/buf.h"
 #include "msgtrk/date.h"
+#include "msgtrk/envid.h"
+#include "msgtrk/hdrscan.h"
+#include "msgtrk/mtrk.h"
+#include "msgtrk/sasl.h"
 #include "msgtrk/smtp_cmd.h"
 #include "msgtrk/smtp_line.h"
 #include "msgtrk/str.h"
+#include "msgtrk/xtext.h"
 #include "queue/queue.h"
 #include "smtp/smtp.h"
 #include "smtp/smtp_session.h"
@@ -46,7 +51,10 @@
  * and a date, with the fixed words. */
 #define SMTP_RECEIVED_MAX \
 	(SMTP_CMD_LINE_MAX + INET6_ADDRSTRLEN + CONF_HOSTNAME_MAX + \
-	    SMTP_PATH_MAX + DATE_MAX + 256)
+	    SMTP_PATH_MAX + DATE_MAX + 256 + SMTP_ADDED_MAX)
+/* Submission (RFC 6409 §8): the Message-ID: and Date: fields we add
+ * after our Received: field. */
+#define SMTP_ADDED_MAX (CONF_HOSTNAME_MAX + DATE_MAX + 96)
 /* Peer text in one log field (log_escape may triple it, then caps). */
 #define SMTP_LOG_FIELD 320
 
@@ -55,6 +63,8 @@ enum smtp_state {
 	S_DATA, /* reading message content */
 	S_COMMIT, /* the submit hook is working: process nothing */
 	S_TLS, /* STARTTLS answered, the handshake is the caller's */
+	S_AUTH, /* AUTH: waiting for the client's response line */
+	S_AUTH_WAIT, /* AUTH: the check is working: process nothing */
 	S_CLOSING, /* last reply queued */
 };
 
@@ -80,6 +90,19 @@ enum smtp_rep {
 	REP_TLS_PIPELINED,
 	REP_TLS_ACTIVE,
 	REP_TLS_UNAVAIL,
+	REP_AUTH_NOT_ENABLED,
+	REP_AUTH_TLS,
+	REP_AUTH_ALREADY,
+	REP_AUTH_IN_TX,
+	REP_AUTH_SYNTAX,
+	REP_AUTH_MECH,
+	REP_AUTH_BASE64,
+	REP_AUTH_CANCEL,
+	REP_AUTH_LONG,
+	REP_AUTH_FAILED,
+	REP_AUTH_TEMP,
+	REP_AUTH_REQUIRED,
+	REP_SENDER_NOT_OWNED,
 	REP_COUNT
 };
 
@@ -131,6 +154,40 @@ static const struct smtp_reply smtp_reps[REP_COUNT] = {
 	    "tls-active" },
 	[REP_TLS_UNAVAIL] = { 502, "5.5.1", "Error: STARTTLS not available",
 	    "tls-unavailable" },
+	/* PRODUCT.md: port 25 never offers AUTH (Postfix's wording). */
+	[REP_AUTH_NOT_ENABLED] = { 503, "5.5.1",
+	    "Error: authentication not enabled", "auth-not-enabled" },
+	/* RFC 4954 §6; PRODUCT.md: AUTH only inside TLS. */
+	[REP_AUTH_TLS] = { 538, "5.7.11",
+	    "Encryption required for requested authentication mechanism",
+	    "auth-needs-tls" },
+	/* RFC 4954 §4: "After a successful AUTH command completes, a server
+	 * MUST reject any further AUTH commands with a 503 reply", and AUTH
+	 * is not permitted during a mail transaction. */
+	[REP_AUTH_ALREADY] = { 503, "5.5.1", "Error: already authenticated",
+	    "auth-again" },
+	[REP_AUTH_IN_TX] = { 503, "5.5.1",
+	    "Error: MAIL transaction in progress", "auth-in-transaction" },
+	[REP_AUTH_SYNTAX] = { 501, "5.5.4",
+	    "Syntax: AUTH mechanism [initial-response]", "auth-syntax" },
+	[REP_AUTH_MECH] = { 504, "5.5.4", "Unrecognized authentication type",
+	    "auth-mechanism" },
+	[REP_AUTH_BASE64] = { 501, "5.5.2", "Cannot decode response",
+	    "auth-base64" },
+	[REP_AUTH_CANCEL] = { 501, "5.0.0", "Authentication aborted",
+	    "auth-cancelled" },
+	[REP_AUTH_LONG] = { 500, "5.5.6",
+	    "Authentication exchange line is too long", "auth-too-long" },
+	[REP_AUTH_FAILED] = { 535, "5.7.8",
+	    "Error: authentication credentials invalid", "auth-failed" },
+	[REP_AUTH_TEMP] = { 454, "4.7.0", "Temporary authentication failure",
+	    "auth-temporary" },
+	/* RFC 4954 §6: MAIL before AUTH where AUTH is required. */
+	[REP_AUTH_REQUIRED] = { 530, "5.7.0", "Authentication required",
+	    "auth-required" },
+	/* Text built by sender_refuse(). */
+	[REP_SENDER_NOT_OWNED] = { 553, "5.7.1", "Sender address rejected",
+	    "sender-not-owned" },
 };
 
 /*
@@ -245,6 +302,7 @@ struct smtp_session {
 	int esmtp; /* EHLO (not HELO) */
 	int tls; /* TLS active */
 	int stopping; /* SIGTERM: close at the next command boundary */
+	int implicit_tls; /* submissions_listen: TLS from the first byte */
 	int dead; /* the connection is gone: no more output */
 	int eof; /* the client closed while its commit was in flight */
 	unsigned int ext; /* SMTP_EXT_* advertised */
@@ -262,6 +320,18 @@ struct smtp_session {
 	 * commit callback. */
 	struct smtp_body_sink body;
 	struct buf received;
+	/* AUTH (RFC 4954): the canonical login once authenticated, the
+	 * exchange in progress, the check in flight. */
+	char *login;
+	enum sasl_mech auth_mech;
+	enum sasl_login_step auth_step;
+	struct sasl_creds creds; /* LOGIN's username between its lines */
+	void *auth_req; /* the hook's handle while S_AUTH_WAIT */
+	unsigned int auth_failures;
+	/* Submission: the header looked at as DATA arrives (authenticated
+	 * sessions only). */
+	int scanning;
+	struct hdrscan scan;
 };
 
 static const struct conf *
@@ -301,6 +371,7 @@ transaction_reset(struct smtp_session *s)
 	s->rcpt_cap = 0;
 	s->declared_size = 0;
 	s->mtrk_has_timeout = 0;
+	s->scanning = 0;
 	body_abort(&s->body);
 	buf_reset(&s->received);
 }
@@ -386,7 +457,18 @@ check_mail(const struct smtp_session *s)
 		return REP_NEED_HELO;
 	if (s->msg != NULL)
 		return REP_NESTED_MAIL;
+	/* RFC 6409 §4.3, RFC 4954 §6: a submission server requires AUTH. */
+	if (s->env->mode != SMTP_MODE_RELAY && s->login == NULL)
+		return REP_AUTH_REQUIRED;
 	return REP_NONE;
+}
+
+/* AUTH is offered: a submission listener, inside TLS, after EHLO. */
+static int
+auth_offered(const struct smtp_session *s)
+{
+	return s->env->mode != SMTP_MODE_RELAY && s->tls && s->esmtp &&
+	    s->env->hooks->auth_start != NULL;
 }
 
 static enum smtp_rep
@@ -439,12 +521,18 @@ proceed_helo(struct smtp_session *s, const struct smtp_cmd *c)
 	} else {
 		s->ext = SMTP_EXT_SIZE | SMTP_EXT_8BITMIME | SMTP_EXT_DSN |
 		    SMTP_EXT_MTRK;
+		if (auth_offered(s))
+			s->ext |= SMTP_EXT_AUTH;
 		if (!s->dead) {
 			evbuffer_add_printf(out,
 			    "250-%s\r\n250-PIPELINING\r\n250-SIZE %" PRIu64
 			    "\r\n250-8BITMIME\r\n250-ENHANCEDSTATUSCODES\r\n"
 			    "250-DSN\r\n",
 			    hostname(s), conf(s)->max_message_size);
+			/* RFC 4954 §3; PRODUCT.md: inside TLS only. */
+			if (s->ext & SMTP_EXT_AUTH)
+				evbuffer_add_printf(
+				    out, "250-AUTH PLAIN LOGIN\r\n");
 			if (s->env->tls && !s->tls)
 				evbuffer_add_printf(
 				    out, "250-MTRK\r\n250 STARTTLS\r\n");
@@ -457,6 +545,82 @@ proceed_helo(struct smtp_session *s, const struct smtp_cmd *c)
 	    ehlo ? "EHLO" : "HELO");
 }
 
+/* Automatic tracking (PRODUCT.md, submission_track): m, which came
+ * without MTRK from an authenticated client, gets a server-made secret
+ * (kept for the login in the store, never logged), its certifier as
+ * MTRK, and a unique ENVID (RFC 3885 §3.2, made as msgtrk send makes
+ * one) when it has none.  An ENVID the client gave that is not a
+ * unique-envid cannot carry MTRK: the message stays untracked.  Returns
+ * 1 if m is now tracked, else 0 (logged). */
+static int
+auto_track(struct smtp_session *s, struct queue_msg *m)
+{
+	unsigned char secret[MTRK_SECRET_LEN];
+	char b64[MTRK_SECRET_B64_SIZE], envid[ENVID_MAX + 1];
+	char cert[MTRK_CERTIFIER_LEN + 1];
+	enum envid_error ee;
+	struct buf x;
+	int ok = 0;
+
+	if (m->envid != NULL &&
+	    envid_check_unique(m->envid, strlen(m->envid), NULL, NULL) == -1) {
+		log_info("%s smtp track result=no reason=envid-form", s->id);
+		return 0;
+	}
+	if (mtrk_secret_new(secret) == -1 ||
+	    mtrk_certifier(secret, sizeof(secret), cert) == -1 ||
+	    mtrk_secret_encode(secret, sizeof(secret), b64, sizeof(b64)) ==
+	        -1) {
+		log_warnx("%s smtp track result=no reason=random", s->id);
+		goto done;
+	}
+	if (m->envid == NULL) {
+		if (envid_generate(
+		        hostname(s), NULL, envid, sizeof(envid), &ee) == -1) {
+			log_warnx("%s smtp track result=no reason=envid "
+			          "error=\"%s\"",
+			    s->id, envid_strerror(ee));
+			goto done;
+		}
+		buf_init(&x, SMTP_ENVID_RAW_MAX);
+		if (xtext_encode(&x, envid, strlen(envid)) == -1) {
+			buf_reset(&x);
+			goto done;
+		}
+		m->envid_raw = xstrdup(buf_cstr(&x));
+		m->envid = xstrdup(envid);
+		buf_reset(&x);
+	}
+	m->mtrk = 1;
+	(void)str_copy(m->certifier, cert, sizeof(m->certifier));
+	m->mtrk_timeout = 0;
+	m->mtrk_has_timeout = 0;
+	m->secret = xstrdup(b64);
+	ok = 1;
+done:
+	explicit_bzero(secret, sizeof(secret));
+	explicit_bzero(b64, sizeof(b64));
+	return ok;
+}
+
+/* 553 5.7.1: the login may not use this sender (sender_logins). */
+static void
+sender_refuse(struct smtp_session *s, const char *from)
+{
+	char text[SMTP_PATH_MAX + SASL_FIELD_MAX + 96];
+	char l[SMTP_LOG_FIELD], who[SMTP_LOG_FIELD];
+
+	/* Both are printable: the path was checked by smtp_cmd, the login
+	 * when it came (auth_done). */
+	snprintf(text, sizeof(text),
+	    "<%s>: Sender address rejected: not owned by user %s", from,
+	    s->login);
+	log_info("%s smtp mail from=<%s> login=%s result=sender-not-owned",
+	    s->id, log_escape(l, sizeof(l), from, strlen(from)),
+	    log_escape(who, sizeof(who), s->login, strlen(s->login)));
+	reject_text(s, &smtp_reps[REP_SENDER_NOT_OWNED], text);
+}
+
 static void
 proceed_mail(struct smtp_session *s, const struct smtp_cmd *c)
 {
@@ -464,9 +628,18 @@ proceed_mail(struct smtp_session *s, const struct smtp_cmd *c)
 	const struct smtp_hooks *h = s->env->hooks;
 	struct queue_msg *m;
 	char from[SMTP_LOG_FIELD], envid[SMTP_LOG_FIELD];
+	char login[SMTP_LOG_FIELD + 8], who[SMTP_LOG_FIELD];
+	const char *track = "no";
 
 	if ((c->params & SMTP_PARAM_SIZE) && c->size > cf->max_message_size) {
 		reject_rep(s, REP_SIZE_MAIL);
+		return;
+	}
+	if (s->login != NULL &&
+	    (h->sender_allowed == NULL ||
+	        !h->sender_allowed(s->env->hooks_arg, s->login,
+	            c->path.is_null ? "" : c->path.mailbox))) {
+		sender_refuse(s, c->path.is_null ? "" : c->path.mailbox);
 		return;
 	}
 	if ((c->params & SMTP_PARAM_MTRK) &&
@@ -495,19 +668,30 @@ proceed_mail(struct smtp_session *s, const struct smtp_cmd *c)
 		    c->mtrk.has_timeout ? (uint32_t)c->mtrk.timeout : 0;
 		m->mtrk_has_timeout = c->mtrk.has_timeout != 0;
 	}
+	if (m->mtrk)
+		track = "yes";
+	if (s->login != NULL) {
+		m->login = xstrdup(s->login);
+		if (!m->mtrk && cf->submission_track && auto_track(s, m))
+			track = "auto";
+	}
 	s->msg = m;
 	s->rcpt_cap = 0;
 	s->declared_size = (c->params & SMTP_PARAM_SIZE) ? c->size : 0;
 	s->mtrk_has_timeout =
 	    (c->params & SMTP_PARAM_MTRK) != 0 && c->mtrk.has_timeout;
 	reply(s, "250 2.1.0 Ok");
-	log_info("%s smtp mail from=<%s> size=%" PRIu64 " envid=%s mtrk=%s",
+	login[0] = '\0';
+	if (s->login != NULL)
+		snprintf(login, sizeof(login), " login=%s",
+		    log_escape(who, sizeof(who), s->login, strlen(s->login)));
+	log_info("%s smtp mail from=<%s> size=%" PRIu64 " envid=%s mtrk=%s%s",
 	    s->id, log_escape(from, sizeof(from), m->sender, strlen(m->sender)),
 	    s->declared_size,
 	    m->envid != NULL
 	        ? log_escape(envid, sizeof(envid), m->envid, strlen(m->envid))
 	        : "-",
-	    m->mtrk ? "yes" : "no");
+	    track, login);
 }
 
 /* RFC 5321 §4.1.1.3: <Postmaster> without a domain is ours. */
@@ -563,8 +747,9 @@ proceed_rcpt(struct smtp_session *s, const struct smtp_cmd *c)
 			return;
 		}
 	}
-	/* No open relay, ever: only relay_networks reach other domains. */
-	if (!local &&
+	/* No open relay, ever: only relay_networks, and authenticated
+	 * clients (PRODUCT.md), reach other domains. */
+	if (!local && s->login == NULL &&
 	    !conf_relay_allowed(cf, (const struct sockaddr *)&s->addr)) {
 		rcpt_refuse(s, to, REP_RELAY_DENIED);
 		return;
@@ -625,6 +810,11 @@ proceed_data(struct smtp_session *s, const struct smtp_cmd *c)
 	s->body.ops = s->env->hooks->spool;
 	s->body.arg = s->env->hooks_arg;
 	body_begin(&s->body, max, spool_ready, s);
+	/* RFC 6409 §8: a submission server may add Date: and Message-ID:;
+	 * the Subject goes to the sender's list. */
+	s->scanning = s->login != NULL;
+	if (s->scanning)
+		hdrscan_init(&s->scan);
 	s->state = S_DATA;
 	s->data_start = time(NULL);
 	reply(s, "354 End data with <CR><LF>.<CR><LF>");
@@ -702,6 +892,246 @@ proceed_starttls(struct smtp_session *s, const struct smtp_cmd *c)
 	s->state = S_TLS;
 }
 
+/* --- AUTH (RFC 4954) ------------------------------------------------- */
+
+static const char *
+mech_name(enum sasl_mech m)
+{
+	return m == SASL_MECH_LOGIN ? "LOGIN" : "PLAIN";
+}
+
+/* A 535: counted, and past SMTP_AUTH_FAILURES_MAX the session ends. */
+static void
+auth_failed(struct smtp_session *s, const char *why)
+{
+	s->auth_failures++;
+	log_info("%s smtp auth result=fail mech=%s reason=%s failures=%u",
+	    s->id, mech_name(s->auth_mech), why, s->auth_failures);
+	reject_rep(s, REP_AUTH_FAILED);
+	if (s->auth_failures >= SMTP_AUTH_FAILURES_MAX &&
+	    s->state != S_CLOSING) {
+		reply(s,
+		    "421 4.7.0 %s Error: too many failed authentication "
+		    "attempts",
+		    hostname(s));
+		session_close(s, "auth-failures");
+	}
+}
+
+/* A response that does not decode: 501 5.5.2 for bad base64 (RFC 4954
+ * §4), 500 5.5.6 for a line or field too long, 535 5.7.8 for the rest
+ * (an authzid other than the login: PRODUCT.md; a malformed PLAIN
+ * message, an empty field, a login that is not UTF-8). */
+static void
+auth_bad_response(struct smtp_session *s, enum sasl_error e)
+{
+	if (e == SASL_ERR_BASE64) {
+		log_info("%s smtp auth result=error mech=%s reason=\"%s\"",
+		    s->id, mech_name(s->auth_mech), sasl_strerror(e));
+		reject_rep(s, REP_AUTH_BASE64);
+	} else if (e == SASL_ERR_TOO_LONG) {
+		log_info("%s smtp auth result=error mech=%s reason=\"%s\"",
+		    s->id, mech_name(s->auth_mech), sasl_strerror(e));
+		reject_rep(s, REP_AUTH_LONG);
+	} else
+		auth_failed(s, e == SASL_ERR_AUTHZID ? "authzid" : "format");
+}
+
+/* Returns 1 if every octet of p is printable US-ASCII or UTF-8 above it
+ * (no C0, no DEL): what goes into logs and replies as a login. */
+static int
+login_ok(const char *p)
+{
+	size_t n = strlen(p);
+
+	if (n == 0 || n > SASL_FIELD_MAX)
+		return 0;
+	for (; *p != '\0'; p++)
+		if ((unsigned char)*p < 0x20 || *p == 0x7f)
+			return 0;
+	return 1;
+}
+
+/* The check's answer (auth.h: on the loop, never inside auth_start). */
+static void
+auth_done(void *arg, enum smtp_auth_result result, const char *login)
+{
+	struct smtp_session *s = arg;
+	char who[SMTP_LOG_FIELD];
+
+	if (s->state != S_AUTH_WAIT)
+		return;
+	s->auth_req = NULL;
+	s->state = S_CMD;
+	if (result == SMTP_AUTH_OK && (login == NULL || !login_ok(login))) {
+		log_warnx("%s smtp auth result=temp mech=%s reason=login",
+		    s->id, mech_name(s->auth_mech));
+		result = SMTP_AUTH_TEMP;
+	}
+	switch (result) {
+	case SMTP_AUTH_OK:
+		s->login = xstrdup(login);
+		/* The login is logged, the password never. */
+		log_info("%s smtp auth result=ok mech=%s login=%s", s->id,
+		    mech_name(s->auth_mech),
+		    log_escape(who, sizeof(who), login, strlen(login)));
+		reply(s, "235 2.7.0 Authentication successful");
+		break;
+	case SMTP_AUTH_FAIL:
+		auth_failed(s, "credentials");
+		break;
+	case SMTP_AUTH_TEMP:
+		log_info("%s smtp auth result=temp mech=%s", s->id,
+		    mech_name(s->auth_mech));
+		reject_rep(s, REP_AUTH_TEMP);
+		break;
+	}
+	if (s->dead)
+		s->state = S_CLOSING;
+	if (s->wake != NULL)
+		s->wake(s->wake_arg);
+}
+
+/* The credentials are complete: hand them to the check and wipe ours. */
+static void
+auth_check(struct smtp_session *s)
+{
+	const struct smtp_hooks *h = s->env->hooks;
+	void *req;
+
+	s->state = S_AUTH_WAIT;
+	s->auth_req = NULL;
+	req = h->auth_start(s->env->hooks_arg, s->creds.login,
+	    s->creds.password, s->addrstr, auth_done, s);
+	sasl_clear(&s->creds);
+	if (req == NULL) {
+		if (s->state == S_AUTH_WAIT) {
+			s->state = S_CMD;
+			log_warnx("%s smtp auth result=temp mech=%s "
+			          "error=\"%s\"",
+			    s->id, mech_name(s->auth_mech), strerror(errno));
+			reject_rep(s, REP_AUTH_TEMP);
+		}
+		return;
+	}
+	if (s->state == S_AUTH_WAIT)
+		s->auth_req = req;
+}
+
+/* One response of the exchange: the PLAIN message, or LOGIN's username
+ * or password (n octets of base64 at p). */
+static void
+auth_response(struct smtp_session *s, const char *p, size_t n)
+{
+	enum sasl_error e;
+
+	if (s->auth_mech == SASL_MECH_PLAIN) {
+		if (sasl_plain_decode(p, n, &s->creds, &e) == -1) {
+			auth_bad_response(s, e);
+			return;
+		}
+		auth_check(s);
+		return;
+	}
+	if (sasl_login_decode(&s->creds, s->auth_step, p, n, &e) == -1) {
+		auth_bad_response(s, e);
+		return;
+	}
+	if (s->auth_step == SASL_LOGIN_USERNAME) {
+		s->auth_step = SASL_LOGIN_PASSWORD;
+		s->state = S_AUTH;
+		reply(s, "%s", sasl_login_challenge(SASL_LOGIN_PASSWORD));
+		return;
+	}
+	auth_check(s);
+}
+
+/* A line of the exchange (S_AUTH). */
+static void
+auth_line(struct smtp_session *s, const char *line, size_t len)
+{
+	s->state = S_CMD;
+	s->commands++;
+	/* RFC 4954 §4: "If the client wishes to cancel an authentication
+	 * exchange, it issues a line with a single "*"". */
+	if (sasl_is_cancel(line, len)) {
+		sasl_clear(&s->creds);
+		log_info("%s smtp auth result=cancelled mech=%s", s->id,
+		    mech_name(s->auth_mech));
+		reject_rep(s, REP_AUTH_CANCEL);
+		return;
+	}
+	if (len > SASL_LINE_MAX) {
+		sasl_clear(&s->creds);
+		auth_bad_response(s, SASL_ERR_TOO_LONG);
+		return;
+	}
+	auth_response(s, line, len);
+}
+
+static void
+proceed_auth(struct smtp_session *s, const struct smtp_cmd *c)
+{
+	const char *arg = c->arg, *sp;
+	char mech[32];
+	size_t n;
+
+	if (s->env->mode == SMTP_MODE_RELAY ||
+	    s->env->hooks->auth_start == NULL) {
+		reject_rep(s, REP_AUTH_NOT_ENABLED);
+		return;
+	}
+	/* PRODUCT.md: AUTH only inside TLS (RFC 4954 §4, 538 5.7.11). */
+	if (!s->tls) {
+		reject_rep(s, REP_AUTH_TLS);
+		return;
+	}
+	if (!s->esmtp) {
+		reject_rep(s, REP_AUTH_NOT_ENABLED);
+		return;
+	}
+	if (s->login != NULL) {
+		reject_rep(s, REP_AUTH_ALREADY);
+		return;
+	}
+	if (s->msg != NULL) {
+		reject_rep(s, REP_AUTH_IN_TX);
+		return;
+	}
+	sp = strchr(arg, ' ');
+	n = sp != NULL ? (size_t)(sp - arg) : strlen(arg);
+	if (n == 0 || n >= sizeof(mech) ||
+	    (sp != NULL && (sp[1] == '\0' || strchr(sp + 1, ' ') != NULL))) {
+		reject_rep(s, REP_AUTH_SYNTAX);
+		return;
+	}
+	memcpy(mech, arg, n);
+	mech[n] = '\0';
+	if ((s->auth_mech = sasl_mech_parse(mech)) == SASL_MECH_UNKNOWN) {
+		reject_rep(s, REP_AUTH_MECH);
+		return;
+	}
+	sasl_clear(&s->creds);
+	s->auth_step = SASL_LOGIN_USERNAME;
+	if (sp == NULL) {
+		/* No initial response: the empty challenge (PLAIN), or
+		 * "Username:" (LOGIN). */
+		s->state = S_AUTH;
+		reply(s, "%s",
+		    s->auth_mech == SASL_MECH_PLAIN
+		        ? sasl_plain_challenge()
+		        : sasl_login_challenge(SASL_LOGIN_USERNAME));
+		return;
+	}
+	/* An initial response (RFC 4954 §4; "=" is an empty one): PLAIN's
+	 * whole message, or LOGIN's username. */
+	sp++;
+	if (sasl_is_empty_response(sp, strlen(sp)))
+		auth_response(s, "", 0);
+	else
+		auth_response(s, sp, strlen(sp));
+}
+
 /* The command table: each verb's sequence rule (NULL: none; a refusal
  * whatever the syntax, RFC 5321 §4.1.4) and what it does. */
 static const struct smtp_verb_row {
@@ -719,6 +1149,7 @@ static const struct smtp_verb_row {
 	{ SMTP_VERB_VRFY, NULL, proceed_vrfy },
 	{ SMTP_VERB_QUIT, NULL, proceed_quit },
 	{ SMTP_VERB_STARTTLS, NULL, proceed_starttls },
+	{ SMTP_VERB_AUTH, NULL, proceed_auth },
 };
 
 static const struct smtp_verb_row *
@@ -758,6 +1189,9 @@ session_line(struct smtp_session *s, const char *line, size_t len)
 		reject_cmd(s, SMTP_CMD_ERR_UNKNOWN_VERB);
 	else
 		row->proceed(s, c);
+	/* AUTH's initial response is a credential: not left in the heap. */
+	if (c->verb == SMTP_VERB_AUTH)
+		explicit_bzero(c, sizeof(*c));
 	free(c);
 }
 
@@ -773,8 +1207,13 @@ commit_done(void *arg, int rc, int err)
 	s->msg = NULL;
 	s->state = S_CMD;
 	if (rc == 0) {
-		/* The queue owns m now. */
-		reply(s, "250 2.0.0 Ok: queued as %s", m->qid);
+		/* The queue owns m now.  PRODUCT.md: a message msgtrkd made
+		 * trackable names its envid. */
+		if (m->secret != NULL)
+			reply(s, "250 2.0.0 Ok: queued as %s, tracking %s",
+			    m->qid, m->envid);
+		else
+			reply(s, "250 2.0.0 Ok: queued as %s", m->qid);
 		log_info("%s smtp queued qid=%s from=<%s> nrcpt=%zu "
 		         "size=%" PRIu64,
 		    s->id, m->qid,
@@ -812,12 +1251,18 @@ trace_safe(const char *s)
 	return 1;
 }
 
+/* Our Received: field (RFC 5321 §4.4), and for a submission the fields
+ * RFC 6409 §8.2 and §8.3 let us add when missing (hdrscan flags f).
+ * They go first in the message, ours being a trace field and the others
+ * header fields whose place RFC 5322 §3.6 leaves free. */
 static int
-received_header(struct smtp_session *s, struct queue_msg *m, time_t now)
+received_header(
+    struct smtp_session *s, struct queue_msg *m, time_t now, unsigned int f)
 {
 	struct date dt = { now, 0 };
 	char date[DATE_MAX], lit[INET6_ADDRSTRLEN + 8];
 	const char *with, *helo;
+	struct tm tm;
 
 	if (date_format(&dt, date, sizeof(date)) == -1)
 		return -1;
@@ -825,8 +1270,13 @@ received_header(struct smtp_session *s, struct queue_msg *m, time_t now)
 		snprintf(lit, sizeof(lit), "IPv6:%s", s->addrstr);
 	else
 		snprintf(lit, sizeof(lit), "%s", s->addrstr);
-	/* RFC 3848: ESMTPS with TLS, ESMTP after EHLO, SMTP after HELO. */
-	with = s->tls ? "ESMTPS" : s->esmtp ? "ESMTP" : "SMTP";
+	/* RFC 3848: ESMTPSA with TLS and AUTH (AUTH is only offered inside
+	 * TLS here), ESMTPS with TLS, ESMTP after EHLO, SMTP after HELO.
+	 * The login is never named (PRODUCT.md). */
+	with = s->login != NULL ? "ESMTPSA"
+	    : s->tls            ? "ESMTPS"
+	    : s->esmtp          ? "ESMTP"
+	                        : "SMTP";
 	/* Nothing a client sent may end or forge a clause: the HELO name
 	 * was checked at EHLO (smtp_helo_valid), the recipient only goes in
 	 * when it is plain. */
@@ -839,7 +1289,23 @@ received_header(struct smtp_session *s, struct queue_msg *m, time_t now)
 	if (m->nrcpt == 1 && trace_safe(m->rcpts[0].addr) &&
 	    buf_addf(&s->received, "\r\n\tfor <%s>", m->rcpts[0].addr) == -1)
 		return -1;
-	return buf_addf(&s->received, "; %s\r\n", date);
+	if (buf_addf(&s->received, "; %s\r\n", date) == -1)
+		return -1;
+	if (!s->scanning || (f & HDRSCAN_F_CUT))
+		return 0;
+	/* RFC 5322 §3.6.4: unique, the queue id (unique here) and our
+	 * name making it unique everywhere. */
+	if (!(f & HDRSCAN_F_MESSAGE_ID) &&
+	    (gmtime_r(&now, &tm) == NULL ||
+	        buf_addf(&s->received,
+	            "Message-ID: <%04d%02d%02d%02d%02d%02d.%s@%s>\r\n",
+	            tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour,
+	            tm.tm_min, tm.tm_sec, m->qid, hostname(s)) == -1))
+		return -1;
+	if (!(f & HDRSCAN_F_DATE) &&
+	    buf_addf(&s->received, "Date: %s\r\n", date) == -1)
+		return -1;
+	return 0;
 }
 
 static void
@@ -851,9 +1317,16 @@ data_end(struct smtp_session *s)
 	struct queue_msg *m = s->msg;
 	struct iovec iov[2];
 	time_t now = time(NULL), keep;
+	unsigned int f = 0;
 	int n;
 
 	s->state = S_CMD;
+	if (s->scanning) {
+		f = hdrscan_end(&s->scan);
+		if (m->secret != NULL && (f & HDRSCAN_F_SUBJECT) &&
+		    hdrscan_subject(&s->scan)[0] != '\0')
+			m->subject = xstrdup(hdrscan_subject(&s->scan));
+	}
 	if (info->flags & (SMTP_DATA_F_BARE_LF | SMTP_DATA_F_BARE_CR)) {
 		reject_rep(s, REP_BARE_NEWLINE);
 		goto reset;
@@ -891,7 +1364,7 @@ data_end(struct smtp_session *s)
 	m->next_attempt = now;
 	for (size_t i = 0; i < m->nrcpt; i++)
 		m->rcpts[i].track.will_retry_until = now + cf->queue_lifetime;
-	if (received_header(s, m, now) == -1) {
+	if (received_header(s, m, now, f) == -1) {
 		reject_rep(s, REP_LOCAL_ERROR);
 		goto reset;
 	}
@@ -951,7 +1424,8 @@ static enum smtp_step
 run(struct smtp_session *s, struct evbuffer *in, size_t pending)
 {
 	const char *line;
-	size_t len;
+	struct buf *stage;
+	size_t len, before;
 	enum smtp_line_error le;
 	int rc;
 
@@ -965,11 +1439,13 @@ run(struct smtp_session *s, struct evbuffer *in, size_t pending)
 		case S_CLOSING:
 			return SMTP_STEP_CLOSE;
 		case S_COMMIT:
+		case S_AUTH_WAIT:
 			return SMTP_STEP_WAIT;
 		case S_TLS:
 			return SMTP_STEP_STARTTLS;
 		case S_CMD:
 		case S_DATA:
+		case S_AUTH:
 			break;
 		}
 		if (evbuffer_get_length(s->out) + pending > SMTP_OUT_HIGH)
@@ -980,7 +1456,14 @@ run(struct smtp_session *s, struct evbuffer *in, size_t pending)
 			 * read nothing until it wrote a chunk (spool_ready). */
 			if (body_busy(&s->body))
 				return SMTP_STEP_WAIT;
-			rc = smtp_line_data(s->rd, body_stage(&s->body), &le);
+			stage = body_stage(&s->body);
+			before = stage->len;
+			rc = smtp_line_data(s->rd, stage, &le);
+			/* Submission: the header is looked at as it comes
+			 * (what was appended, before the spool takes it). */
+			if (s->scanning && stage->len > before)
+				hdrscan_push(&s->scan, stage->data + before,
+				    stage->len - before);
 			if (rc != -1)
 				body_write(&s->body);
 			if (rc == 1)
@@ -995,9 +1478,17 @@ run(struct smtp_session *s, struct evbuffer *in, size_t pending)
 		rc = smtp_line_next(s->rd, &line, &len, &le);
 		if (rc != 0)
 			s->line_start = 0; /* a line ended: the next starts */
-		if (rc == 1)
+		if (rc == 1 && s->state == S_AUTH)
+			auth_line(s, line, len);
+		else if (rc == 1)
 			session_line(s, line, len);
-		else if (rc == -1) {
+		else if (rc == -1 && s->state == S_AUTH) {
+			/* RFC 4954 §4: past our buffer, 500 5.5.6. */
+			s->state = S_CMD;
+			s->commands++;
+			sasl_clear(&s->creds);
+			auth_bad_response(s, SASL_ERR_TOO_LONG);
+		} else if (rc == -1) {
 			s->commands++;
 			reject_cmd(s, smtp_line_cmd_error(le));
 		} else if (evbuffer_get_length(in) == 0)
@@ -1027,7 +1518,8 @@ smtp_session_deadline(struct smtp_session *s, time_t now)
 
 		end = s->data_start + t +
 		    (more > SMTP_DATA_RATE_CAP ? SMTP_DATA_RATE_CAP : more);
-	} else if (s->state == S_CMD && smtp_line_pending(s->rd) > 0) {
+	} else if ((s->state == S_CMD || s->state == S_AUTH) &&
+	    smtp_line_pending(s->rd) > 0) {
 		if (s->line_start == 0)
 			s->line_start = now;
 		end = s->line_start + t;
@@ -1060,15 +1552,25 @@ smtp_session_tls_ready(
 		return;
 	s->tls = 1;
 	s->state = S_CMD;
-	log_info(
-	    "%s smtp starttls version=%s cipher=%s", s->id, version, cipher);
+	log_info("%s smtp %s version=%s cipher=%s", s->id,
+	    s->implicit_tls ? "tls" : "starttls", version, cipher);
+}
+
+/* Withdraws an authentication check in flight (the session ends). */
+static void
+auth_abandon(struct smtp_session *s)
+{
+	if (s->auth_req != NULL && s->env->hooks->auth_cancel != NULL)
+		s->env->hooks->auth_cancel(s->env->hooks_arg, s->auth_req);
+	s->auth_req = NULL;
+	sasl_clear(&s->creds);
 }
 
 void
 smtp_session_stop(struct smtp_session *s)
 {
 	s->stopping = 1;
-	if (s->state == S_CMD) {
+	if (s->state == S_CMD || s->state == S_AUTH) {
 		reply(s, "421 4.3.2 %s Service shutting down", hostname(s));
 		session_close(s, "shutdown");
 	}
@@ -1093,6 +1595,8 @@ smtp_session_lost(struct smtp_session *s, const char *reason)
 	if (s->state != S_CLOSING && !s->dead)
 		log_info("%s smtp disconnect reason=%s commands=%" PRIu64,
 		    s->id, reason, s->commands);
+	if (s->state == S_AUTH_WAIT)
+		auth_abandon(s);
 	s->dead = 1;
 	evbuffer_drain(s->out, evbuffer_get_length(s->out));
 	if (s->state != S_COMMIT)
@@ -1132,7 +1636,11 @@ smtp_session_output(struct smtp_session *s)
 void
 smtp_session_greet(struct smtp_session *s)
 {
-	log_info("%s smtp connect addr=%s", s->id, s->addrstr);
+	log_info("%s smtp connect addr=%s%s", s->id, s->addrstr,
+	    s->env->mode == SMTP_MODE_SUBMISSION ? " listener=submission"
+	        : s->env->mode == SMTP_MODE_SUBMISSIONS
+	        ? " listener=submissions"
+	        : "");
 	reply(s, "220 %s ESMTP msgtrk", hostname(s));
 }
 
@@ -1163,6 +1671,12 @@ smtp_session_new(const struct smtp_env *env, const struct sockaddr *sa,
 		return NULL;
 	}
 	s->state = S_CMD;
+	/* RFC 8314 §3.3: TLS from the first byte; the greeting waits for
+	 * the handshake (netio holds it). */
+	if (env->mode == SMTP_MODE_SUBMISSIONS) {
+		s->implicit_tls = 1;
+		s->state = S_TLS;
+	}
 	return s;
 }
 
@@ -1178,6 +1692,10 @@ smtp_session_free(struct smtp_session *s)
 		s->msg = NULL;
 	}
 	transaction_reset(s);
+	if (s->state == S_AUTH_WAIT)
+		auth_abandon(s);
+	sasl_clear(&s->creds);
+	free(s->login);
 	evbuffer_free(s->out);
 	smtp_line_free(s->rd);
 	free(s);

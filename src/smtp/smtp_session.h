@@ -38,6 +38,7 @@ struct smtp_session;
 struct smtp_env {
 	const struct conf *conf;
 	int tls; /* STARTTLS can be offered */
+	enum smtp_mode mode; /* the listener's kind */
 	const struct smtp_hooks *hooks;
 	void *hooks_arg;
 };
@@ -88,8 +89,10 @@ int smtp_session_deadline(struct smtp_session *s, time_t now);
  * the session closes. */
 void smtp_session_timeout(struct smtp_session *s);
 
-/* The handshake after STARTTLS completed (version and cipher for the
- * log): the session goes on inside TLS, everything before forgotten. */
+/* The handshake after STARTTLS, or the implicit TLS handshake of an
+ * SMTP_MODE_SUBMISSIONS session (which starts waiting for it, its
+ * greeting queued), completed (version and cipher for the log): the
+ * session goes on inside TLS, everything before forgotten. */
 void smtp_session_tls_ready(
     struct smtp_session *s, const char *version, const char *cipher);
 
@@ -104,7 +107,8 @@ int smtp_session_eof(struct smtp_session *s);
 
 /* The connection is gone (reason for the log: "eof", "error",
  * "tls-error", "timeout"...; logged once, unless already closing): no
- * more output.  A commit in flight still completes (smtp_session_busy). */
+ * more output.  A commit in flight still completes (smtp_session_busy);
+ * an authentication check in flight is cancelled. */
 void smtp_session_lost(struct smtp_session *s, const char *reason);
 
 /* 1 while a commit is in flight. */

@@ -54,11 +54,20 @@ store_msg_clear(struct store_msg *msg)
 	free(msg->envid);
 	free(msg->sender);
 	free(msg->reporting_mta);
+	free(msg->login);
+	if (msg->secret != NULL) {
+		explicit_bzero(msg->secret, strlen(msg->secret));
+		free(msg->secret);
+	}
+	free(msg->subject);
 	msg->rcpts = NULL;
 	msg->nrcpt = 0;
 	msg->envid = NULL;
 	msg->sender = NULL;
 	msg->reporting_mta = NULL;
+	msg->login = NULL;
+	msg->secret = NULL;
+	msg->subject = NULL;
 }
 
 void
@@ -180,6 +189,22 @@ store_check_msg(const struct store_msg *m, char *err, size_t errsize)
 		return store_errx(err, errsize,
 		    "put_msg: %s: sender missing, or a field longer than %d",
 		    m->qid, STORE_TEXT_MAX);
+	if ((m->login == NULL) != (m->secret == NULL))
+		return store_errx(err, errsize,
+		    "put_msg: %s: login and secret go together", m->qid);
+	if ((m->login != NULL &&
+	        (m->login[0] == '\0' ||
+	            strnlen(m->login, STORE_LOGIN_MAX + 1) >
+	                STORE_LOGIN_MAX)) ||
+	    (m->secret != NULL &&
+	        (m->secret[0] == '\0' ||
+	            strnlen(m->secret, STORE_SECRET_MAX + 1) >
+	                STORE_SECRET_MAX)) ||
+	    (m->subject != NULL &&
+	        strnlen(m->subject, STORE_SUBJECT_MAX + 1) > STORE_SUBJECT_MAX))
+		return store_errx(err, errsize,
+		    "put_msg: %s: login, secret or subject empty or too long",
+		    m->qid);
 	if (m->nrcpt > 0 && m->rcpts == NULL)
 		return store_errx(err, errsize,
 		    "put_msg: %s: %zu recipients but no array", m->qid,

@@ -71,6 +71,16 @@
 /* A journal id (struct store_mark): 1 to this many printable ASCII
  * characters. */
 #define STORE_JOURNAL_MAX 64
+/* Submission (PRODUCT.md "Submission and automatic tracking"): a login
+ * (RFC 4616 authcid, 255 octets), the secret msgtrkd made for it (the
+ * unpadded base64 of at most MTRK_SECRET_MAX octets: 171 characters) and
+ * the Subject kept for the sender's list. */
+#define STORE_LOGIN_MAX 255
+#define STORE_SECRET_MAX 171
+#define STORE_SUBJECT_MAX 200
+/* list_sent() returns at most this many messages (and this many when it
+ * is asked for 0). */
+#define STORE_SENT_MAX 1000
 
 /* open() flags. */
 enum {
@@ -120,6 +130,15 @@ struct store_msg {
 	int queued; /* 1 while in the queue: never purged */
 	size_t nrcpt;
 	struct store_rcpt *rcpts;
+	/* Automatic tracking (submission_track): the login that submitted
+	 * the message, the secret msgtrkd made for it (base64), and its
+	 * Subject (printable ASCII, may be NULL).  put_msg keeps them (a
+	 * "sent" row, purged with the message) when login and secret are
+	 * both set, and never writes one without the other; list_sent()
+	 * reads them back, lookup() and search() leave them NULL. */
+	char *login;
+	char *secret;
+	char *subject;
 };
 
 /* Filters for the operator's view (msgtrk log).  NULL/0 fields match
@@ -209,6 +228,16 @@ struct store_backend {
 	    int (*fn)(
 	        void *arg, const struct store_msg *, const struct store_rcpt *),
 	    void *arg);
+	/* The messages login submitted with automatic tracking (those
+	 * put_msg wrote with login and secret), newest first (arrival, then
+	 * the order they were written), at most limit (0 or more than
+	 * STORE_SENT_MAX: STORE_SENT_MAX), each with all its recipients in
+	 * idx order and login, secret and subject set; the login is
+	 * compared exactly (auth gives it canonical).  Returns 1 (*out,
+	 * *n_out set; free with store_msgs_free), 0 none, -1; on 0 or -1
+	 * *out is NULL. */
+	int (*list_sent)(struct store *, const char *login, size_t limit,
+	    struct store_msg **out, size_t *n_out);
 	/* Makes everything committed so far durable.  -1 inside a batch,
 	 * if readers kept it from completing (SQLite; retry later), or if
 	 * the connection is not healthy (PostgreSQL: lost, or in a

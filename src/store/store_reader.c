@@ -13,7 +13,7 @@
 
 #define SR_ERR_MAX 512
 
-enum sr_kind { SR_LOOKUP, SR_SEARCH };
+enum sr_kind { SR_LOOKUP, SR_SEARCH, SR_SENT };
 
 struct store_reader {
 	struct workers *w;
@@ -37,6 +37,8 @@ struct store_reader_job {
 	char certifier[STORE_CERTIFIER_LEN + 1];
 	struct store_query q;
 	char *qenvid, *qsender, *qrcpt;
+	char *login; /* SR_SENT */
+	size_t limit;
 	store_reader_cb cb;
 	void *arg;
 	/* Filled by run() on the thread. */
@@ -54,6 +56,7 @@ sr_job_free(struct store_reader_job *j)
 	free(j->qenvid);
 	free(j->qsender);
 	free(j->qrcpt);
+	free(j->login);
 	free(j);
 }
 
@@ -160,9 +163,10 @@ sr_run(void *ctx, void *arg)
 		return;
 	}
 	x->failed = 0;
-	if (j->kind == SR_LOOKUP) {
-		j->rc =
-		    be->lookup(x->st, j->envid, j->certifier, &j->msgs, &j->n);
+	if (j->kind == SR_LOOKUP || j->kind == SR_SENT) {
+		j->rc = j->kind == SR_LOOKUP
+		    ? be->lookup(x->st, j->envid, j->certifier, &j->msgs, &j->n)
+		    : be->list_sent(x->st, j->login, j->limit, &j->msgs, &j->n);
 		if (j->rc == -1) {
 			str_copy(j->err, be->error(x->st), sizeof(j->err));
 			x->failed = 1;
@@ -290,6 +294,30 @@ nomem:
 		sr_job_free(j);
 	errno = ENOMEM;
 	return NULL;
+}
+
+struct store_reader_job *
+store_reader_list_sent(struct store_reader *r, const char *login, size_t limit,
+    unsigned int deadline_ms, store_reader_cb cb, void *arg)
+{
+	struct store_reader_job *j;
+
+	if (login == NULL || cb == NULL) {
+		errno = EINVAL;
+		return NULL;
+	}
+	if ((j = calloc(1, sizeof(*j))) == NULL ||
+	    (j->login = strdup(login)) == NULL) {
+		free(j);
+		errno = ENOMEM;
+		return NULL;
+	}
+	j->r = r;
+	j->kind = SR_SENT;
+	j->limit = limit;
+	j->cb = cb;
+	j->arg = arg;
+	return sr_submit(r, j, deadline_ms);
 }
 
 void

@@ -35,7 +35,8 @@ struct store_reader_job;
 /*
  * The answer, on the loop thread:
  *   rc 1: msgs is an array of n messages, which the callee owns (free with
- *         store_msgs_free).  lookup: as store_backend.lookup.  search: one
+ *         store_msgs_free).  lookup: as store_backend.lookup; list_sent:
+ *         as store_backend.list_sent.  search: one
  *         entry per matching (message, recipient) row, in search() order,
  *         each a message with that one recipient (nrcpt 1).
  *   rc 0: nothing found; rc -1: a store error (err says what; it never
@@ -65,6 +66,16 @@ struct store_reader_job *store_reader_lookup(struct store_reader *r,
 struct store_reader_job *store_reader_search(struct store_reader *r,
     const struct store_query *q, unsigned int deadline_ms, store_reader_cb cb,
     void *arg);
+
+/* store_backend.list_sent(login, limit) on a reader thread: login's
+ * automatically tracked messages, newest first, each with its recipients
+ * and login, secret and subject (for the HTTP /sent views).  As
+ * store_reader_lookup: cb gets rc 1 with msgs (free with
+ * store_msgs_free, which wipes the secrets), 0, -1 or
+ * STORE_READER_TIMEOUT. */
+struct store_reader_job *store_reader_list_sent(struct store_reader *r,
+    const char *login, size_t limit, unsigned int deadline_ms,
+    store_reader_cb cb, void *arg);
 
 /* Withdraws a job whose cb has not run (its session went away): cb is
  * never called, and what the job produces is freed. */

@@ -22,7 +22,10 @@
  *   is in msgtrk_schema.
  * Version 2 added the mark table and the msg_envid_cert index on (envid,
  * certifier) that lookup() probes (it replaces msg_envid: its prefix
- * serves search() by envid).
+ * serves search() by envid).  Version 3 added the sent table: one row per
+ * message submitted with automatic tracking (the login, the secret
+ * msgtrkd made, the Subject), keyed by the message's id and deleted with
+ * it, indexed by (login, submitted) for list_sent().
  *
  * Statements are named-parameter SQL; store_sql.c binds every value each
  * statement may want (the envid hash, the search keys) and each dialect's
@@ -41,7 +44,7 @@
 
 /* The schema version this code writes (SQLite's user_version, the
  * PostgreSQL msgtrk_schema row). */
-#define SX_SCHEMA 2
+#define SX_SCHEMA 3
 /* Messages deleted per purge transaction when purge() runs on its own,
  * so a writer on another handle never waits long for the lock. */
 #define SX_PURGE_CHUNK 512
@@ -60,6 +63,9 @@ enum sx_stmt {
 	SX_LOOKUP,
 	SX_PURGE,
 	SX_PURGE_RCPT,
+	SX_SENT_UPSERT,
+	SX_SENT_LIST,
+	SX_PURGE_SENT,
 	SX_COUNT
 };
 
@@ -100,6 +106,8 @@ enum {
 	RC_REPLY,
 	RC_COUNT
 };
+/* list_sent(): the sent row's columns after the recipient's. */
+enum { SC_LOGIN = MC_COUNT + RC_COUNT, SC_SECRET, SC_SUBJECT };
 
 #define SX_MSG_COLS \
 	"m.id, m.qid, m.envid, m.certifier, m.sender, m.reporting_mta," \
@@ -231,6 +239,35 @@ static const char *const sx_sql[SX_COUNT][SQL_DIALECTS] = {
 	    [SQL_DIALECT_SQLITE] = "DELETE FROM rcpt WHERE msg = :msg",
 	    [SQL_DIALECT_PG] = NULL,
 	},
+	[SX_SENT_UPSERT] = SX_BOTH(
+	    "INSERT INTO sent (msg, login, secret, subject, submitted)"
+	    " VALUES (:msg, :login, :secret, :subject, :submitted)"
+	    " ON CONFLICT (msg) DO UPDATE SET login = excluded.login,"
+	    " secret = excluded.secret, subject = excluded.subject,"
+	    " submitted = excluded.submitted"),
+	/* The newest :max of login's messages (sent_login), each with its
+	 * recipients, in one statement (one snapshot, as lookup()). */
+	[SX_SENT_LIST] = {
+	    [SQL_DIALECT_SQLITE] =
+	        "SELECT " SX_MSG_COLS ", " SX_RCPT_COLS_SQLITE
+	        ", s.login, s.secret, s.subject"
+	        " FROM (SELECT * FROM sent WHERE login = :login"
+	        " ORDER BY submitted DESC, msg DESC LIMIT :max) s"
+	        " JOIN msg m ON m.id = s.msg LEFT JOIN rcpt r ON r.msg = m.id"
+	        " ORDER BY s.submitted DESC, s.msg DESC, r.idx",
+	    [SQL_DIALECT_PG] =
+	        "SELECT " SX_MSG_COLS ", " SX_RCPT_COLS_PG
+	        ", s.login, s.secret, s.subject"
+	        " FROM (SELECT * FROM sent WHERE login = :login"
+	        " ORDER BY submitted DESC, msg DESC LIMIT :max) s"
+	        " JOIN msg m ON m.id = s.msg LEFT JOIN rcpt r ON r.msg = m.id"
+	        " ORDER BY s.submitted DESC, s.msg DESC, r.idx",
+	},
+	/* PostgreSQL's go with the message (ON DELETE CASCADE). */
+	[SX_PURGE_SENT] = {
+	    [SQL_DIALECT_SQLITE] = "DELETE FROM sent WHERE msg = :msg",
+	    [SQL_DIALECT_PG] = NULL,
+	},
 };
 
 /* search() filters, per dialect. */
@@ -278,12 +315,25 @@ struct sx_schema {
 	 * where(); PostgreSQL's errors already name it). */
 	const char *error_prefix;
 	const char *const *create;
-	const char *const *up_from_1;
+	/* up_from[v]: from version v to v + 1 (run one after the other). */
+	const char *const *up_from[SX_SCHEMA];
 };
 
 #define SX_MARK_TABLE \
 	"CREATE TABLE IF NOT EXISTS mark (journal TEXT PRIMARY KEY," \
 	" pos_seg BIGINT NOT NULL, pos_off BIGINT NOT NULL)"
+/* SQLite: msg is the rowid, msg.id's value (rcpt's way). */
+#define SX_SENT_TABLE_SQLITE \
+	"CREATE TABLE IF NOT EXISTS sent (msg INTEGER PRIMARY KEY," \
+	" login TEXT NOT NULL, secret TEXT NOT NULL, subject TEXT," \
+	" submitted INTEGER NOT NULL)"
+#define SX_SENT_TABLE_PG \
+	"CREATE TABLE IF NOT EXISTS sent (" \
+	" msg bigint PRIMARY KEY REFERENCES msg (id) ON DELETE CASCADE," \
+	" login bytea NOT NULL, secret bytea NOT NULL, subject bytea," \
+	" submitted bigint NOT NULL)"
+#define SX_SENT_INDEX \
+	"CREATE INDEX IF NOT EXISTS sent_login ON sent (login, submitted)"
 
 static const char *const sx_sqlite_create[] = {
 	"CREATE TABLE msg ("
@@ -313,7 +363,9 @@ static const char *const sx_sqlite_create[] = {
 	" reply TEXT,"
 	" PRIMARY KEY (msg, idx)) WITHOUT ROWID",
 	SX_MARK_TABLE " WITHOUT ROWID",
-	"PRAGMA user_version = 2",
+	SX_SENT_TABLE_SQLITE,
+	SX_SENT_INDEX,
+	"PRAGMA user_version = 3",
 	NULL,
 };
 
@@ -323,6 +375,13 @@ static const char *const sx_sqlite_up1[] = {
 	" WHERE envid_h IS NOT NULL",
 	"DROP INDEX IF EXISTS msg_envid",
 	"PRAGMA user_version = 2",
+	NULL,
+};
+
+static const char *const sx_sqlite_up2[] = {
+	SX_SENT_TABLE_SQLITE,
+	SX_SENT_INDEX,
+	"PRAGMA user_version = 3",
 	NULL,
 };
 
@@ -357,7 +416,9 @@ static const char *const sx_pg_create[] = {
 	" reply bytea,"
 	" PRIMARY KEY (msg, idx))",
 	SX_MARK_TABLE,
-	"INSERT INTO msgtrk_schema (version) VALUES (2)",
+	SX_SENT_TABLE_PG,
+	SX_SENT_INDEX,
+	"INSERT INTO msgtrk_schema (version) VALUES (3)",
 	NULL,
 };
 
@@ -370,6 +431,13 @@ static const char *const sx_pg_up1[] = {
 	NULL,
 };
 
+static const char *const sx_pg_up2[] = {
+	SX_SENT_TABLE_PG,
+	SX_SENT_INDEX,
+	"UPDATE msgtrk_schema SET version = 3",
+	NULL,
+};
+
 static const struct sx_schema sx_schema_defs[SQL_DIALECTS] = {
 	[SQL_DIALECT_SQLITE] = {
 	    .lock = NULL,
@@ -378,7 +446,7 @@ static const struct sx_schema sx_schema_defs[SQL_DIALECTS] = {
 	    .version = "SELECT user_version FROM pragma_user_version",
 	    .foreign = "no schema version",
 	    .create = sx_sqlite_create,
-	    .up_from_1 = sx_sqlite_up1,
+	    .up_from = { [1] = sx_sqlite_up1, [2] = sx_sqlite_up2 },
 	},
 	[SQL_DIALECT_PG] = {
 	    /* Key of the advisory lock that serialises schema work. */
@@ -391,7 +459,7 @@ static const struct sx_schema sx_schema_defs[SQL_DIALECTS] = {
 	    .foreign = "tables msg or rcpt exist without msgtrk_schema",
 	    .error_prefix = "open",
 	    .create = sx_pg_create,
-	    .up_from_1 = sx_pg_up1,
+	    .up_from = { [1] = sx_pg_up1, [2] = sx_pg_up2 },
 	},
 };
 
@@ -618,6 +686,29 @@ sx_bind_rcpt(struct store *st, struct sql_stmt *s, const struct store_rcpt *r,
 	return rc == 0 ? 0 : -1;
 }
 
+/* The sent row of an automatically tracked message (id: its msg row). */
+static int
+sx_put_sent(struct store *st, const struct store_msg *m, int64_t id)
+{
+	const struct sql_driver *d = st->drv;
+	struct sql_stmt *s;
+	int rc;
+
+	if ((s = sx_stmt(st, SX_SENT_UPSERT, "put_msg")) == NULL)
+		return -1;
+	rc = d->bind_int(s, ":msg", id);
+	rc |= d->bind_text(s, ":login", m->login);
+	rc |= d->bind_text(s, ":secret", m->secret);
+	rc |= d->bind_text(s, ":subject", m->subject);
+	rc |= d->bind_int(s, ":submitted", (int64_t)m->arrival);
+	if (rc != 0) {
+		sx_fail(st, "put_msg");
+		d->reset(s);
+		return -1;
+	}
+	return sx_exec(st, s, "put_msg");
+}
+
 /* put_msg's statements inside the (own or caller's) transaction. */
 static int
 sx_put_msg_rows(struct store *st, const struct store_msg *m, char *keys)
@@ -658,6 +749,8 @@ sx_put_msg_rows(struct store *st, const struct store_msg *m, char *keys)
 		return -1;
 	}
 	d->reset(s);
+	if (m->login != NULL && sx_put_sent(st, m, id) == -1)
+		return -1;
 
 	/* Replace: drop recipients beyond the new list, upsert the rest. */
 	if ((s = sx_stmt(st, SX_RCPT_TRIM, "put_msg")) == NULL)
@@ -934,17 +1027,18 @@ sx_row_rcpt(struct store *st, struct sql_stmt *s, struct store_rcpt *r)
 	return 0;
 }
 
-/* Adds the message of the current row to *msgs. */
+/* Adds the message of the current row to *msgs (sent: the row has the
+ * sent columns too).  op names the operation in errors. */
 static struct store_msg *
-sx_lookup_msg(
-    struct store *st, struct sql_stmt *s, struct store_msg **msgs, size_t *n)
+sx_lookup_msg(struct store *st, struct sql_stmt *s, const char *op, int sent,
+    struct store_msg **msgs, size_t *n)
 {
 	struct store_msg *nm, *m;
 
 	if ((*n & (*n - 1)) == 0) { /* 0, 1, 2, 4...: grow */
 		if ((nm = realloc(*msgs, (*n ? *n * 2 : 1) * sizeof(**msgs))) ==
 		    NULL) {
-			sx_errx(st, "lookup: out of memory");
+			sx_errx(st, "%s: out of memory", op);
 			return NULL;
 		}
 		*msgs = nm;
@@ -952,14 +1046,18 @@ sx_lookup_msg(
 	m = &(*msgs)[(*n)++];
 	memset(m, 0, sizeof(*m));
 	if (sx_row_msg(st, s, m) == -1) {
-		sx_errx(st, "lookup: corrupt message record");
+		sx_errx(st, "%s: corrupt message record", op);
 		return NULL;
 	}
 	if (sx_col_dup(st, s, MC_ENVID, &m->envid) == -1 ||
 	    sx_col_dup(st, s, MC_SENDER, &m->sender) == -1 ||
 	    sx_col_dup(st, s, MC_RMTA, &m->reporting_mta) == -1 ||
-	    (m->sender == NULL && (m->sender = strdup("")) == NULL)) {
-		sx_errx(st, "lookup: %s: corrupt or out of memory", m->qid);
+	    (m->sender == NULL && (m->sender = strdup("")) == NULL) ||
+	    (sent &&
+	        (sx_col_dup(st, s, SC_LOGIN, &m->login) == -1 ||
+	            sx_col_dup(st, s, SC_SECRET, &m->secret) == -1 ||
+	            sx_col_dup(st, s, SC_SUBJECT, &m->subject) == -1))) {
+		sx_errx(st, "%s: %s: corrupt or out of memory", op, m->qid);
 		return NULL;
 	}
 	return m;
@@ -967,7 +1065,8 @@ sx_lookup_msg(
 
 /* Adds the recipient of the current row to m. */
 static int
-sx_lookup_rcpt(struct store *st, struct sql_stmt *s, struct store_msg *m)
+sx_lookup_rcpt(
+    struct store *st, struct sql_stmt *s, const char *op, struct store_msg *m)
 {
 	struct store_rcpt *nr, *r;
 	size_t n = m->nrcpt;
@@ -976,7 +1075,7 @@ sx_lookup_rcpt(struct store *st, struct sql_stmt *s, struct store_msg *m)
 		if (n > SIZE_MAX / 2 / sizeof(*r) ||
 		    (nr = realloc(m->rcpts, (n ? n * 2 : 1) * sizeof(*r))) ==
 		        NULL)
-			return sx_errx(st, "lookup: out of memory");
+			return sx_errx(st, "%s: out of memory", op);
 		m->rcpts = nr;
 	}
 	r = &m->rcpts[m->nrcpt++];
@@ -987,48 +1086,42 @@ sx_lookup_rcpt(struct store *st, struct sql_stmt *s, struct store_msg *m)
 	    sx_col_dup(st, s, MC_COUNT + RC_RMTA, &r->remote_mta) == -1 ||
 	    sx_col_dup(st, s, MC_COUNT + RC_REPLY, &r->reply) == -1)
 		return sx_errx(
-		    st, "lookup: %s: corrupt recipient record", m->qid);
+		    st, "%s: %s: corrupt recipient record", op, m->qid);
 	return 0;
 }
 
+/* Reads the rows of s (bound) into messages with their recipients, at
+ * most max messages.  Returns 1 (*out, *n_out), 0 (none) or -1; s is
+ * reset. */
 static int
-sx_lookup_once(struct store *st, const char *envid, const char *certifier,
-    struct store_msg **out, size_t *n_out)
+sx_collect(struct store *st, struct sql_stmt *s, const char *op, int sent,
+    size_t max, struct store_msg **out, size_t *n_out)
 {
 	const struct sql_driver *d = st->drv;
 	struct store_msg *msgs = NULL, *m = NULL;
-	struct sql_stmt *s;
 	int64_t id = 0;
 	size_t n = 0;
 	int rc;
 
-	if ((s = sx_stmt(st, SX_LOOKUP, "lookup")) == NULL)
-		return -1;
-	if ((d->bind_text(s, ":envid", envid) |
-	        d->bind_int(s, ":envid_h", sx_envid_hash(envid)) |
-	        d->bind_text(s, ":cert", certifier) |
-	        d->bind_int(s, ":max", STORE_LOOKUP_MAX)) != 0) {
-		sx_fail(st, "lookup");
-		goto fail;
-	}
 	/* Rows come by message, then idx; a message without recipients
 	 * has one row with NULL recipient columns (LEFT JOIN). */
 	while ((rc = d->step(s)) == SQL_ROW) {
 		if (m == NULL || d->column_int(s, MC_ID) != id) {
-			if (n == STORE_LOOKUP_MAX) {
+			if (n == max) {
 				rc = SQL_DONE;
 				break;
 			}
 			id = d->column_int(s, MC_ID);
-			if ((m = sx_lookup_msg(st, s, &msgs, &n)) == NULL)
+			if ((m = sx_lookup_msg(st, s, op, sent, &msgs, &n)) ==
+			    NULL)
 				goto fail;
 		}
 		if (!d->column_null(s, MC_COUNT + RC_IDX) &&
-		    sx_lookup_rcpt(st, s, m) == -1)
+		    sx_lookup_rcpt(st, s, op, m) == -1)
 			goto fail;
 	}
 	if (rc != SQL_DONE) {
-		sx_fail(st, "lookup");
+		sx_fail(st, op);
 		goto fail;
 	}
 	d->reset(s);
@@ -1041,6 +1134,26 @@ fail:
 	d->reset(s);
 	store_msgs_free(msgs, n);
 	return -1;
+}
+
+static int
+sx_lookup_once(struct store *st, const char *envid, const char *certifier,
+    struct store_msg **out, size_t *n_out)
+{
+	const struct sql_driver *d = st->drv;
+	struct sql_stmt *s;
+
+	if ((s = sx_stmt(st, SX_LOOKUP, "lookup")) == NULL)
+		return -1;
+	if ((d->bind_text(s, ":envid", envid) |
+	        d->bind_int(s, ":envid_h", sx_envid_hash(envid)) |
+	        d->bind_text(s, ":cert", certifier) |
+	        d->bind_int(s, ":max", STORE_LOOKUP_MAX)) != 0) {
+		sx_fail(st, "lookup");
+		d->reset(s);
+		return -1;
+	}
+	return sx_collect(st, s, "lookup", 0, STORE_LOOKUP_MAX, out, n_out);
 }
 
 int
@@ -1068,19 +1181,63 @@ store_sql_lookup(struct store *st, const char *envid, const char *certifier,
 	return rc;
 }
 
+static int
+sx_list_sent_once(struct store *st, const char *login, size_t max,
+    struct store_msg **out, size_t *n_out)
+{
+	const struct sql_driver *d = st->drv;
+	struct sql_stmt *s;
+
+	if ((s = sx_stmt(st, SX_SENT_LIST, "list_sent")) == NULL)
+		return -1;
+	if ((d->bind_text(s, ":login", login) |
+	        d->bind_int(s, ":max", (int64_t)max)) != 0) {
+		sx_fail(st, "list_sent");
+		d->reset(s);
+		return -1;
+	}
+	return sx_collect(st, s, "list_sent", 1, max, out, n_out);
+}
+
+int
+store_sql_list_sent(struct store *st, const char *login, size_t limit,
+    struct store_msg **out, size_t *n_out)
+{
+	int rc = -1, tries = 0;
+
+	*out = NULL;
+	*n_out = 0;
+	if (login == NULL)
+		return sx_errx(st, "list_sent: no login");
+	/* Nothing else can have been stored (put_msg refuses it). */
+	if (login[0] == '\0' ||
+	    strnlen(login, STORE_LOGIN_MAX + 1) > STORE_LOGIN_MAX)
+		return 0;
+	if (limit == 0 || limit > STORE_SENT_MAX)
+		limit = STORE_SENT_MAX;
+	do {
+		if (sx_ready(st, "list_sent") == -1)
+			return -1;
+		rc = sx_list_sent_once(st, login, limit, out, n_out);
+	} while (rc == -1 && tries++ == 0 && sx_retry(st));
+	return rc;
+}
+
 /* One purge pass: deletes up to limit expired messages and their
  * recipients.  *n_out: how many messages. */
 static int
 sx_purge_pass(struct store *st, time_t now, int64_t limit, size_t *n_out)
 {
 	const struct sql_driver *d = st->drv;
-	struct sql_stmt *s, *r = NULL;
+	struct sql_stmt *s, *r = NULL, *ps = NULL;
 	int rc;
 
 	*n_out = 0;
 	if ((s = sx_stmt(st, SX_PURGE, "purge")) == NULL ||
 	    (sx_sql[SX_PURGE_RCPT][st->dia] != NULL &&
-	        (r = sx_stmt(st, SX_PURGE_RCPT, "purge")) == NULL))
+	        (r = sx_stmt(st, SX_PURGE_RCPT, "purge")) == NULL) ||
+	    (sx_sql[SX_PURGE_SENT][st->dia] != NULL &&
+	        (ps = sx_stmt(st, SX_PURGE_SENT, "purge")) == NULL))
 		return -1;
 	if ((d->bind_int(s, ":now", (int64_t)now) |
 	        d->bind_int(s, ":limit", limit)) != 0) {
@@ -1099,6 +1256,16 @@ sx_purge_pass(struct store *st, time_t now, int64_t limit, size_t *n_out)
 		}
 		if (sx_exec(st, r, "purge") == -1)
 			goto fail;
+		/* The secret kept for its sender goes with the message. */
+		if (ps != NULL) {
+			if (d->bind_int(ps, ":msg", d->column_int(s, 0)) != 0) {
+				sx_fail(st, "purge");
+				d->reset(ps);
+				goto fail;
+			}
+			if (sx_exec(st, ps, "purge") == -1)
+				goto fail;
+		}
 		(*n_out)++;
 	}
 	if (rc != SQL_DONE) {
@@ -1372,7 +1539,7 @@ sx_schema(struct store *st, char *err, size_t errsize)
 	const struct sql_driver *d = st->drv;
 	const char *where = d->where(st->c);
 	const char *const *list = NULL;
-	int64_t have_version, have_objects, version;
+	int64_t have_version, have_objects, version, v;
 	int ro = (st->flags & STORE_OPEN_READONLY) != 0, locked = 0;
 	size_t i;
 
@@ -1415,18 +1582,20 @@ sx_schema(struct store *st, char *err, size_t errsize)
 		}
 		return 0;
 	}
-	if (!have_version)
-		list = sc->create;
-	else if (version == 1)
-		list = sc->up_from_1;
-	for (i = 0; list != NULL && list[i] != NULL; i++)
-		if (sx_schema_exec(st, list[i], NULL, NULL) == -1) {
-			snprintf(err, errsize, "%s: %s the schema: %s",
-			    sc->error_prefix != NULL ? sc->error_prefix : where,
-			    have_version ? "upgrading" : "creating",
-			    d->error(st->c));
-			goto fail;
-		}
+	/* Created at SX_SCHEMA, or upgraded one version at a time. */
+	for (v = have_version ? version : SX_SCHEMA; v <= SX_SCHEMA; v++) {
+		list = have_version ? (v < SX_SCHEMA ? sc->up_from[v] : NULL)
+		                    : sc->create;
+		for (i = 0; list != NULL && list[i] != NULL; i++)
+			if (sx_schema_exec(st, list[i], NULL, NULL) == -1) {
+				snprintf(err, errsize, "%s: %s the schema: %s",
+				    sc->error_prefix != NULL ? sc->error_prefix
+				                             : where,
+				    have_version ? "upgrading" : "creating",
+				    d->error(st->c));
+				goto fail;
+			}
+	}
 	if (locked == 2 && d->commit(st->c) == -1)
 		goto fail_db;
 	if (locked && sc->unlock != NULL &&

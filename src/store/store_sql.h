@@ -125,6 +125,8 @@ int store_sql_purge(struct store *, time_t, size_t *);
 int store_sql_search(struct store *, const struct store_query *,
     int (*)(void *, const struct store_msg *, const struct store_rcpt *),
     void *);
+int store_sql_list_sent(
+    struct store *, const char *, size_t, struct store_msg **, size_t *);
 int store_sql_sync(struct store *);
 const char *store_sql_error(struct store *);
 
@@ -140,7 +142,8 @@ const char *store_sql_error(struct store *);
 		.set_mark = store_sql_set_mark, \
 		.get_mark = store_sql_get_mark, .lookup = store_sql_lookup, \
 		.purge = store_sql_purge, .search = store_sql_search, \
-		.sync = store_sql_sync, .error = store_sql_error, \
+		.list_sent = store_sql_list_sent, .sync = store_sql_sync, \
+		.error = store_sql_error, \
 	}
 
 #endif /* MSGTRK_STORE_SQL_H */

@@ -395,6 +395,12 @@ enum bad_field {
 	BAD_SENDER_NULL,
 	BAD_SENDER_LONG,
 	BAD_RMTA_LONG,
+	BAD_SECRET_NO_LOGIN,
+	BAD_LOGIN_NO_SECRET,
+	BAD_LOGIN_EMPTY,
+	BAD_LOGIN_LONG,
+	BAD_SECRET_LONG,
+	BAD_SUBJECT_LONG,
 	BAD_NO_ARRAY,
 	BAD_ACTION,
 	BAD_ACTION_NEG,
@@ -422,6 +428,14 @@ static const struct bad_row bad_rows[] = {
 	{ "null sender", BAD_SENDER_NULL, "sender missing" },
 	{ "long sender", BAD_SENDER_LONG, "longer than 2048" },
 	{ "long reporting mta", BAD_RMTA_LONG, "longer than 2048" },
+	{ "secret without login", BAD_SECRET_NO_LOGIN,
+	    "login and secret go together" },
+	{ "login without secret", BAD_LOGIN_NO_SECRET,
+	    "login and secret go together" },
+	{ "empty login", BAD_LOGIN_EMPTY, "login, secret or subject empty" },
+	{ "256-octet login", BAD_LOGIN_LONG, "or too long" },
+	{ "172-char secret", BAD_SECRET_LONG, "or too long" },
+	{ "201-octet subject", BAD_SUBJECT_LONG, "or too long" },
 	{ "rcpts missing", BAD_NO_ARRAY, "1 recipients but no array" },
 	{ "action 7", BAD_ACTION, "invalid action 7" },
 	{ "action -1", BAD_ACTION_NEG, "invalid action -1" },
@@ -484,6 +498,31 @@ test_bad_put(void **state)
 		break;
 	case BAD_RMTA_LONG:
 		k.m.reporting_mta = longs;
+		break;
+	case BAD_SECRET_NO_LOGIN:
+		k.m.secret = (char *)"c2VjcmV0";
+		break;
+	case BAD_LOGIN_NO_SECRET:
+		k.m.login = (char *)"alice";
+		break;
+	case BAD_LOGIN_EMPTY:
+		k.m.login = (char *)"";
+		k.m.secret = (char *)"c2VjcmV0";
+		break;
+	case BAD_LOGIN_LONG:
+		k.m.login = longs + STORE_TEXT_MAX + 1 - (STORE_LOGIN_MAX + 1);
+		k.m.secret = (char *)"c2VjcmV0";
+		break;
+	case BAD_SECRET_LONG:
+		k.m.login = (char *)"alice";
+		k.m.secret =
+		    longs + STORE_TEXT_MAX + 1 - (STORE_SECRET_MAX + 1);
+		break;
+	case BAD_SUBJECT_LONG:
+		k.m.login = (char *)"alice";
+		k.m.secret = (char *)"c2VjcmV0";
+		k.m.subject =
+		    longs + STORE_TEXT_MAX + 1 - (STORE_SUBJECT_MAX + 1);
 		break;
 	case BAD_NO_ARRAY:
 		k.m.rcpts = NULL;
@@ -1587,6 +1626,149 @@ sc_bulk_lookup(const struct store_backend *b, struct store *st, size_t nmsgs,
 	printf("bulk: lookup %.0f/s\n", nlookups / (sc_now() - t0));
 }
 
+/*
+ * Automatic tracking: the kept secret of a login's messages (the sent
+ * table), listed newest first, replaced on replay, never shown to
+ * another login, gone with the message at purge.
+ */
+static void
+sent_mk(struct sc_mk *k, const char *qid, const char *envid, const char *login,
+    const char *secret, time_t arrival)
+{
+	sc_mk_msg(k, qid, envid, 2);
+	k->r[1].orcpt = (char *)"rfc822;carol@dst.test";
+	k->r[1].final_rcpt = (char *)"rfc822;carol@dst.test";
+	k->r[1].action = STORE_ACTION_TRANSFERRED;
+	snprintf(k->r[1].status, sizeof(k->r[1].status), "2.0.0");
+	k->m.login = (char *)login;
+	k->m.secret = (char *)secret;
+	k->m.subject = (char *)"Report \"Q3\" ready";
+	k->m.arrival = arrival;
+}
+
+static void
+test_sent(void **state)
+{
+	struct store_msg *out;
+	struct store *st;
+	struct sc_mk k;
+	size_t n, i;
+
+	(void)state;
+	st = sc_open();
+	assert_int_equal(B->list_sent(st, "alice", 0, &out, &n), 0);
+	assert_null(out);
+	sent_mk(&k, "Q1", "e1@x", "alice", "c2VjcmV0MQ", NOW);
+	put(st, &k.m);
+	sent_mk(&k, "Q2", "e2@x", "alice", "c2VjcmV0Mg", NOW + 10);
+	k.m.subject = NULL;
+	put(st, &k.m);
+	/* the same arrival: the one written later comes first */
+	sent_mk(&k, "Q3", "e3@x", "alice", "c2VjcmV0Mw", NOW + 10);
+	put(st, &k.m);
+	sent_mk(&k, "Q4", "e4@x", "Alice", "c2VjcmV0NA", NOW + 20);
+	put(st, &k.m);
+	/* authenticated, but its own MTRK: no sent row */
+	sent_mk(&k, "Q5", "e5@x", NULL, NULL, NOW + 30);
+	put(st, &k.m);
+	assert_int_equal(count_rows("sent"), 4);
+
+	assert_int_equal(B->list_sent(st, "alice", 0, &out, &n), 1);
+	assert_int_equal(n, 3);
+	assert_string_equal(out[0].qid, "Q3");
+	assert_string_equal(out[1].qid, "Q2");
+	assert_string_equal(out[2].qid, "Q1");
+	assert_string_equal(out[0].envid, "e3@x");
+	assert_string_equal(out[0].secret, "c2VjcmV0Mw");
+	assert_string_equal(out[0].login, "alice");
+	assert_string_equal(out[0].subject, "Report \"Q3\" ready");
+	assert_null(out[1].subject);
+	assert_int_equal(out[0].arrival, NOW + 10);
+	assert_string_equal(out[2].certifier, CERT);
+	for (i = 0; i < n; i++) {
+		assert_int_equal(out[i].nrcpt, 2);
+		assert_string_equal(
+		    out[i].rcpts[1].final_rcpt, "rfc822;carol@dst.test");
+		assert_int_equal(
+		    out[i].rcpts[1].action, STORE_ACTION_TRANSFERRED);
+	}
+	store_msgs_free(out, n);
+	/* a limit; logins are exact (auth gives them canonical) */
+	assert_int_equal(B->list_sent(st, "alice", 2, &out, &n), 1);
+	assert_int_equal(n, 2);
+	assert_string_equal(out[1].qid, "Q2");
+	store_msgs_free(out, n);
+	assert_int_equal(B->list_sent(st, "Alice", 0, &out, &n), 1);
+	assert_int_equal(n, 1);
+	assert_string_equal(out[0].secret, "c2VjcmV0NA");
+	store_msgs_free(out, n);
+	assert_int_equal(B->list_sent(st, "bob", 0, &out, &n), 0);
+	assert_int_equal(B->list_sent(st, "", 0, &out, &n), 0);
+	assert_int_equal(B->list_sent(st, NULL, 0, &out, &n), -1);
+	assert_string_equal(B->error(st), "list_sent: no login");
+	/* lookup() never returns the secret */
+	assert_int_equal(lk(st, "e1@x", &out, &n), 1);
+	assert_null(out[0].secret);
+	assert_null(out[0].login);
+	store_msgs_free(out, n);
+
+	/* a replayed put replaces, never adds */
+	sent_mk(&k, "Q1", "e1@x", "alice", "c2VjcmV0MQ", NOW);
+	k.m.queued = 0;
+	k.m.expires = NOW - 1;
+	put(st, &k.m);
+	put(st, &k.m);
+	assert_int_equal(count_rows("sent"), 4);
+	/* inside a batch, undone by rollback */
+	assert_int_equal(B->begin(st), 0);
+	sent_mk(&k, "Q6", "e6@x", "alice", "c2VjcmV0Ng", NOW + 40);
+	put(st, &k.m);
+	assert_int_equal(B->rollback(st), 0);
+	assert_int_equal(count_rows("sent"), 4);
+	/* purge takes the kept secret with the message */
+	assert_int_equal(B->purge(st, NOW, &n), 0);
+	assert_int_equal(n, 1);
+	assert_int_equal(count_rows("sent"), 3);
+	assert_int_equal(B->list_sent(st, "alice", 0, &out, &n), 1);
+	assert_int_equal(n, 2);
+	assert_string_equal(out[1].qid, "Q2");
+	store_msgs_free(out, n);
+	sc->discard(st);
+}
+
+/* More than STORE_SENT_MAX: the newest STORE_SENT_MAX. */
+static void
+test_sent_max(void **state)
+{
+	struct store_msg *out;
+	struct store *st;
+	struct sc_mk k;
+	size_t i, n;
+	char qid[24];
+
+	(void)state;
+	st = sc_open();
+	assert_int_equal(B->begin(st), 0);
+	for (i = 0; i < STORE_SENT_MAX + 5; i++) {
+		snprintf(qid, sizeof(qid), "Q%zu", i);
+		sent_mk(&k, qid, NULL, "alice", "c2VjcmV0", NOW + (time_t)i);
+		k.m.nrcpt = 1;
+		put(st, &k.m);
+	}
+	assert_int_equal(B->commit(st), 0);
+	assert_int_equal(B->list_sent(st, "alice", 0, &out, &n), 1);
+	assert_int_equal(n, STORE_SENT_MAX);
+	snprintf(qid, sizeof(qid), "Q%d", STORE_SENT_MAX + 4);
+	assert_string_equal(out[0].qid, qid);
+	assert_string_equal(out[n - 1].qid, "Q5");
+	store_msgs_free(out, n);
+	assert_int_equal(
+	    B->list_sent(st, "alice", STORE_SENT_MAX + 100, &out, &n), 1);
+	assert_int_equal(n, STORE_SENT_MAX);
+	store_msgs_free(out, n);
+	sc->discard(st);
+}
+
 int
 store_cases_run(const struct store_cases *c)
 {
@@ -1604,6 +1786,8 @@ store_cases_run(const struct store_cases *c)
 		cmocka_unit_test(test_batches),
 		cmocka_unit_test(test_two_threads),
 		cmocka_unit_test(test_concurrent_open),
+		cmocka_unit_test(test_sent),
+		cmocka_unit_test(test_sent_max),
 	};
 	int failed = 0;
 

@@ -223,6 +223,59 @@ test_codec_round_trip(void **state)
 	queue_msg_free(m);
 }
 
+static void
+assert_opt_equal(const char *a, const char *b)
+{
+	assert_int_equal(a == NULL, b == NULL);
+	if (a != NULL)
+		assert_string_equal(a, b);
+}
+
+/* Submission: the login, the kept secret and the Subject (new envelope
+ * tags) come back; an envelope without them (as earlier versions wrote)
+ * decodes with none. */
+static void
+test_codec_submission(void **state)
+{
+	struct queue_msg *m = msg_new(2, 2), back;
+	struct buf b;
+
+	(void)state;
+	m->login = strdup("alice");
+	m->secret = strdup("q7mYDHsA1t0Y3y2Fo9vEYTbJzP3rqqhO9kQZnqHrb2Y");
+	m->subject = strdup("Quarterly report");
+	buf_init(&b, 1 << 20);
+	assert_int_equal(queue_msg_encode(m, &b), 0);
+	assert_int_equal(queue_msg_decode(b.data, b.len, &back), 0);
+	assert_msg_equal(m, &back);
+	assert_opt_equal(back.login, "alice");
+	assert_opt_equal(back.secret, m->secret);
+	assert_opt_equal(back.subject, "Quarterly report");
+	queue_msg_free_fields_for_test(&back);
+	/* a login alone (the message carried its own MTRK) */
+	free(m->secret);
+	free(m->subject);
+	m->secret = m->subject = NULL;
+	buf_clear(&b);
+	assert_int_equal(queue_msg_encode(m, &b), 0);
+	assert_int_equal(queue_msg_decode(b.data, b.len, &back), 0);
+	assert_opt_equal(back.login, "alice");
+	assert_null(back.secret);
+	assert_null(back.subject);
+	queue_msg_free_fields_for_test(&back);
+	/* none: no tag is written */
+	free(m->login);
+	m->login = NULL;
+	buf_clear(&b);
+	assert_int_equal(queue_msg_encode(m, &b), 0);
+	assert_int_equal(queue_msg_decode(b.data, b.len, &back), 0);
+	assert_null(back.login);
+	assert_null(back.secret);
+	queue_msg_free_fields_for_test(&back);
+	buf_reset(&b);
+	queue_msg_free(m);
+}
+
 struct bad_case {
 	const char *name;
 	const char *bytes;
@@ -658,6 +711,56 @@ test_store_rebuilt_from_journal(void **state)
 	assert_int_equal(lookup_count(&e, "env77@a.test", &found), 1);
 	assert_int_equal(found[0].nrcpt, 2);
 	store_msgs_free(found, 1);
+	env_free(&e);
+}
+
+/* The store applier writes the kept secret with the message (the sent
+ * row), from the journal: also when the store is rebuilt from it. */
+static void
+test_store_sent_from_journal(void **state)
+{
+	struct env e;
+	struct queue_msg *m = msg_new(78, 2);
+	struct iovec body = { "x\r\n", 3 };
+	struct store_msg *found;
+	size_t n = 0;
+	char path[128];
+	int pass;
+
+	(void)state;
+	m->login = strdup("alice");
+	m->secret = strdup("q7mYDHsA1t0Y3y2Fo9vEYTbJzP3rqqhO9kQZnqHrb2Y");
+	m->subject = strdup("hello");
+	env_init(&e, 0);
+	assert_int_equal(queue_submit(e.q, m, &body, 1, NULL, on_done, &e), 0);
+	wait_done(&e, 1);
+	for (pass = 0; pass < 2; pass++) {
+		wait_store(&e);
+		assert_int_equal(
+		    e.be->list_sent(e.reader, "alice", 0, &found, &n), 1);
+		assert_int_equal(n, 1);
+		assert_string_equal(found[0].envid, "env78@a.test");
+		assert_string_equal(found[0].secret,
+		    "q7mYDHsA1t0Y3y2Fo9vEYTbJzP3rqqhO9kQZnqHrb2Y");
+		assert_string_equal(found[0].subject, "hello");
+		assert_string_equal(found[0].login, "alice");
+		assert_int_equal(found[0].nrcpt, 2);
+		store_msgs_free(found, n);
+		assert_int_equal(
+		    e.be->list_sent(e.reader, "bob", 0, &found, &n), 0);
+		if (pass == 1)
+			break;
+		env_stop(&e);
+		snprintf(path, sizeof(path), "%s/tracking.db", e.dir);
+		assert_int_equal(unlink(path), 0);
+		snprintf(path, sizeof(path), "%s/tracking.db-wal", e.dir);
+		unlink(path);
+		snprintf(path, sizeof(path), "%s/tracking.db-shm", e.dir);
+		unlink(path);
+		env_start(&e, 0, NULL);
+		assert_int_equal(e.recovered, 1);
+		assert_string_equal(e.live[0]->login, "alice");
+	}
 	env_free(&e);
 }
 
@@ -1388,6 +1491,8 @@ main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_codec_round_trip),
+		cmocka_unit_test(test_codec_submission),
+		cmocka_unit_test(test_store_sent_from_journal),
 		cmocka_unit_test(test_ids),
 		cmocka_unit_test(test_group_commit_and_recovery),
 		cmocka_unit_test(test_store_rebuilt_from_journal),

@@ -22,6 +22,8 @@
 #include "common/conf.h"
 #include "common/mailbox.h"
 #include "msgtrk/buf.h"
+#include "msgtrk/envid.h"
+#include "msgtrk/mtrk.h"
 #include "queue/queue.h"
 #include "smtp/smtp.h"
 #include "smtp/smtp_session.h"
@@ -32,6 +34,14 @@
 	"250-8BITMIME\r\n250-ENHANCEDSTATUSCODES\r\n250-DSN\r\n"
 #define EHLO_TLS EHLO_REPLY "250-MTRK\r\n250 STARTTLS\r\n"
 #define EHLO_NOTLS EHLO_REPLY "250 MTRK\r\n"
+/* A submission listener inside TLS. */
+#define EHLO_AUTH EHLO_REPLY "250-AUTH PLAIN LOGIN\r\n250 MTRK\r\n"
+#define AUTH_OK "235 2.7.0 Authentication successful\r\n"
+#define AUTH_FAIL "535 5.7.8 Error: authentication credentials invalid\r\n"
+#define PLAIN_ALICE "AGFsaWNlAHNlY3JldA==" /* \0alice\0secret */
+#define PLAIN_WRONG "AGFsaWNlAHdyb25n" /* \0alice\0wrong */
+#define LOGIN_USER "334 VXNlcm5hbWU6\r\n"
+#define LOGIN_PASS "334 UGFzc3dvcmQ6\r\n"
 #define QUEUED "250 2.0.0 Ok: queued as 0123456789abcdef\r\n"
 #define OK_MAIL "250 2.1.0 Ok\r\n"
 #define OK_RCPT "250 2.1.5 Ok\r\n"
@@ -52,7 +62,82 @@ static struct {
 	struct queue_msg *pending;
 	int woken;
 	size_t queued;
+	/* the last message submitted: what the submission added */
+	int mtrk;
+	char certifier[32], envid[128], login[64], secret[256], subject[256];
 } t;
+
+/* The test's authentication backend: asynchronous like src/auth (the
+ * answer comes when sess_run finds the session waiting).  "secret" is
+ * the password, "temp" a backend that is down; the canonical login is
+ * the lower-cased one (as Dovecot's). */
+static struct {
+	int pending;
+	smtp_auth_done done;
+	void *done_arg;
+	char login[256], password[256];
+	int started, cancelled;
+} ta;
+
+static void *
+hook_auth_start(void *arg, const char *login, const char *password,
+    const char *client_addr, smtp_auth_done done, void *done_arg)
+{
+	(void)arg;
+	assert_non_null(client_addr);
+	assert_int_equal(ta.pending, 0);
+	snprintf(ta.login, sizeof(ta.login), "%s", login);
+	snprintf(ta.password, sizeof(ta.password), "%s", password);
+	ta.pending = 1;
+	ta.done = done;
+	ta.done_arg = done_arg;
+	ta.started++;
+	return &ta;
+}
+
+static void
+hook_auth_cancel(void *arg, void *req)
+{
+	(void)arg;
+	assert_ptr_equal(req, &ta);
+	ta.pending = 0;
+	ta.cancelled++;
+}
+
+/* Answers the check in flight. */
+static void
+auth_answer(void)
+{
+	char canon[256];
+	size_t i;
+
+	ta.pending = 0;
+	for (i = 0; ta.login[i] != '\0' && i < sizeof(canon) - 1; i++)
+		canon[i] = (char)(ta.login[i] >= 'A' && ta.login[i] <= 'Z'
+		        ? ta.login[i] + 32
+		        : ta.login[i]);
+	canon[i] = '\0';
+	if (strcmp(ta.password, "secret") == 0)
+		ta.done(ta.done_arg, SMTP_AUTH_OK, canon);
+	else if (strcmp(ta.password, "temp") == 0)
+		ta.done(ta.done_arg, SMTP_AUTH_TEMP, NULL);
+	else
+		ta.done(ta.done_arg, SMTP_AUTH_FAIL, NULL);
+}
+
+/* sender_logins: a login may use login@any, <>, and alice also
+ * shared@local.test. */
+static int
+hook_sender_allowed(void *arg, const char *login, const char *from)
+{
+	size_t n = strlen(login);
+
+	(void)arg;
+	if (from[0] == '\0' || (strncmp(from, login, n) == 0 && from[n] == '@'))
+		return 1;
+	return strcmp(login, "alice") == 0 &&
+	    strcmp(from, "shared@local.test") == 0;
+}
 
 static void
 msg_free(struct queue_msg *m)
@@ -74,6 +159,9 @@ msg_free(struct queue_msg *m)
 	free(m->reporting_mta);
 	free(m->helo);
 	free(m->client);
+	free(m->login);
+	free(m->secret);
+	free(m->subject);
 	free(m);
 }
 
@@ -223,6 +311,13 @@ hook_submit(void *arg, struct queue_msg *m, const struct iovec *body, int n,
 		return -1;
 	}
 	buf_reset(&t.body);
+	t.mtrk = m->mtrk;
+	snprintf(t.certifier, sizeof(t.certifier), "%s", m->certifier);
+	snprintf(t.envid, sizeof(t.envid), "%s", m->envid ? m->envid : "");
+	snprintf(t.login, sizeof(t.login), "%s", m->login ? m->login : "");
+	snprintf(t.secret, sizeof(t.secret), "%s", m->secret ? m->secret : "");
+	snprintf(
+	    t.subject, sizeof(t.subject), "%s", m->subject ? m->subject : "");
 	for (i = 0; i < n; i++)
 		assert_int_equal(
 		    buf_add(&t.body, body[i].iov_base, body[i].iov_len), 0);
@@ -277,6 +372,9 @@ static const struct smtp_hooks hooks = {
 	.submit = hook_submit,
 	.queued = hook_queued,
 	.msg_free = hook_msg_free,
+	.auth_start = hook_auth_start,
+	.auth_cancel = hook_auth_cancel,
+	.sender_allowed = hook_sender_allowed,
 };
 
 /* The same with DATA spooled (as the daemon wires it). */
@@ -344,10 +442,12 @@ struct sess {
 };
 
 static void
-sess_open(struct sess *x, int tls, const char *addr)
+sess_open_mode(struct sess *x, int tls, const char *addr, enum smtp_mode mode)
 {
 	struct sockaddr_in sin;
 
+	memset(&x->env, 0, sizeof(x->env));
+	x->env.mode = mode;
 	memset(&sin, 0, sizeof(sin));
 	sin.sin_family = AF_INET;
 	sin.sin_port = htons(40000);
@@ -362,6 +462,17 @@ sess_open(struct sess *x, int tls, const char *addr)
 	assert_non_null(x->in = evbuffer_new());
 	buf_init(&x->out, 1 << 24);
 	smtp_session_greet(x->s);
+	/* submissions_listen: the implicit handshake completes */
+	if (mode == SMTP_MODE_SUBMISSIONS) {
+		assert_true(smtp_session_handshaking(x->s));
+		smtp_session_tls_ready(x->s, "TLSv1.3", "TEST");
+	}
+}
+
+static void
+sess_open(struct sess *x, int tls, const char *addr)
+{
+	sess_open_mode(x, tls, addr, SMTP_MODE_RELAY);
 }
 
 /* Moves the session's replies into the transcript. */
@@ -392,6 +503,13 @@ sess_run(struct sess *x)
 			buf_adds(&x->out, "[tls]");
 			smtp_session_tls_ready(x->s, "TLSv1.3", "TEST");
 			continue;
+		case SMTP_STEP_WAIT:
+			/* an authentication check: answered now */
+			if (ta.pending) {
+				auth_answer();
+				continue;
+			}
+			return step;
 		case SMTP_STEP_CLOSE:
 			if (x->out.len < 7 ||
 			    strcmp(x->out.data + x->out.len - 7, "[close]") !=
@@ -430,6 +548,8 @@ sess_close(struct sess *x)
 #define F_ENOSPC 0x08
 #define F_REFUSE 0x10
 #define F_FOREIGN 0x20 /* client outside relay_networks */
+#define F_SUB 0x40 /* submission_listen (587) */
+#define F_SUBS 0x80 /* submissions_listen (465): TLS from the start */
 
 struct transcript {
 	const char *name;
@@ -584,6 +704,153 @@ static const struct transcript transcripts[] = {
 	    EHLO_NOTLS OK_MAIL OK_RCPT GO_DATA
 	    "452 4.3.1 Insufficient system storage\r\n"
 	    "503 5.5.1 Error: need MAIL command\r\n"),
+	/* --- submission (RFC 6409, RFC 4954): 587 before TLS --- */
+	TX("sub-ehlo-before-tls", F_SUB | F_TLS, "EHLO c.test\r\n", EHLO_TLS),
+	TX("sub-auth-before-tls", F_SUB | F_TLS,
+	    "EHLO c.test\r\nAUTH PLAIN " PLAIN_ALICE "\r\nAUTH LOGIN\r\n",
+	    EHLO_TLS "538 5.7.11 Encryption required for requested "
+	             "authentication mechanism\r\n"
+	             "538 5.7.11 Encryption required for requested "
+	             "authentication mechanism\r\n"),
+	TX("sub-mail-before-auth", F_SUB | F_TLS,
+	    "EHLO c.test\r\nMAIL FROM:<alice@local.test>\r\n"
+	    "MAIL FROM:bad-syntax\r\n",
+	    EHLO_TLS "530 5.7.0 Authentication required\r\n"
+	             "530 5.7.0 Authentication required\r\n"),
+	/* port 25 never offers AUTH, and refuses it */
+	TX("relay-auth-refused", F_TLS,
+	    "EHLO c.test\r\nAUTH PLAIN " PLAIN_ALICE "\r\nAUTH\r\n",
+	    EHLO_TLS "503 5.5.1 Error: authentication not enabled\r\n"
+	             "501 5.5.4 Argument required\r\n"),
+	/* --- inside TLS (465, or 587 after STARTTLS) --- */
+	TX("subs-ehlo", F_SUBS, "EHLO c.test\r\n", EHLO_AUTH),
+	TX("subs-helo-no-auth", F_SUBS,
+	    "HELO c.test\r\nAUTH PLAIN " PLAIN_ALICE "\r\n",
+	    "250 mx.test\r\n503 5.5.1 Error: authentication not enabled\r\n"),
+	TX("auth-plain-initial", F_SUBS,
+	    "EHLO c.test\r\nAUTH PLAIN " PLAIN_ALICE "\r\n", EHLO_AUTH AUTH_OK),
+	TX("auth-plain-challenge", F_SUBS,
+	    "EHLO c.test\r\nauth plain\r\n" PLAIN_ALICE "\r\n",
+	    EHLO_AUTH "334 \r\n" AUTH_OK),
+	TX("auth-login", F_SUBS,
+	    "EHLO c.test\r\nAUTH LOGIN\r\nYWxpY2U=\r\nc2VjcmV0\r\n",
+	    EHLO_AUTH LOGIN_USER LOGIN_PASS AUTH_OK),
+	/* AUTH LOGIN <initial>: the username */
+	TX("auth-login-initial", F_SUBS,
+	    "EHLO c.test\r\nAUTH LOGIN YWxpY2U=\r\nc2VjcmV0\r\n",
+	    EHLO_AUTH LOGIN_PASS AUTH_OK),
+	TX("auth-wrong-password", F_SUBS,
+	    "EHLO c.test\r\nAUTH PLAIN " PLAIN_WRONG "\r\nAUTH LOGIN\r\n"
+	    "YWxpY2U=\r\nc2VjcmV0\r\n",
+	    EHLO_AUTH AUTH_FAIL LOGIN_USER LOGIN_PASS AUTH_OK),
+	/* SMTP_AUTH_FAILURES_MAX: then 421 and the close */
+	TX("auth-three-failures", F_SUBS,
+	    "EHLO c.test\r\nAUTH PLAIN " PLAIN_WRONG "\r\nAUTH LOGIN\r\n"
+	    "YWxpY2U=\r\nd3Jvbmc=\r\nAUTH PLAIN " PLAIN_WRONG "\r\n"
+	    "AUTH PLAIN " PLAIN_ALICE "\r\n",
+	    EHLO_AUTH AUTH_FAIL LOGIN_USER LOGIN_PASS AUTH_FAIL AUTH_FAIL
+	    "421 4.7.0 mx.test Error: too many failed authentication "
+	    "attempts\r\n[close]"),
+	/* PRODUCT.md: an authzid other than the login is 535 */
+	TX("auth-authzid-other", F_SUBS,
+	    "EHLO c.test\r\nAUTH PLAIN Ym9iAGFsaWNlAHNlY3JldA==\r\n",
+	    EHLO_AUTH AUTH_FAIL),
+	TX("auth-cancel", F_SUBS,
+	    "EHLO c.test\r\nAUTH PLAIN\r\n*\r\nAUTH LOGIN\r\nYWxpY2U=\r\n"
+	    "*\r\nNOOP\r\n",
+	    EHLO_AUTH
+	    "334 \r\n501 5.0.0 Authentication aborted\r\n" LOGIN_USER LOGIN_PASS
+	    "501 5.0.0 Authentication aborted\r\n"
+	    "250 2.0.0 Ok\r\n"),
+	TX("auth-bad-base64", F_SUBS,
+	    "EHLO c.test\r\nAUTH PLAIN AGFsa!!!\r\nAUTH LOGIN\r\n=x==\r\n",
+	    EHLO_AUTH "501 5.5.2 Cannot decode response\r\n" LOGIN_USER
+	              "501 5.5.2 Cannot decode response\r\n"),
+	TX("auth-empty-responses", F_SUBS,
+	    "EHLO c.test\r\nAUTH PLAIN =\r\nAUTH LOGIN\r\n\r\n",
+	    EHLO_AUTH AUTH_FAIL LOGIN_USER AUTH_FAIL),
+	TX("auth-unknown-mechanism", F_SUBS,
+	    "EHLO c.test\r\nAUTH CRAM-MD5\r\nAUTH PLAIN a b\r\n"
+	    "AUTH PLAIN \r\n",
+	    EHLO_AUTH
+	    "504 5.5.4 Unrecognized authentication type\r\n"
+	    "501 5.5.4 Syntax: AUTH mechanism [initial-response]\r\n"
+	    "501 5.5.4 Syntax: AUTH mechanism [initial-response]\r\n"),
+	TX("auth-temporary", F_SUBS,
+	    "EHLO c.test\r\nAUTH PLAIN AGFsaWNlAHRlbXA=\r\nNOOP\r\n",
+	    EHLO_AUTH "454 4.7.0 Temporary authentication failure\r\n"
+	              "250 2.0.0 Ok\r\n"),
+	TX("auth-twice", F_SUBS,
+	    "EHLO c.test\r\nAUTH PLAIN " PLAIN_ALICE
+	    "\r\nAUTH PLAIN " PLAIN_ALICE
+	    "\r\nEHLO c.test\r\nMAIL FROM:<alice@local.test>\r\n",
+	    EHLO_AUTH AUTH_OK
+	    "503 5.5.1 Error: already authenticated\r\n" EHLO_AUTH OK_MAIL),
+	/* RFC 4954 §4: past the exchange's buffer, 500 5.5.6 */
+	TX("auth-line-too-long", F_SUBS,
+	    "EHLO c.test\r\nAUTH PLAIN\r\n"
+	    "QUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFB"
+	    "QUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFB"
+	    "QUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFB"
+	    "QUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFB"
+	    "QUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFB"
+	    "QUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFB"
+	    "QUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFB"
+	    "QUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFB"
+	    "QUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFB"
+	    "QUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFB"
+	    "QUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFB"
+	    "QUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFB"
+	    "QUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFB"
+	    "QUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFB"
+	    "QUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFB"
+	    "QUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFB"
+	    "QUFB\r\nNOOP\r\n",
+	    EHLO_AUTH "334 \r\n500 5.5.6 Authentication exchange line is too "
+	              "long\r\n250 2.0.0 Ok\r\n"),
+	/* sender_logins: 553 for another's address; <> and granted ones */
+	TX("sub-sender-not-owned", F_SUBS,
+	    "EHLO c.test\r\nAUTH PLAIN " PLAIN_ALICE "\r\n"
+	    "MAIL FROM:<bob@local.test>\r\nMAIL FROM:<>\r\nRSET\r\n"
+	    "MAIL FROM:<shared@local.test>\r\n",
+	    EHLO_AUTH AUTH_OK
+	    "553 5.7.1 <bob@local.test>: Sender address rejected: not owned "
+	    "by user alice\r\n" OK_MAIL "250 2.0.0 Ok\r\n" OK_MAIL),
+	/* the canonical login (lower-cased by the backend) decides */
+	TX("sub-canonical-login", F_SUBS,
+	    "EHLO c.test\r\nAUTH PLAIN AEFsaWNlAHNlY3JldA==\r\n"
+	    "MAIL FROM:<Alice@local.test>\r\nMAIL FROM:<alice@local.test>\r\n",
+	    EHLO_AUTH AUTH_OK
+	    "553 5.7.1 <Alice@local.test>: Sender address rejected: not "
+	    "owned by user alice\r\n" OK_MAIL),
+	/* an authenticated client relays, from anywhere */
+	TX("sub-relay-authenticated", F_SUBS | F_FOREIGN,
+	    "EHLO c.test\r\nAUTH PLAIN " PLAIN_ALICE "\r\n"
+	    "MAIL FROM:<alice@local.test>\r\nRCPT TO:<x@remote.test>\r\n",
+	    EHLO_AUTH AUTH_OK OK_MAIL OK_RCPT),
+	/* automatic tracking: the 250 names the envid (the client's
+	 * unique-envid here; one is made when there is none) */
+	{ "sub-auto-track", F_SUBS,
+	    "EHLO c.test\r\nAUTH PLAIN " PLAIN_ALICE "\r\n"
+	    "MAIL FROM:<alice@local.test> ENVID=e1@c.test\r\n"
+	    "RCPT TO:<u@local.test>\r\nDATA\r\nSubject: hi\r\n\r\nx\r\n.\r\n",
+	    EHLO_AUTH AUTH_OK OK_MAIL OK_RCPT GO_DATA
+	    "250 2.0.0 Ok: queued as 0123456789abcdef, tracking "
+	    "e1@c.test\r\n",
+	    "Received: from c.test ([127.0.0.1])\r\n\tby mx.test (msgtrk) "
+	    "with ESMTPSA id 0123456789abcdef\r\n\tfor <u@local.test>; " },
+	/* MTRK of its own: left as it is */
+	TX("sub-own-mtrk", F_SUBS,
+	    "EHLO c.test\r\nAUTH PLAIN " PLAIN_ALICE "\r\n"
+	    "MAIL FROM:<alice@local.test> ENVID=e2@c.test MTRK=" CERT "\r\n"
+	    "RCPT TO:<u@local.test>\r\nDATA\r\nx\r\n.\r\n",
+	    EHLO_AUTH AUTH_OK OK_MAIL OK_RCPT GO_DATA QUEUED),
+	/* an ENVID that is no unique-envid cannot carry MTRK */
+	TX("sub-envid-not-unique", F_SUBS,
+	    "EHLO c.test\r\nAUTH PLAIN " PLAIN_ALICE "\r\n"
+	    "MAIL FROM:<alice@local.test> ENVID=abc\r\n"
+	    "RCPT TO:<u@local.test>\r\nDATA\r\nx\r\n.\r\n",
+	    EHLO_AUTH AUTH_OK OK_MAIL OK_RCPT GO_DATA QUEUED),
 	TX("submit-refused", F_REFUSE,
 	    "EHLO c.test\r\nMAIL FROM:<a@b.test>\r\nRCPT TO:<u@local.test>\r\n"
 	    "DATA\r\nx\r\n.\r\n",
@@ -615,8 +882,12 @@ transcript_feed(const void *ctx, const char *in, size_t n, const size_t *cuts,
 	size_t i, from = 0;
 
 	transcript_mode(r);
-	sess_open(&x, r->flags & F_TLS,
-	    (r->flags & F_FOREIGN) ? "192.0.2.1" : "127.0.0.1");
+	memset(&ta, 0, sizeof(ta));
+	sess_open_mode(&x, r->flags & F_TLS,
+	    (r->flags & F_FOREIGN) ? "192.0.2.1" : "127.0.0.1",
+	    (r->flags & F_SUBS)      ? SMTP_MODE_SUBMISSIONS
+	        : (r->flags & F_SUB) ? SMTP_MODE_SUBMISSION
+	                             : SMTP_MODE_RELAY);
 	for (i = 0; i <= ncuts; i++) {
 		size_t to = i < ncuts ? cuts[i] : n;
 
@@ -654,6 +925,162 @@ test_transcript(void **state)
 }
 
 /* --- cases that are not a plain transcript --------------------------- */
+
+/* An authenticated session on 465, up to the 235. */
+static void
+sub_open(struct sess *x)
+{
+	transcript_mode(&transcripts[0]);
+	memset(&ta, 0, sizeof(ta));
+	sess_open_mode(x, 1, "127.0.0.1", SMTP_MODE_SUBMISSIONS);
+	FEED(x, "EHLO c.test\r\nAUTH PLAIN " PLAIN_ALICE "\r\n");
+	assert_non_null(strstr(buf_cstr(&x->out), AUTH_OK));
+	buf_clear(&x->out);
+}
+
+/* Submission duties (RFC 6409 §8) and automatic tracking: a message
+ * without Message-ID:, Date: and MTRK gets both fields after our
+ * Received: (which says ESMTPSA and not the login), a unique envid named
+ * in the 250, a secret whose certifier is the MTRK sent on, the login
+ * and the Subject for the store. */
+static void
+test_submission_fields(void **state)
+{
+	struct sess x;
+	unsigned char secret[MTRK_SECRET_MAX];
+	char cert[MTRK_CERTIFIER_LEN + 1], want[256];
+	const char *b, *r;
+	int n;
+
+	(void)state;
+	sub_open(&x);
+	FEED(&x,
+	    "MAIL FROM:<alice@local.test>\r\nRCPT TO:<u@local.test>\r\n"
+	    "DATA\r\nFrom: alice@local.test\r\nSubject: hello\r\n"
+	    "\tworld\r\n\r\nDate: in the body\r\n.\r\n");
+	/* the envid was made here: RFC 3885 §3.2 form, at our name */
+	assert_int_equal(t.mtrk, 1);
+	assert_int_equal(
+	    envid_check_unique(t.envid, strlen(t.envid), NULL, NULL), 0);
+	assert_non_null(strstr(t.envid, "@mx.test"));
+	snprintf(want, sizeof(want),
+	    OK_MAIL OK_RCPT GO_DATA
+	    "250 2.0.0 Ok: queued as 0123456789abcdef, tracking %s\r\n",
+	    t.envid);
+	assert_string_equal(buf_cstr(&x.out), want);
+	/* the kept secret is the MTRK certifier's */
+	n = mtrk_secret_decode(
+	    t.secret, strlen(t.secret), secret, sizeof(secret));
+	assert_int_equal(n, MTRK_SECRET_LEN);
+	assert_int_equal(mtrk_certifier(secret, (size_t)n, cert), 0);
+	assert_string_equal(cert, t.certifier);
+	assert_string_equal(t.login, "alice");
+	assert_string_equal(t.subject, "hello world");
+	/* Received: first, then the added fields, then the message */
+	b = buf_cstr(&t.body);
+	assert_non_null(strstr(b, "with ESMTPSA id 0123456789abcdef"));
+	assert_null(strstr(b, "alice\r\n\tby"));
+	r = strstr(b, "\r\nMessage-ID: <");
+	assert_non_null(r);
+	assert_non_null(strstr(r, ".0123456789abcdef@mx.test>\r\nDate: "));
+	assert_non_null(strstr(b, "\r\nDate: "));
+	assert_true(strstr(b, "\r\nDate: ") < strstr(b, "From: alice"));
+	sess_close(&x);
+
+	/* fields the message has are not added; its own MTRK is kept */
+	sub_open(&x);
+	FEED(&x,
+	    "MAIL FROM:<alice@local.test> ENVID=x1@c.test MTRK=" CERT
+	    "\r\nRCPT TO:<u@local.test>\r\nDATA\r\n"
+	    "Message-ID: <m1@c.test>\r\nDATE: Sun, 22 Nov 2026 06:37:36 "
+	    "+0000\r\nSubject: own\r\n\r\nx\r\n.\r\n");
+	assert_string_equal(buf_cstr(&x.out), OK_MAIL OK_RCPT GO_DATA QUEUED);
+	assert_string_equal(t.certifier, CERT);
+	assert_string_equal(t.secret, "");
+	assert_string_equal(t.subject, "");
+	assert_string_equal(t.login, "alice");
+	b = buf_cstr(&t.body);
+	assert_null(strstr(b, "\r\nMessage-ID: <2"));
+	assert_non_null(strstr(b, "; "));
+	assert_true(strstr(b, "Date: ") == NULL ||
+	    strstr(b, "Date: ") > strstr(b, "DATE: "));
+	sess_close(&x);
+
+	/* submission_track = no: untracked, the fields still added */
+	conf.submission_track = 0;
+	sub_open(&x);
+	FEED(&x,
+	    "MAIL FROM:<alice@local.test>\r\nRCPT TO:<u@local.test>\r\n"
+	    "DATA\r\nx\r\n.\r\n");
+	conf.submission_track = 1;
+	assert_string_equal(buf_cstr(&x.out), OK_MAIL OK_RCPT GO_DATA QUEUED);
+	assert_int_equal(t.mtrk, 0);
+	assert_string_equal(t.secret, "");
+	assert_non_null(strstr(buf_cstr(&t.body), "\r\nMessage-ID: <"));
+	sess_close(&x);
+
+	/* port 25: nothing added */
+	transcript_mode(&transcripts[0]);
+	sess_open(&x, 0, "127.0.0.1");
+	FEED(&x,
+	    "EHLO c.test\r\nMAIL FROM:<a@b.test>\r\n"
+	    "RCPT TO:<u@local.test>\r\nDATA\r\nx\r\n.\r\n");
+	assert_null(strstr(buf_cstr(&t.body), "Message-ID:"));
+	assert_null(strstr(buf_cstr(&t.body), "\r\nDate:"));
+	assert_int_equal(t.mtrk, 0);
+	sess_close(&x);
+}
+
+/* A check in flight when the client goes: cancelled, never answered;
+ * the same when the session is freed. */
+static void
+test_auth_cancelled(void **state)
+{
+	struct sess x;
+	size_t k;
+
+	(void)state;
+	for (k = 0; k < 2; k++) {
+		memset(&ta, 0, sizeof(ta));
+		sess_open_mode(&x, 1, "127.0.0.1", SMTP_MODE_SUBMISSIONS);
+		assert_int_equal(
+		    evbuffer_add(x.in,
+		        "EHLO c.test\r\nAUTH PLAIN " PLAIN_ALICE "\r\nNOOP\r\n",
+		        strlen("EHLO c.test\r\nAUTH PLAIN " PLAIN_ALICE
+		               "\r\nNOOP\r\n")),
+		    0);
+		assert_int_equal(
+		    smtp_session_run(x.s, x.in, 0), SMTP_STEP_WAIT);
+		assert_int_equal(ta.pending, 1);
+		/* the password went to the check, and is wiped here */
+		assert_string_equal(ta.password, "secret");
+		if (k == 0) {
+			assert_int_equal(smtp_session_eof(x.s), 0);
+			assert_int_equal(ta.cancelled, 1);
+			assert_true(smtp_session_closing(x.s));
+		}
+		sess_close(&x);
+		assert_int_equal(ta.cancelled, 1);
+		assert_int_equal(ta.started, 1);
+	}
+}
+
+/* Implicit TLS (465): nothing is read before the handshake; the
+ * greeting waits for it; the log says tls. */
+static void
+test_implicit_tls(void **state)
+{
+	struct sess x;
+
+	(void)state;
+	memset(&ta, 0, sizeof(ta));
+	memset(&x.env, 0, sizeof(x.env));
+	sess_open_mode(&x, 1, "127.0.0.1", SMTP_MODE_SUBMISSIONS);
+	FEED(&x, "EHLO c.test\r\nSTARTTLS\r\n");
+	assert_string_equal(buf_cstr(&x.out),
+	    GREETING EHLO_AUTH "503 5.5.1 Error: TLS already active\r\n");
+	sess_close(&x);
+}
 
 /* After the handshake nothing from before it is known (RFC 3207 §4.2),
  * and EHLO no longer offers STARTTLS; a second STARTTLS is refused. */
@@ -1062,6 +1489,9 @@ main(void)
 		cmocka_unit_test(test_spool_backpressure),
 		cmocka_unit_test(test_spool_failure),
 		cmocka_unit_test(test_data_deadline_cap),
+		cmocka_unit_test(test_submission_fields),
+		cmocka_unit_test(test_auth_cancelled),
+		cmocka_unit_test(test_implicit_tls),
 	};
 	int failed = 0;
 

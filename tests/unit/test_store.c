@@ -150,7 +150,7 @@ static const struct store_cases sq_cases = {
 	.discard = sq_discard,
 	.raw_exec = sq_raw_exec,
 	.raw_int = sq_raw_int,
-	.schema_sql = { "SELECT user_version = 2 FROM pragma_user_version",
+	.schema_sql = { "SELECT user_version = 3 FROM pragma_user_version",
 	    NULL },
 	/* The envid index keys a hash (store_sqlite.c): give M0 the hash
 	 * of other@x. */
@@ -341,6 +341,7 @@ test_upgrade_v1(void **state)
 	t.st = NULL;
 	raw_exec(t.dir,
 	    "BEGIN; DROP TABLE mark; DROP INDEX msg_envid_cert;"
+	    "DROP TABLE sent;"
 	    "CREATE INDEX msg_envid ON msg(envid_h) WHERE envid_h IS NOT NULL;"
 	    "PRAGMA user_version = 1; COMMIT");
 	ro =
@@ -359,11 +360,12 @@ test_upgrade_v1(void **state)
 	t.st = B->open("sqlite", t.dir, 0, t.err, sizeof(t.err));
 	if (t.st == NULL)
 		fail_msg("open: %s", t.err);
-	assert_int_equal(raw_int(t.dir, "PRAGMA user_version"), 2);
-	assert_int_equal(raw_int(t.dir,
-	                     "SELECT count(*) FROM sqlite_master WHERE name IN"
-	                     " ('mark', 'msg_envid_cert')"),
-	    2);
+	assert_int_equal(raw_int(t.dir, "PRAGMA user_version"), 3);
+	assert_int_equal(
+	    raw_int(t.dir,
+	        "SELECT count(*) FROM sqlite_master WHERE name IN"
+	        " ('mark', 'msg_envid_cert', 'sent', 'sent_login')"),
+	    4);
 	assert_int_equal(raw_int(t.dir,
 	                     "SELECT count(*) FROM sqlite_master"
 	                     " WHERE name = 'msg_envid'"),
@@ -430,7 +432,7 @@ static const struct open_row open_rows[] = {
 	    ": directory not writable: Permission denied" },
 	{ "garbage file", OC_GARBAGE, "tracking.db: file is not a database" },
 	{ "newer schema", OC_NEWER,
-	    "tracking.db: schema version 3 is newer than this program's (2)" },
+	    "tracking.db: schema version 4 is newer than this program's (3)" },
 	{ "foreign database", OC_FOREIGN,
 	    "tracking.db: not a msgtrk tracking store (no schema version)" },
 	{ "postgresql uri", OC_BAD_URI,
@@ -509,7 +511,7 @@ test_open_fail(void **state)
 		st = B->open("sqlite", t.dir, 0, t.err, sizeof(t.err));
 		assert_non_null(st);
 		B->close(st);
-		raw_exec(t.dir, "PRAGMA user_version = 3");
+		raw_exec(t.dir, "PRAGMA user_version = 4");
 		break;
 	case OC_FOREIGN:
 		raw_exec(t.dir, "CREATE TABLE other (x)");

@@ -55,7 +55,8 @@ struct tmp {
 static void
 db_empty(void)
 {
-	raw_exec("DROP TABLE IF EXISTS rcpt, msg, mark, msgtrk_schema CASCADE");
+	raw_exec("DROP TABLE IF EXISTS sent, rcpt, msg, mark, msgtrk_schema "
+	         "CASCADE");
 }
 
 static void
@@ -110,7 +111,7 @@ static struct store_cases pg_cases = {
 	.raw_exec = raw_exec,
 	.raw_int = pgc_raw_int,
 	.schema_sql = { "SELECT count(*) FROM msgtrk_schema",
-	    "SELECT (version = 2)::int FROM msgtrk_schema" },
+	    "SELECT (version = 3)::int FROM msgtrk_schema" },
 	.collide_sql = NULL, /* envids are compared exactly */
 	.mt_msgs = 1000,
 	.mt_sync_every = 1,
@@ -353,7 +354,7 @@ test_upgrade_v1(void **state)
 	sc_put(B, t.st, &k.m);
 	tmp_done(&t);
 	raw_exec(
-	    "DROP TABLE mark; DROP INDEX msg_envid_cert;"
+	    "DROP TABLE mark; DROP INDEX msg_envid_cert; DROP TABLE sent;"
 	    "CREATE INDEX msg_envid ON msg (envid) WHERE envid IS NOT NULL;"
 	    "UPDATE msgtrk_schema SET version = 1");
 	ro = B->open(pg.uri, NULL, STORE_OPEN_READONLY, t.err, sizeof(t.err));
@@ -372,10 +373,11 @@ test_upgrade_v1(void **state)
 	t.st = B->open(pg.uri, NULL, 0, t.err, sizeof(t.err));
 	if (t.st == NULL)
 		fail_msg("open: %s", t.err);
-	assert_int_equal(raw_int("SELECT version FROM msgtrk_schema"), 2);
+	assert_int_equal(raw_int("SELECT version FROM msgtrk_schema"), 3);
 	assert_int_equal(raw_int("SELECT count(*) FROM pg_class WHERE relname"
-	                         " IN ('mark', 'msg_envid_cert')"),
-	    2);
+	                         " IN ('mark', 'msg_envid_cert', 'sent',"
+	                         " 'sent_login')"),
+	    4);
 	assert_int_equal(
 	    raw_int(
 	        "SELECT count(*) FROM pg_class WHERE relname = 'msg_envid'"),
@@ -419,8 +421,8 @@ static const struct open_row open_rows[] = {
 	{ "no such database", OC_NO_DATABASE,
 	    "database \"nodb\" does not exist" },
 	{ "newer schema", OC_NEWER,
-	    "open: postgresql: schema version 3 is newer than this "
-	    "program's (2)" },
+	    "open: postgresql: schema version 4 is newer than this "
+	    "program's (3)" },
 	{ "foreign tables", OC_FOREIGN,
 	    "open: postgresql: not a msgtrk tracking store" },
 };
@@ -476,7 +478,7 @@ test_open_fail(void **state)
 		st = B->open(pg.uri, NULL, 0, err, sizeof(err));
 		assert_non_null(st);
 		B->close(st);
-		raw_exec("UPDATE msgtrk_schema SET version = 3");
+		raw_exec("UPDATE msgtrk_schema SET version = 4");
 		break;
 	case OC_FOREIGN:
 		raw_exec("CREATE TABLE msg (x int)");

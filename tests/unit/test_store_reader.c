@@ -218,6 +218,47 @@ test_sqlite(void **state)
 	assert_string_equal(a.err, "search: invalid action 9");
 	answer_clear(&a);
 
+	/* list_sent: the login's automatically tracked messages, newest
+	 * first, with the kept secret */
+	{
+		struct store_rcpt rr[1];
+		struct store_msg m;
+		char login[] = "alice";
+
+		mk_msg(&m, rr, "S1", "s1@x", CERT, NOW + 20, 1);
+		m.login = (char *)"alice";
+		m.secret = (char *)"c2VjcmV0MQ";
+		m.subject = (char *)"one";
+		if (b->put_msg(st, &m) != 0)
+			fail_msg("put_msg: %s", b->error(st));
+		mk_msg(&m, rr, "S2", "s2@x", CERT, NOW + 30, 1);
+		m.login = (char *)"alice";
+		m.secret = (char *)"c2VjcmV0Mg";
+		if (b->put_msg(st, &m) != 0)
+			fail_msg("put_msg: %s", b->error(st));
+		assert_non_null(
+		    store_reader_list_sent(r, login, 0, 5000, on_answer, &a));
+		login[0] = 'x'; /* copied */
+		wait_answer(base, &a);
+		assert_int_equal(a.rc, 1);
+		assert_int_equal(a.n, 2);
+		assert_string_equal(a.msgs[0].qid, "S2");
+		assert_string_equal(a.msgs[0].secret, "c2VjcmV0Mg");
+		assert_null(a.msgs[0].subject);
+		assert_string_equal(a.msgs[1].subject, "one");
+		assert_int_equal(a.msgs[1].nrcpt, 1);
+		answer_clear(&a);
+		assert_non_null(
+		    store_reader_list_sent(r, "bob", 0, 5000, on_answer, &a));
+		wait_answer(base, &a);
+		assert_int_equal(a.rc, 0);
+		answer_clear(&a);
+		errno = 0;
+		assert_null(
+		    store_reader_list_sent(r, NULL, 0, 0, on_answer, &a));
+		assert_int_equal(errno, EINVAL);
+	}
+
 	/* cancel: the callback never comes, nothing leaks */
 	for (i = 0; i < 20; i++) {
 		j = store_reader_lookup(r, "e@x", CERT, 5000, on_answer, &a);
@@ -297,7 +338,8 @@ test_pg_stopped(void **state)
 	(void)state;
 	memset(&a, 0, sizeof(a));
 	assert_non_null(b);
-	raw_exec("DROP TABLE IF EXISTS rcpt, msg, mark, msgtrk_schema CASCADE");
+	raw_exec("DROP TABLE IF EXISTS sent, rcpt, msg, mark, msgtrk_schema "
+	         "CASCADE");
 	st = b->open(pg.uri, NULL, 0, err, sizeof(err));
 	if (st == NULL)
 		fail_msg("open: %s", err);
