@@ -87,7 +87,11 @@ struct mtqp_server {
 	size_t nsessions;
 	int stopping;
 	struct mtqp_server_rate rate; /* failed TRACKs, every session */
+	uint64_t results[MTQP_TRACK_RESULTS]; /* /metrics */
 };
+
+_Static_assert(
+    MTQP_SERVER_RESULTS == MTQP_TRACK_RESULTS, "one list of TRACK results");
 
 static void session_read(struct mtqp_session *);
 static void on_read(struct netio_conn *, void *);
@@ -1034,6 +1038,7 @@ proto_new(struct mtqp_session *ss)
 	p.addr = ss->addrtext;
 	p.ops = &proto_ops;
 	p.io = ss;
+	p.results = ss->srv->results;
 	return mtqp_proto_new(&p);
 }
 
@@ -1252,4 +1257,14 @@ mtqp_server_free(struct mtqp_server *s)
 		session_free(s->head);
 	netio_free(s->net);
 	free(s);
+}
+
+void
+mtqp_server_stats(const struct mtqp_server *s, struct mtqp_server_stats *out)
+{
+	memset(out, 0, sizeof(*out));
+	if (s == NULL)
+		return;
+	out->sessions_open = netio_count(s->net);
+	memcpy(out->track, s->results, sizeof(out->track));
 }

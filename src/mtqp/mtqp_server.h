@@ -68,6 +68,16 @@ size_t mtqp_server_stop(struct mtqp_server *s);
 /* Frees the server and closes whatever is still open.  Accepts NULL. */
 void mtqp_server_free(struct mtqp_server *s);
 
+/* Counters since mtqp_server_new, for /metrics: sessions open now and
+ * TRACK answers by result (enum mtqp_track_result of mtqp_proto.h). */
+#define MTQP_SERVER_RESULTS 6
+struct mtqp_server_stats {
+	size_t sessions_open;
+	uint64_t track[MTQP_SERVER_RESULTS];
+};
+void mtqp_server_stats(
+    const struct mtqp_server *s, struct mtqp_server_stats *out);
+
 /*
  * The pure parts of the server, exported for tests/unit/test_mtqp_answer.c
  * (no I/O, no logging, no global state).

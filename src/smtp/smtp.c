@@ -50,6 +50,7 @@ struct smtp_server {
 	struct netio *net;
 	struct smtp_conn *head;
 	int stopping;
+	struct smtp_server_stats stats;
 };
 
 static void conn_run(struct smtp_conn *sc);
@@ -279,6 +280,7 @@ on_accept(struct netio_conn *c, void *arg)
 	}
 	sc->srv = srv;
 	sc->c = c;
+	srv->stats.sessions++;
 	sc->next = srv->head;
 	if (srv->head != NULL)
 		srv->head->prev = sc;
@@ -309,6 +311,7 @@ smtp_server_new(struct event_base *base, const struct conf *conf, SSL_CTX *tls,
 	s->env.tls = tls != NULL;
 	s->env.hooks = hooks;
 	s->env.hooks_arg = hooks_arg;
+	s->env.stats = &s->stats;
 	snprintf(busy, sizeof(busy),
 	    "421 4.7.0 %s Error: too many connections\r\n", conf->hostname);
 	memset(&o, 0, sizeof(o));
@@ -330,6 +333,16 @@ smtp_server_new(struct event_base *base, const struct conf *conf, SSL_CTX *tls,
 		return NULL;
 	}
 	return s;
+}
+
+void
+smtp_server_stats(const struct smtp_server *s, struct smtp_server_stats *out)
+{
+	memset(out, 0, sizeof(*out));
+	if (s == NULL)
+		return;
+	*out = s->stats;
+	out->sessions_open = netio_count(s->net);
 }
 
 void

@@ -40,6 +40,7 @@ struct smtp_env {
 	int tls; /* STARTTLS can be offered */
 	const struct smtp_hooks *hooks;
 	void *hooks_arg;
+	struct smtp_server_stats *stats; /* counters for /metrics, or NULL */
 };
 
 /* What the connection does after smtp_session_run(). */
