@@ -38,6 +38,8 @@
 #include "delivery/delivery.h"
 #include "dns/dns.h"
 #include "dns/route.h"
+#include "auth/auth.h"
+#include "http/http.h"
 #include "mtqp/mtqp_server.h"
 #include "msgtrkd/msgtrkd.h"
 #include "msgtrkd/wire.h"
@@ -78,6 +80,9 @@
 static struct msgtrkd d;
 static struct conf conf;
 static struct control_server *control;
+/* The HTTP server (src/http) and the auth backend its logins use. */
+static struct http_server *http;
+static struct auth *http_auth;
 static struct event *ev_purge;
 static struct event *ev_shutdown_tick;
 static time_t shutdown_started;
@@ -390,6 +395,7 @@ on_shutdown_tick(evutil_socket_t fd, short ev, void *arg)
 	sessions = d.smtp != NULL ? smtp_server_stop(d.smtp) : 0;
 	if (d.mtqp != NULL)
 		sessions += mtqp_server_stop(d.mtqp);
+	sessions += http_server_stop(http);
 	conns = delivery_stop(d.delivery);
 	if ((sessions == 0 && conns == 0) ||
 	    time(NULL) - shutdown_started >= SHUTDOWN_GRACE) {
@@ -577,6 +583,9 @@ main(int argc, char *argv[])
 	if (conf.n_mtqp_listen > 0 &&
 	    (d.mtqp = mtqp_server_new(&d, err, sizeof(err))) == NULL)
 		fatalx("%s", err);
+	if (conf.n_http_listen + conf.n_https_listen > 0 &&
+	    (http = wire_http_new(&d, &http_auth, err, sizeof(err))) == NULL)
+		fatalx("%s", err);
 	drop_privileges(&conf);
 
 	/* The store: one handle for the queue's applier thread, one per
@@ -657,6 +666,15 @@ main(int argc, char *argv[])
 		smtp_server_start(d.smtp);
 	if (d.mtqp != NULL)
 		mtqp_server_start(d.mtqp);
+	if (http != NULL) {
+		/* Logins are checked as the user msgtrkd runs as (auth reads
+		 * its passwd file again on reload, as that user too). */
+		if (conf.auth != NULL &&
+		    (http_auth = auth_new(d.base, conf.auth, err,
+		         sizeof(err))) == NULL)
+			config_fatal("%s", err);
+		http_server_start(http);
+	}
 
 	event_base_dispatch(d.base);
 
@@ -665,6 +683,8 @@ main(int argc, char *argv[])
 	queue_stop(d.queue);
 	smtp_server_free(d.smtp);
 	mtqp_server_free(d.mtqp);
+	http_server_free(http);
+	auth_free(http_auth);
 	delivery_free(d.delivery);
 	/* After delivery: a change pending there calls back no more. */
 	control_server_free(control);

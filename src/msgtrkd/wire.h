@@ -7,6 +7,8 @@
 
 #include <stddef.h>
 
+struct auth;
+struct http_server;
 struct msgtrkd;
 struct smtp_server;
 
@@ -16,5 +18,12 @@ struct smtp_server;
  * when a session calls, so the server may be made (bound, as root)
  * before them.  Returns NULL with err set. */
 struct smtp_server *wire_smtp_new(struct msgtrkd *d, char *err, size_t errsize);
+
+/* The HTTP server (src/http) on d's base, conf and TLS contexts, bound to
+ * http_listen and https_listen now (as root); d's dns, queue and reader
+ * and *auth (logins; NULL inside: none) are looked up at each use, so
+ * they may be made after it.  Returns NULL with err set. */
+struct http_server *wire_http_new(
+    struct msgtrkd *d, struct auth *const *auth, char *err, size_t errsize);
 
 #endif /* MSGTRK_WIRE_H */
