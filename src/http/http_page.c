@@ -41,6 +41,7 @@ const char page_css[] =
     "text-decoration:none}\n"
     "nav a{margin-right:1rem}\n"
     "main{max-width:44rem;margin:0 auto;padding:1rem}\n"
+    "h1,h2,p,li,code{overflow-wrap:anywhere}\n"
     "footer{max-width:44rem;margin:2rem auto;padding:0 1rem;color:"
     "var(--muted);font-size:.85rem}\n"
     "label{display:block;font-weight:600;margin:.75rem 0 .25rem}\n"
@@ -409,7 +410,7 @@ end_of(const struct trail_rcpt *r, struct end_text *e)
 /* The lines of one hop's box and list item. */
 struct hop_text {
 	char host[300], org[300], action[64], when[64], delay[64], to[300],
-	    reply[400];
+	    code[16], reply[400];
 };
 
 static void
@@ -432,6 +433,7 @@ hop_of(const struct trail_rcpt *r, size_t j, struct hop_text *h)
 		        r->hops[j - 1].part->arrival.t));
 	printable(h->to, sizeof(h->to), tr->remote_mta.value);
 	printable(comment, sizeof(comment), tr->status_comment);
+	printable(h->code, sizeof(h->code), tr->status);
 	snprintf(h->reply, sizeof(h->reply), "%s%s%s%s%s", tr->status,
 	    status_meaning(tr->status)[0] ? " " : "",
 	    status_meaning(tr->status), comment[0] ? " " : "", comment);
@@ -494,7 +496,7 @@ page_rcpt(struct buf *b, const struct trail_rcpt *r, size_t i)
 	struct hop_text h;
 	char addr[600], tmp[2400];
 	size_t j;
-	int rc = 0, y, height;
+	int rc = 0, y, ly, height;
 
 	end_of(r, &e);
 	printable(addr, sizeof(addr), r->orig_value);
@@ -540,15 +542,17 @@ page_rcpt(struct buf *b, const struct trail_rcpt *r, size_t i)
 		    h.action, BOX_X, y, BOX_W, BOX_H);
 		snprintf(tmp, sizeof(tmp), "%zu. %s", j + 1, h.host);
 		rc |= svg_text(b, "h", 12, 22, tmp);
+		ly = 40;
 		if (strcmp(h.org, h.host) != 0) {
-			snprintf(tmp, sizeof(tmp), "%s", h.org);
-			rc |= svg_text(b, "m", 12, 39, tmp);
+			snprintf(tmp, sizeof(tmp), "organisation %s", h.org);
+			rc |= svg_text(b, "m", 12, ly, tmp);
+			ly += 16;
 		}
 		snprintf(tmp, sizeof(tmp), "%s%s%s (%s)", h.action,
-		    h.to[0] ? " to " : "", h.to, h.reply);
-		rc |= svg_text(b, NULL, 12, 56, tmp);
-		rc |= svg_text(b, "m", 12, 72, h.when);
-		rc |= svg_text(b, "m", 12, 88, h.delay);
+		    h.to[0] ? " to " : "", h.to, h.code);
+		rc |= svg_text(b, NULL, 12, ly, tmp);
+		rc |= svg_text(b, "m", 12, ly + 16, h.when);
+		rc |= svg_text(b, "m", 12, ly + 32, h.delay);
 		rc |= buf_adds(b, "</g>\n");
 		rc |= buf_addf(b,
 		    "<line class=\"arrow\" x1=\"%d\" y1=\"%d\" x2=\"%d\" "
