@@ -46,4 +46,11 @@ struct ratelimit {
 int64_t ratelimit_take(struct ratelimit *r, const struct sockaddr *sa,
     unsigned int burst, int64_t period_ms, int64_t now);
 
+/* As ratelimit_take(), but a call that would wait takes nothing: for a
+ * caller that refuses it (HTTP's 429), so that the wait returned is when
+ * a slot is free, and refused calls do not push the client's next slot
+ * further away.  Returns 0 (a slot taken) or that wait. */
+int64_t ratelimit_try(struct ratelimit *r, const struct sockaddr *sa,
+    unsigned int burst, int64_t period_ms, int64_t now);
+
 #endif /* MSGTRK_RATELIMIT_H */

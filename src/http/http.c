@@ -598,8 +598,9 @@ on_request(struct evhttp_request *req, void *arg)
 	clock_gettime(CLOCK_MONOTONIC, &r->start);
 	if ((u = evhttp_request_get_evhttp_uri(req)) != NULL)
 		path = evhttp_uri_get_path(u);
-	if (path == NULL || path[0] == '\0')
-		path = "/";
+	/* "//x" is an authority, not a path: nothing of ours. */
+	if (path == NULL || path[0] != '/')
+		path = "";
 	log_escape(r->path, sizeof(r->path), path, strlen(path));
 	h = evhttp_request_get_input_headers(req);
 	for (kv = h->tqh_first; kv != NULL; kv = kv->next.tqe_next)

@@ -182,7 +182,7 @@ track_start(struct http_req *r)
 	char err[512], ra[32];
 	int64_t wait;
 
-	wait = ratelimit_take(&s->rate, (const struct sockaddr *)&r->c->addr,
+	wait = ratelimit_try(&s->rate, (const struct sockaddr *)&r->c->addr,
 	    HTTP_TRACK_BURST, (int64_t)HTTP_TRACK_REFILL * 1000,
 	    http_now_ms());
 	if (wait > 0 || s->ntrails >= HTTP_TRAILS_MAX ||

@@ -15,6 +15,7 @@ import json
 import os
 import re
 import shutil
+import signal
 import socket
 import ssl
 import subprocess
@@ -396,8 +397,13 @@ def login_sent_and_operator(c):
     n = http_net(c, hop1={"auth": "passwd:" + pw, "http_admins": "ops"})
     port = n.http
     envid, uri, kr, j = delivered_trail(c, n)
-    # A message that stays queued at hop1 (its next hop is down).
+    # A message that stays queued at hop1: down.test is routed to a port
+    # where nothing listens (routes reloaded by SIGHUP).
     hop1 = n.nodes["hop1"]
+    with open(c.path("hop1.routes"), "a") as f:
+        f.write("down.test  [127.0.0.1]:%d\n" % free_port())
+    hop1.proc.send_signal(signal.SIGHUP)
+    wait_for(lambda: "daemon reloaded" in hop1.log(), what="reload")
     rc, out, err = msgtrk(["--dns", n.dns, "send", "--server",
                            "127.0.0.1:%d" % n.smtp["hop1"], "--keyring",
                            c.path("kr2"), "--from", "q@src.test",

@@ -136,11 +136,37 @@ test_full(void **state)
 	free(r);
 }
 
+/* ratelimit_try: a refused call takes nothing, so the wait it returns is
+ * when the next call gets in. */
+static void
+test_try(void **state)
+{
+	struct ratelimit *r = calloc(1, sizeof(*r));
+	struct sockaddr_storage ss = sa_of("192.0.2.9");
+	struct sockaddr *sa = (struct sockaddr *)&ss;
+	int i;
+
+	(void)state;
+	assert_non_null(r);
+	for (i = 0; i < 3; i++)
+		assert_true(ratelimit_try(r, sa, 3, 1000, T0) == 0);
+	/* Refused, however often: always the same wait. */
+	for (i = 0; i < 5; i++)
+		assert_true(ratelimit_try(r, sa, 3, 1000, T0 + 200) == 800);
+	assert_true(ratelimit_try(r, sa, 3, 1000, T0 + 1000) == 0);
+	assert_true(ratelimit_try(r, sa, 3, 1000, T0 + 1000) == 1000);
+	/* take() after try() shares the bucket: it waits its turn. */
+	assert_true(ratelimit_take(r, sa, 3, 1000, T0 + 1000) == 1000);
+	assert_true(ratelimit_try(r, sa, 3, 1000, T0 + 1000) == 2000);
+	free(r);
+}
+
 int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_full),
+		cmocka_unit_test(test_try),
 	};
 	int failed =
 	    cmocka_run_group_tests_name("ratelimit", tests, NULL, NULL);
