@@ -206,6 +206,8 @@ on_conn_close(struct evhttp_connection *evcon, void *arg)
 	netio_release(s->net, (const struct sockaddr *)&c->addr);
 	if (c->deadline != NULL)
 		event_free(c->deadline);
+	if (c->watch != NULL)
+		event_free(c->watch);
 	for (pp = &s->bucket[conn_bucket(c->evcon)]; *pp != NULL;
 	     pp = &(*pp)->hnext)
 		if (*pp == c) {
@@ -351,15 +353,45 @@ http_req_header(struct http_req *r, const char *name)
 	    evhttp_request_get_input_headers(r->req), name);
 }
 
+/* The socket of a connection whose answer waits became readable: the
+ * client closed (then the connection goes, and with it the work done
+ * for it), or sent more (then we stop watching: it is still there). */
+static void
+on_watch(evutil_socket_t fd, short ev, void *arg)
+{
+	struct http_conn *c = arg;
+	char b;
+	ssize_t n;
+
+	(void)ev;
+	n = recv(fd, &b, 1, MSG_PEEK | MSG_DONTWAIT);
+	if (n > 0 || (n == -1 && (errno == EAGAIN || errno == EINTR))) {
+		event_del(c->watch);
+		return;
+	}
+	log_info("- http gone id=%016" PRIx64 " addr=%s", c->id, c->addrtext);
+	evhttp_connection_free(c->evcon); /* the close callback frees c */
+}
+
 void
 http_req_wait(struct http_req *r)
 {
-	if (r->cprev != NULL || r->c->reqs == r)
+	struct http_conn *c = r->c;
+	struct bufferevent *bev;
+
+	if (r->cprev != NULL || c->reqs == r)
 		return;
-	r->cnext = r->c->reqs;
-	if (r->c->reqs != NULL)
-		r->c->reqs->cprev = r;
-	r->c->reqs = r;
+	r->cnext = c->reqs;
+	if (c->reqs != NULL)
+		c->reqs->cprev = r;
+	c->reqs = r;
+	if (c->watch == NULL &&
+	    (bev = evhttp_connection_get_bufferevent(c->evcon)) != NULL &&
+	    bufferevent_getfd(bev) >= 0)
+		c->watch = event_new(r->s->d.base, bufferevent_getfd(bev),
+		    EV_READ | EV_PERSIST, on_watch, c);
+	if (c->watch != NULL)
+		event_add(c->watch, NULL);
 }
 
 static void
@@ -372,6 +404,8 @@ req_unwait(struct http_req *r)
 	if (r->cnext != NULL)
 		r->cnext->cprev = r->cprev;
 	r->cprev = r->cnext = NULL;
+	if (r->c->reqs == NULL && r->c->watch != NULL)
+		event_del(r->c->watch);
 }
 
 static void

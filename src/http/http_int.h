@@ -86,6 +86,9 @@ struct http_conn {
 	int tls;
 	uint64_t id;
 	struct event *deadline; /* HTTP_REQUEST_DEADLINE */
+	/* While an answer waits, the socket is watched for the client's
+	 * close (evhttp reads nothing then). */
+	struct event *watch;
 	struct http_req *reqs; /* answers waiting */
 	struct http_conn *prev, *next;
 	struct http_conn *hnext; /* bucket chain */

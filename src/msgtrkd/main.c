@@ -72,10 +72,12 @@
 /* RLIMIT_NOFILE that lets every limit of smtp.h, mtqp_server.h and
  * delivery.h be reached: a default soft limit of 1024 would otherwise
  * cap the daemon at about a thousand sessions, below SMTP_SESSIONS_MAX,
- * so connections past it would fail at accept instead of getting 421. */
+ * so connections past it would fail at accept instead of getting 421.
+ * (HTTP: its connections, and a trail's MTQP connection each.) */
 #define NOFILE_WANT \
 	((rlim_t)SMTP_SESSIONS_MAX + MTQP_SERVER_SESSIONS_MAX + \
-	    DELIVERY_CONN_MAX + NOFILE_MARGIN)
+	    DELIVERY_CONN_MAX + HTTP_CONNS_MAX + HTTP_TRAILS_MAX + \
+	    NOFILE_MARGIN)
 
 static struct msgtrkd d;
 static struct conf conf;

@@ -144,6 +144,14 @@ def api_track(port, obj, raw=None):
                    {"Content-Type": "application/json"})
 
 
+def clean_stop(d):
+    """Stops d by SIGTERM: exit 0, and no sanitizer report in its log."""
+    rc = d.stop()
+    log = d.log()
+    assert rc == 0 and "Sanitizer" not in log and "runtime error" not in log, \
+        (rc, log[-3000:])
+
+
 def http_net(c, **kw):
     """test_e2e's three nodes (or Postfix in the middle), hop1 serving
     HTTP on a port of its own."""
@@ -267,6 +275,7 @@ def browser_three_hops(c):
     # Nothing of the secret in the daemon's log either.
     log = n.nodes["hop1"].log()
     assert secret not in log and urllib.parse.unquote(secret) not in log
+    clean_stop(n.nodes["hop1"])
 
 
 @suite.case
@@ -370,6 +379,7 @@ def api_errors_and_rate_limit(c):
     log = n.nodes["hop1"].log()
     assert "result=rate-limited" in log, log[-2000:]
     assert secret not in log and bad not in log
+    clean_stop(n.nodes["hop1"])
 
 
 # --- logins, the sender's list, the operator's views ----------------------
@@ -499,6 +509,7 @@ def login_sent_and_operator(c):
     assert "login=ops result=fail" in log and \
         "login=alice@src.test result=ok" in log, log[-3000:]
     assert time.monotonic() - t0 < WAIT * 3
+    clean_stop(hop1)
 
 
 # --- metrics and health -----------------------------------------------
@@ -589,6 +600,51 @@ def metrics_and_health(c):
         os.chmod(qdir, mode)
     r = request(port, "GET", "/healthz")
     assert r.status == 200, r.text()
+    clean_stop(d)
+
+
+@suite.case
+def inflight_cancel_and_stop(c):
+    """A trail waiting on a server that never answers: the client going
+    away withdraws it; SIGTERM answers the others 503 and exits cleanly."""
+    port = free_port()
+    d = c.msgtrkd(http_listen="127.0.0.1:%d" % port)
+    wait_port(port)
+    silent = socket.socket()
+    silent.bind(("127.0.0.1", 0))
+    silent.listen(16)
+    silent.settimeout(WAIT)
+    c.on_cleanup(silent.close)
+    req = {"envid": "a@b.test", "secret": "A" * 43,
+           "server": "127.0.0.1:%d" % silent.getsockname()[1]}
+    body = json.dumps(req).encode()
+    raw = (b"POST /api/v1/track HTTP/1.1\r\nHost: x\r\n"
+           b"Content-Type: application/json\r\nContent-Length: %d\r\n\r\n"
+           % len(body)) + body
+    held = []  # the trail's connections, held open and silent
+    c.on_cleanup(lambda: [h.close() for h in held])
+    gone = socket.create_connection(("127.0.0.1", port), timeout=WAIT)
+    gone.sendall(raw)
+    held.append(silent.accept()[0])
+    time.sleep(0.3)
+    gone.close()
+    wait_for(lambda: "http cancelled" in d.log(), what="withdrawn")
+    assert d.log().count("http track ") == 0, d.log()[-2000:]
+    waiting = socket.create_connection(("127.0.0.1", port), timeout=WAIT)
+    waiting.sendall(raw)
+    held.append(silent.accept()[0])
+    time.sleep(0.3)
+    d.proc.send_signal(signal.SIGTERM)
+    r = read_resp(waiting)
+    waiting.close()
+    assert r.status == 503 and r.json() == {"error": "shutting down"}, \
+        r.text()
+    d.proc.wait(timeout=WAIT)
+    rc = d.stop()
+    assert rc in (0, None), rc
+    log = d.log()
+    assert "Sanitizer" not in log and "daemon stopped" in log, log[-3000:]
+    assert "A" * 43 not in log
 
 
 # --- HTTPS ----------------------------------------------------------------
@@ -633,6 +689,7 @@ def https_listener(c):
     data = r.recv(4096)
     r.close()
     assert not data.startswith(b"HTTP/1.1 200"), data
+    clean_stop(d)
 
 
 # --- hostile clients ----------------------------------------------------
@@ -736,6 +793,7 @@ def hostile_clients(c):
     # Once they are gone, the address gets in again.
     wait_for(lambda: request(port, "GET", "/healthz").status == 200,
              what="released")
+    clean_stop(d)
 
 
 if __name__ == "__main__":
