@@ -45,15 +45,15 @@
 #include "store/store_reader.h"
 
 /* The refusal a plaintext connection over a cap hears. */
-#define HTTP_BUSY                                                     \
+#define HTTP_BUSY \
 	"HTTP/1.1 503 Service Unavailable\r\nContent-Type: text/plain\r\n" \
-	"Content-Length: 20\r\nConnection: close\r\n\r\n"                \
+	"Content-Length: 20\r\nConnection: close\r\n\r\n" \
 	"too many connections"
 
 /* Every answer: no script, no frames, no foreign assets (the stylesheet
  * is ours, the picture inline SVG), no sniffing, no referrer. */
-#define HTTP_CSP                                                      \
-	"default-src 'none'; style-src 'self'; img-src 'self'; "           \
+#define HTTP_CSP \
+	"default-src 'none'; style-src 'self'; img-src 'self'; " \
 	"form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
 
 static const char *
@@ -177,8 +177,8 @@ on_deadline(evutil_socket_t fd, short ev, void *arg)
 
 	(void)fd;
 	(void)ev;
-	log_info("- http timeout id=%016" PRIx64 " addr=%s", c->id,
-	    c->addrtext);
+	log_info(
+	    "- http timeout id=%016" PRIx64 " addr=%s", c->id, c->addrtext);
 	/* The close callback frees c. */
 	evhttp_connection_free(c->evcon);
 }
@@ -302,8 +302,7 @@ make_bev(struct http_server *s, int tls)
 
 	if (s->npending == s->pending_cap) {
 		size_t cap = s->pending_cap ? s->pending_cap * 2 : 64;
-		struct http_pending *p =
-		    realloc(s->pending, cap * sizeof(*p));
+		struct http_pending *p = realloc(s->pending, cap * sizeof(*p));
 
 		if (p == NULL)
 			return NULL;
@@ -435,8 +434,7 @@ req_cancel(struct http_req *r)
 }
 
 void
-http_respond(
-    struct http_req *r, int code, const char *ctype, struct buf *body)
+http_respond(struct http_req *r, int code, const char *ctype, struct buf *body)
 {
 	struct evbuffer *out = evhttp_request_get_output_buffer(r->req);
 	size_t len = body != NULL ? body->len : 0;
@@ -459,7 +457,7 @@ http_respond(
 	log_info("- http request id=%016" PRIx64
 	         " addr=%s method=%s path=%s status=%d bytes=%zu ms=%ld",
 	    r->id, r->c->addrtext,
-	    r->method == EVHTTP_REQ_POST   ? "POST"
+	    r->method == EVHTTP_REQ_POST       ? "POST"
 	        : r->method == EVHTTP_REQ_HEAD ? "HEAD"
 	                                       : "GET",
 	    r->path, code, len, http_req_ms(r));
@@ -665,7 +663,7 @@ on_request(struct evhttp_request *req, void *arg)
 					m |= routes[i].methods;
 			http_header(r, "Allow",
 			    m == (M_GET | M_POST) ? "GET, HEAD, POST"
-			    : m == M_POST         ? "POST"
+			        : m == M_POST     ? "POST"
 			                          : "GET, HEAD");
 			r->api = strncmp(path, "/api/", 5) == 0;
 			http_error(r, 405, "method not allowed");
@@ -706,8 +704,8 @@ make_evhttp(struct http_server *s, int tls)
 }
 
 static int
-bind_all(struct http_server *s, struct evhttp *h,
-    const struct conf_addr *a, size_t n, char *err, size_t errsize)
+bind_all(struct http_server *s, struct evhttp *h, const struct conf_addr *a,
+    size_t n, char *err, size_t errsize)
 {
 	struct evconnlistener *l;
 	size_t i;
@@ -744,8 +742,7 @@ http_server_new(const struct http_deps *deps, char *err, size_t errsize)
 	o.tls = deps->tls_server;
 	o.handshake_timeout = HTTP_REQUEST_DEADLINE;
 	if ((s->net = netio_new(deps->base, &o, no_accept, s)) == NULL ||
-	    (s->admit_ev = event_new(deps->base, -1, 0, on_admit, s)) ==
-	        NULL) {
+	    (s->admit_ev = event_new(deps->base, -1, 0, on_admit, s)) == NULL) {
 		snprintf(err, errsize, "http: out of memory");
 		http_server_free(s);
 		return NULL;
@@ -756,8 +753,10 @@ http_server_new(const struct http_deps *deps, char *err, size_t errsize)
 		http_server_free(s);
 		return NULL;
 	}
-	if ((conf->n_http_listen > 0 && (s->plain = make_evhttp(s, 0)) == NULL) ||
-	    (conf->n_https_listen > 0 && (s->tls = make_evhttp(s, 1)) == NULL)) {
+	if ((conf->n_http_listen > 0 &&
+	        (s->plain = make_evhttp(s, 0)) == NULL) ||
+	    (conf->n_https_listen > 0 &&
+	        (s->tls = make_evhttp(s, 1)) == NULL)) {
 		snprintf(err, errsize, "http: out of memory");
 		http_server_free(s);
 		return NULL;

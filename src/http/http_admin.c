@@ -23,8 +23,8 @@
 /* A query parameter's longest value. */
 #define QUERY_VALUE_MAX 1000
 
-static const char *const actions[] = { "delayed", "delivered",
-	"transferred", "relayed", "expanded", "failed", NULL };
+static const char *const actions[] = { "delayed", "delivered", "transferred",
+	"relayed", "expanded", "failed", NULL };
 
 /* The search of r's query string: set in q (its strings point into r's
  * form, kept in r->form) and status.  Returns 0, or -1 with the answer
@@ -143,8 +143,8 @@ queue_one(void *arg, const struct queue_msg *m)
 }
 
 static void
-admin_html(
-    struct http_req *r, int rc, struct store_msg *msgs, size_t n, const char *err)
+admin_html(struct http_req *r, int rc, struct store_msg *msgs, size_t n,
+    const char *err)
 {
 	const char *status = status_of(r);
 	struct queue *qu = *r->s->d.queue;
@@ -156,8 +156,9 @@ admin_html(
 
 	buf_init(&b, HTTP_ANSWER_MAX);
 	brc |= page_begin(&b, "Operator", r->login);
-	brc |= buf_adds(&b, "<h1>Tracking records</h1>\n"
-	                    "<form method=\"get\" action=\"/admin\">\n");
+	brc |= buf_adds(&b,
+	    "<h1>Tracking records</h1>\n"
+	    "<form method=\"get\" action=\"/admin\">\n");
 	for (i = 0; i < 4; i++) {
 		brc |= buf_addf(&b,
 		    "<label for=\"%s\">%s</label><input type=\"text\" "
@@ -166,26 +167,30 @@ admin_html(
 		brc |= page_esc(&b, http_form_get(r->form, names[i]));
 		brc |= buf_adds(&b, "\">\n");
 	}
-	brc |= buf_adds(&b, "<label for=\"status\">status</label><select "
-	                    "id=\"status\" name=\"status\"><option "
-	                    "value=\"\">any</option>");
+	brc |= buf_adds(&b,
+	    "<label for=\"status\">status</label><select "
+	    "id=\"status\" name=\"status\"><option "
+	    "value=\"\">any</option>");
 	for (i = 0; actions[i] != NULL; i++)
 		brc |= buf_addf(&b, "<option%s>%s</option>",
 		    status != NULL && strcmp(status, actions[i]) == 0
 		        ? " selected"
 		        : "",
 		    actions[i]);
-	brc |= buf_adds(&b, "</select>\n<button type=\"submit\">Search"
-	                    "</button>\n</form>\n");
+	brc |= buf_adds(&b,
+	    "</select>\n<button type=\"submit\">Search"
+	    "</button>\n</form>\n");
 	if (rc < 0) {
-		brc |= buf_adds(&b, "<p class=\"error\">The store did not "
-		                    "answer: ");
+		brc |= buf_adds(&b,
+		    "<p class=\"error\">The store did not "
+		    "answer: ");
 		brc |= page_esc(&b, err);
 		brc |= buf_adds(&b, "</p>\n");
 	} else {
-		brc |= buf_adds(&b, "<table>\n<tr><th>Arrival</th><th>Queue "
-		                    "id / envid</th><th>Recipient</th><th>"
-		                    "Action</th><th>Remote</th></tr>\n");
+		brc |= buf_adds(&b,
+		    "<table>\n<tr><th>Arrival</th><th>Queue "
+		    "id / envid</th><th>Recipient</th><th>"
+		    "Action</th><th>Remote</th></tr>\n");
 		for (i = 0; i < n && shown < HTTP_ADMIN_ROWS; i++) {
 			const struct store_msg *m = &msgs[i];
 			const struct store_rcpt *rc1;
@@ -214,21 +219,24 @@ admin_html(
 			brc |= buf_adds(&b, "</td><td>");
 			brc |= page_esc(&b, rc1->remote_mta);
 			if (rc1->reply != NULL) {
-				brc |= buf_adds(&b, "<br><span class=\"muted\">");
+				brc |=
+				    buf_adds(&b, "<br><span class=\"muted\">");
 				brc |= page_esc(&b, rc1->reply);
 				brc |= buf_adds(&b, "</span>");
 			}
 			brc |= buf_adds(&b, "</td></tr>\n");
 			shown++;
 		}
-		brc |= buf_addf(&b, "</table>\n<p class=\"muted\">%zu shown."
-		                    "</p>\n",
+		brc |= buf_addf(&b,
+		    "</table>\n<p class=\"muted\">%zu shown."
+		    "</p>\n",
 		    shown);
 	}
-	brc |= buf_addf(&b, "<h2>Queue (%zu)</h2>\n<table>\n<tr><th>Queue "
-	                    "id</th><th>Sender</th><th>Recipients</th><th>"
-	                    "Attempts</th><th>Next</th><th>Last error</th>"
-	                    "</tr>\n",
+	brc |= buf_addf(&b,
+	    "<h2>Queue (%zu)</h2>\n<table>\n<tr><th>Queue "
+	    "id</th><th>Sender</th><th>Recipients</th><th>"
+	    "Attempts</th><th>Next</th><th>Last error</th>"
+	    "</tr>\n",
 	    qu != NULL ? queue_count(qu) : 0);
 	memset(&w, 0, sizeof(w));
 	w.b = &b;
@@ -248,8 +256,8 @@ admin_html(
 }
 
 static void
-log_json(
-    struct http_req *r, int rc, struct store_msg *msgs, size_t n, const char *err)
+log_json(struct http_req *r, int rc, struct store_msg *msgs, size_t n,
+    const char *err)
 {
 	const char *status = status_of(r);
 	struct buf b;
@@ -302,8 +310,9 @@ search(struct http_req *r)
 	if (search_of(r, &q, &status) == -1)
 		return;
 	str_copy(r->next, status != NULL ? status : "", sizeof(r->next));
-	if (rd == NULL || (r->job = store_reader_search(rd, &q,
-	                       HTTP_STORE_DEADLINE, on_search, r)) == NULL) {
+	if (rd == NULL ||
+	    (r->job = store_reader_search(
+	         rd, &q, HTTP_STORE_DEADLINE, on_search, r)) == NULL) {
 		if (r->api)
 			http_error(r, 503, "the store cannot be asked now");
 		else

@@ -63,7 +63,7 @@ struct http_server {
 	struct http_pending {
 		struct bufferevent *bev;
 		int tls;
-	} *pending;
+	} * pending;
 	size_t npending, pending_cap;
 	struct http_conn *conns;
 	struct http_conn *bucket[HTTP_CONN_BUCKETS];
@@ -115,8 +115,8 @@ struct http_req {
 	char login[256]; /* the login checked or the session's */
 	char next[16]; /* where a login goes ("/sent", "/admin") */
 	char csrf[HTTP_TOKEN_LEN + 1];
-	void (*after_auth)(struct http_req *r, enum auth_result res,
-	    const char *login);
+	void (*after_auth)(
+	    struct http_req *r, enum auth_result res, const char *login);
 	struct http_req *cprev, *cnext; /* on c->reqs while waiting */
 };
 
@@ -124,8 +124,8 @@ struct http_req {
 
 /* Sends the answer (body may be NULL; moved out of and reset) with the
  * security headers and ctype, logs it and frees r. */
-void http_respond(struct http_req *r, int code, const char *ctype,
-    struct buf *body);
+void http_respond(
+    struct http_req *r, int code, const char *ctype, struct buf *body);
 
 /* An answer with a short body: text/plain for pages' errors, {"error":
  * text} for the API. */
@@ -180,8 +180,8 @@ int page_track_form(struct buf *b, const char *csrf, const char *error);
 
 /* One followed message: a section per recipient with its path drawn and
  * told in text. */
-int page_trail(struct buf *b, const struct trail_result *res,
-    const char *envid, const char *server);
+int page_trail(struct buf *b, const struct trail_result *res, const char *envid,
+    const char *server);
 
 /* The stylesheet (/style.css). */
 extern const char page_css[];
@@ -212,8 +212,7 @@ int http_csrf_ok(struct http_req *r, const struct http_form *f);
  * r->after_auth (AUTH_FAIL without the header or with a malformed one,
  * at once). */
 void http_basic(struct http_req *r,
-    void (*after)(struct http_req *r, enum auth_result res,
-        const char *login));
+    void (*after)(struct http_req *r, enum auth_result res, const char *login));
 
 /* In an after-Basic callback: 1 if the login is OK and one of
  * http_admins (r->login set), else 0 with the answer sent (401, 403,

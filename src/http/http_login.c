@@ -153,8 +153,8 @@ http_session_csrf(const struct http_session *ss)
 }
 
 static void
-set_cookie(struct http_req *r, const char *name, const char *value,
-    const char *maxage)
+set_cookie(
+    struct http_req *r, const char *name, const char *value, const char *maxage)
 {
 	char c[256];
 
@@ -255,15 +255,15 @@ check(struct http_req *r, const char *login, const char *password,
 static void
 basic_fail(struct http_req *r)
 {
-	http_header(r, "WWW-Authenticate", "Basic realm=\"msgtrk\", "
-	                                   "charset=\"UTF-8\"");
+	http_header(r, "WWW-Authenticate",
+	    "Basic realm=\"msgtrk\", "
+	    "charset=\"UTF-8\"");
 	http_error(r, 401, "login required");
 }
 
 void
 http_basic(struct http_req *r,
-    void (*after)(struct http_req *r, enum auth_result res,
-        const char *login))
+    void (*after)(struct http_req *r, enum auth_result res, const char *login))
 {
 	const char *h = http_req_header(r, "Authorization");
 	char dec[600], *colon;
@@ -343,11 +343,13 @@ login_page(struct http_req *r, int code, const char *error)
 		rc |= page_esc(&b, error);
 		rc |= buf_adds(&b, "</p>\n");
 	}
-	rc |= buf_adds(&b, "<form method=\"post\" action=\"/login\">\n"
-	                   "<input type=\"hidden\" name=\"csrf\" value=\"");
+	rc |= buf_adds(&b,
+	    "<form method=\"post\" action=\"/login\">\n"
+	    "<input type=\"hidden\" name=\"csrf\" value=\"");
 	rc |= page_esc(&b, csrf);
-	rc |= buf_adds(&b, "\">\n<input type=\"hidden\" name=\"next\" "
-	                   "value=\"");
+	rc |= buf_adds(&b,
+	    "\">\n<input type=\"hidden\" name=\"next\" "
+	    "value=\"");
 	rc |= page_esc(&b, r->next[0] ? r->next : "/sent");
 	rc |= buf_adds(&b,
 	    "\">\n<label for=\"login\">Login</label>\n"
@@ -410,8 +412,8 @@ http_login_post(struct http_req *r)
 
 	if ((r->form = http_req_form(r)) == NULL)
 		return;
-	str_copy(r->next, next_of(http_form_get(r->form, "next")),
-	    sizeof(r->next));
+	str_copy(
+	    r->next, next_of(http_form_get(r->form, "next")), sizeof(r->next));
 	if (!http_csrf_ok(r, r->form)) {
 		login_page(r, 403,
 		    "This form has expired: reload the page and try again.");
@@ -527,11 +529,13 @@ sent_html(struct http_req *r, const struct http_sent_msg *m, size_t n)
 	rc |= page_begin(&b, "My sent mail", r->login);
 	rc |= buf_adds(&b, "<h1>My sent mail</h1>\n");
 	if (n == 0)
-		rc |= buf_adds(&b, "<p>No tracked message sent by this login "
-		                   "is kept here.</p>\n");
+		rc |= buf_adds(&b,
+		    "<p>No tracked message sent by this login "
+		    "is kept here.</p>\n");
 	else
-		rc |= buf_adds(&b, "<table>\n<tr><th>Sent</th><th>Subject"
-		                   "</th><th>Recipients</th></tr>\n");
+		rc |= buf_adds(&b,
+		    "<table>\n<tr><th>Sent</th><th>Subject"
+		    "</th><th>Recipients</th></tr>\n");
 	for (i = 0; i < n; i++) {
 		char d[64];
 		struct tm tm;
@@ -558,11 +562,13 @@ sent_html(struct http_req *r, const struct http_sent_msg *m, size_t n)
 	}
 	if (n > 0)
 		rc |= buf_adds(&b, "</table>\n");
-	rc |= buf_adds(&b, "<form method=\"post\" action=\"/logout\">\n"
-	                   "<input type=\"hidden\" name=\"csrf\" value=\"");
+	rc |= buf_adds(&b,
+	    "<form method=\"post\" action=\"/logout\">\n"
+	    "<input type=\"hidden\" name=\"csrf\" value=\"");
 	rc |= page_esc(&b, ss != NULL ? ss->csrf : "");
-	rc |= buf_adds(&b, "\">\n<button type=\"submit\">Log out</button>\n"
-	                   "</form>\n");
+	rc |= buf_adds(&b,
+	    "\">\n<button type=\"submit\">Log out</button>\n"
+	    "</form>\n");
 	rc |= page_end(&b, r->s->d.conf->hostname);
 	if (rc != 0) {
 		buf_reset(&b);

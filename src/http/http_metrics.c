@@ -22,8 +22,8 @@
 static int
 family(struct buf *b, const char *name, const char *type, const char *help)
 {
-	return buf_addf(b, "# HELP %s %s\n# TYPE %s %s\n", name, help, name,
-	    type);
+	return buf_addf(
+	    b, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
 }
 
 static int
@@ -77,13 +77,13 @@ http_metrics(struct http_req *r)
 	rc |= metric(&b, "msgtrk_smtp_sessions_total", "counter",
 	    "SMTP connections accepted within the caps.", ss.sessions);
 	rc |= metric(&b, "msgtrk_smtp_messages_accepted_total", "counter",
-	    "Messages made durable and answered 250 after DATA.",
-	    ss.accepted);
+	    "Messages made durable and answered 250 after DATA.", ss.accepted);
 	rc |= family(&b, "msgtrk_smtp_replies_total", "counter",
 	    "SMTP replies sent, by code class.");
 	for (i = 0; i < 4; i++)
-		rc |= buf_addf(&b, "msgtrk_smtp_replies_total{class=\"%s\"} "
-		                   "%llu\n",
+		rc |= buf_addf(&b,
+		    "msgtrk_smtp_replies_total{class=\"%s\"} "
+		    "%llu\n",
 		    classes[i], (unsigned long long)ss.replies[i]);
 
 	rc |= metric(&b, "msgtrk_mtqp_sessions_open", "gauge",
@@ -91,8 +91,9 @@ http_metrics(struct http_req *r)
 	rc |= family(&b, "msgtrk_mtqp_track_total", "counter",
 	    "MTQP TRACK answers, by result.");
 	for (i = 0; i < MTQP_TRACK_RESULTS; i++)
-		rc |= buf_addf(&b, "msgtrk_mtqp_track_total{result=\"%s\"} "
-		                   "%llu\n",
+		rc |= buf_addf(&b,
+		    "msgtrk_mtqp_track_total{result=\"%s\"} "
+		    "%llu\n",
 		    mtqp_track_result_name((enum mtqp_track_result)i),
 		    (unsigned long long)ms.track[i]);
 

@@ -144,8 +144,9 @@ page_end(struct buf *b, const char *hostname)
 {
 	int rc = 0;
 
-	rc |= buf_adds(b, "</main>\n<footer>Message tracking (RFC 3885, RFC "
-	                  "3887) at ");
+	rc |= buf_adds(b,
+	    "</main>\n<footer>Message tracking (RFC 3885, RFC "
+	    "3887) at ");
 	rc |= page_esc(b, hostname);
 	rc |= buf_adds(b, ".</footer>\n</body>\n</html>\n");
 	return rc;
@@ -319,7 +320,8 @@ end_of(const struct trail_rcpt *r, struct end_text *e)
 	const char *m;
 
 	printable(rep, sizeof(rep),
-	    last != NULL ? last->part->reporting_mta.value : "the first server");
+	    last != NULL ? last->part->reporting_mta.value
+	                 : "the first server");
 	printable(rem, sizeof(rem),
 	    last != NULL && last->rcpt->remote_mta.value != NULL
 	        ? last->rcpt->remote_mta.value
@@ -464,7 +466,8 @@ svg_wrap(struct buf *b, const char *text, int x, int y, int max)
 			    p);
 		else
 			snprintf(line, sizeof(line), "%.*s", (int)cut, p);
-		rc |= buf_addf(b, "<text x=\"%d\" y=\"%d\">", x, y + n * END_LINE);
+		rc |= buf_addf(
+		    b, "<text x=\"%d\" y=\"%d\">", x, y + n * END_LINE);
 		rc |= page_esc(b, line);
 		rc |= buf_adds(b, "</text>\n");
 		p += cut;
@@ -501,8 +504,9 @@ page_rcpt(struct buf *b, const struct trail_rcpt *r, size_t i)
 	end_of(r, &e);
 	printable(addr, sizeof(addr), r->orig_value);
 	height = 10 + (int)r->nhops * (BOX_H + GAP) + 4 * END_LINE + 20;
-	rc |= buf_addf(b, "<section class=\"rcpt\" aria-labelledby=\"r%zu-h\">\n"
-	                  "<h2 id=\"r%zu-h\">",
+	rc |= buf_addf(b,
+	    "<section class=\"rcpt\" aria-labelledby=\"r%zu-h\">\n"
+	    "<h2 id=\"r%zu-h\">",
 	    i, i);
 	rc |= page_esc(b, addr);
 	rc |= buf_addf(b, " <span class=\"state state-%s\">", e.cls);
@@ -522,9 +526,9 @@ page_rcpt(struct buf *b, const struct trail_rcpt *r, size_t i)
 	rc |= buf_addf(b, "</title>\n<desc id=\"r%zu-d\">", i);
 	for (j = 0; j < r->nhops; j++) {
 		hop_of(r, j, &h);
-		snprintf(tmp, sizeof(tmp), "Hop %zu, %s: %s%s%s, status %s, %s. ",
-		    j + 1, h.host, h.action, h.to[0] ? " to " : "", h.to,
-		    h.reply, h.when);
+		snprintf(tmp, sizeof(tmp),
+		    "Hop %zu, %s: %s%s%s, status %s, %s. ", j + 1, h.host,
+		    h.action, h.to[0] ? " to " : "", h.to, h.reply, h.when);
 		rc |= page_esc(b, tmp);
 	}
 	rc |= page_esc(b, e.text);
@@ -581,8 +585,7 @@ page_rcpt(struct buf *b, const struct trail_rcpt *r, size_t i)
 		}
 		snprintf(tmp, sizeof(tmp), ": %s%s%s, status %s, at %s (%s)%s",
 		    h.action, h.to[0] ? " to " : "", h.to, h.reply, h.when,
-		    h.delay,
-		    r->hops[j].answer->tls ? ", told over TLS" : "");
+		    h.delay, r->hops[j].answer->tls ? ", told over TLS" : "");
 		rc |= page_esc(b, tmp);
 		rc |= buf_adds(b, "</li>\n");
 	}
@@ -607,8 +610,9 @@ page_trail(struct buf *b, const struct trail_result *res, const char *envid,
 	rc |= buf_addf(b, "; %zu tracking server%s answered.</p>\n",
 	    res->nanswers, res->nanswers == 1 ? "" : "s");
 	if (res->nrcpt == 0)
-		rc |= buf_adds(b, "<p>The server knows no recipient of this "
-		                  "message.</p>\n");
+		rc |= buf_adds(b,
+		    "<p>The server knows no recipient of this "
+		    "message.</p>\n");
 	for (i = 0; i < res->nrcpt; i++)
 		rc |= page_rcpt(b, &res->rcpts[i], i);
 	if (res->error != NULL && res->error[0] != '\0') {

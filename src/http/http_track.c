@@ -58,7 +58,8 @@ track_page(struct http_req *r, int code, const char *error,
 		return;
 	}
 	buf_init(&b, HTTP_ANSWER_MAX);
-	rc |= page_begin(&b, res != NULL ? "Tracking" : "Track a message", NULL);
+	rc |=
+	    page_begin(&b, res != NULL ? "Tracking" : "Track a message", NULL);
 	if (res != NULL) {
 		rc |= page_trail(&b, res, r->treq.envid, r->treq.server);
 		rc |= buf_adds(&b, "<h2>Track another message</h2>\n");
@@ -183,8 +184,7 @@ track_start(struct http_req *r)
 	int64_t wait;
 
 	wait = ratelimit_try(&s->rate, (const struct sockaddr *)&r->c->addr,
-	    HTTP_TRACK_BURST, (int64_t)HTTP_TRACK_REFILL * 1000,
-	    http_now_ms());
+	    HTTP_TRACK_BURST, (int64_t)HTTP_TRACK_REFILL * 1000, http_now_ms());
 	if (wait > 0 || s->ntrails >= HTTP_TRAILS_MAX ||
 	    trails_of(r) >= HTTP_TRAILS_PER_ADDR) {
 		s->trails_refused++;

@@ -672,8 +672,8 @@ main(int argc, char *argv[])
 		/* Logins are checked as the user msgtrkd runs as (auth reads
 		 * its passwd file again on reload, as that user too). */
 		if (conf.auth != NULL &&
-		    (http_auth = auth_new(d.base, conf.auth, err,
-		         sizeof(err))) == NULL)
+		    (http_auth = auth_new(
+		         d.base, conf.auth, err, sizeof(err))) == NULL)
 			config_fatal("%s", err);
 		http_server_start(http);
 	}

@@ -57,8 +57,8 @@ wire_healthy(void *arg, char *why, size_t whysize)
 	struct statvfs sv;
 
 	if (d->queue == NULL || d->stopping) {
-		snprintf(why, whysize, "%s",
-		    d->stopping ? "stopping" : "starting");
+		snprintf(
+		    why, whysize, "%s", d->stopping ? "stopping" : "starting");
 		return 0;
 	}
 	snprintf(path, sizeof(path), "%s/queue", d->conf->data_dir);
