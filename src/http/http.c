@@ -255,8 +255,7 @@ admit_one(struct http_server *s, struct bufferevent *bev, int tls)
 		return;
 	}
 	if ((c = calloc(1, sizeof(*c))) == NULL ||
-	    (c->deadline = event_new(s->d.base, -1, 0, on_deadline, c)) ==
-	        NULL) {
+	    (c->deadline = event_new(s->base, -1, 0, on_deadline, c)) == NULL) {
 		free(c);
 		netio_release(s->net, (struct sockaddr *)&ss);
 		log_warnx("- http accept failed: out of memory");
@@ -387,7 +386,7 @@ http_req_wait(struct http_req *r)
 	if (c->watch == NULL &&
 	    (bev = evhttp_connection_get_bufferevent(c->evcon)) != NULL &&
 	    bufferevent_getfd(bev) >= 0)
-		c->watch = event_new(r->s->d.base, bufferevent_getfd(bev),
+		c->watch = event_new(r->s->base, bufferevent_getfd(bev),
 		    EV_READ | EV_PERSIST, on_watch, c);
 	if (c->watch != NULL)
 		event_add(c->watch, NULL);
@@ -691,7 +690,7 @@ make_evhttp(struct http_server *s, int tls)
 {
 	struct evhttp *h;
 
-	if ((h = evhttp_new(s->d.base)) == NULL)
+	if ((h = evhttp_new(s->base)) == NULL)
 		return NULL;
 	evhttp_set_bevcb(h, tls ? bevcb_tls : bevcb_plain, s);
 	evhttp_set_gencb(h, on_request, s);
@@ -724,9 +723,9 @@ bind_all(struct http_server *s, struct evhttp *h, const struct conf_addr *a,
 }
 
 struct http_server *
-http_server_new(const struct http_deps *deps, char *err, size_t errsize)
+http_server_new(struct event_base *base, const struct conf *conf,
+    SSL_CTX *tls_server, char *err, size_t errsize)
 {
-	const struct conf *conf = deps->conf;
 	struct http_server *s;
 	struct netio_opts o;
 
@@ -734,20 +733,22 @@ http_server_new(const struct http_deps *deps, char *err, size_t errsize)
 		snprintf(err, errsize, "http: out of memory");
 		return NULL;
 	}
-	s->d = *deps;
+	s->base = base;
+	s->conf = conf;
+	s->tls_server = tls_server;
 	memset(&o, 0, sizeof(o));
 	o.name = "http";
 	o.max_conns = HTTP_CONNS_MAX;
 	o.max_per_addr = HTTP_CONNS_PER_ADDR_MAX;
-	o.tls = deps->tls_server;
+	o.tls = tls_server;
 	o.handshake_timeout = HTTP_REQUEST_DEADLINE;
-	if ((s->net = netio_new(deps->base, &o, no_accept, s)) == NULL ||
-	    (s->admit_ev = event_new(deps->base, -1, 0, on_admit, s)) == NULL) {
+	if ((s->net = netio_new(base, &o, no_accept, s)) == NULL ||
+	    (s->admit_ev = event_new(base, -1, 0, on_admit, s)) == NULL) {
 		snprintf(err, errsize, "http: out of memory");
 		http_server_free(s);
 		return NULL;
 	}
-	if (conf->n_https_listen > 0 && deps->tls_server == NULL) {
+	if (conf->n_https_listen > 0 && tls_server == NULL) {
 		snprintf(err, errsize,
 		    "https_listen needs tls_cert_file and tls_key_file");
 		http_server_free(s);
@@ -772,10 +773,12 @@ http_server_new(const struct http_deps *deps, char *err, size_t errsize)
 }
 
 void
-http_server_start(struct http_server *s)
+http_server_start(struct http_server *s, const struct http_deps *deps)
 {
-	if (s != NULL)
-		netio_start(s->net);
+	if (s == NULL)
+		return;
+	s->d = *deps;
+	netio_start(s->net);
 }
 
 size_t

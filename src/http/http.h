@@ -16,8 +16,9 @@
  *   GET  /metrics          Prometheus text 0.0.4, from metrics_networks
  *   GET  /healthz          200 while the queue and store work, else 503
  *
- * A component with explicit inputs (struct http_deps); src/msgtrkd/
- * wire_http.c builds them.  libevent's evhttp parses HTTP/1.x; the
+ * A component with explicit inputs: the loop, the configuration and the
+ * TLS server context at creation (it binds as root), the rest (struct
+ * http_deps) at start; src/msgtrkd/wire_http.c builds them.  libevent's evhttp parses HTTP/1.x; the
  * connections come from a netio (src/common/netio.h) that binds the
  * listeners, makes each connection's bufferevent (TLS for https_listen)
  * and keeps the per-address and overall caps, applied when a connection
@@ -79,18 +80,22 @@ struct store_reader;
 #define HTTP_SESSION_IDLE (30 * 60)
 #define HTTP_SESSION_LIFETIME (12 * 3600)
 
+/* Binds every http_listen and https_listen address of conf (call as
+ * root; https_listen needs tls_server); accepts nothing yet.  conf and
+ * tls_server must outlive the server.  Returns NULL with err set. */
+struct http_server *http_server_new(struct event_base *base,
+    const struct conf *conf, SSL_CTX *tls_server, char *err, size_t errsize);
+
+/* What the server reads from, made after the privilege drop. */
 struct http_deps {
-	struct event_base *base;
-	const struct conf *conf;
-	SSL_CTX *tls_server; /* https_listen (NULL without tls_cert_file) */
 	SSL_CTX *tls_client; /* STARTTLS to MTQP servers, while following */
-	/* Made after the server is bound (as root): read at each use. */
-	struct dns *const *dns;
-	struct queue *const *queue;
-	struct store_reader *const *reader;
-	struct auth *const *auth; /* NULL inside: no login possible */
+	struct dns *dns; /* following trails */
+	struct queue *queue; /* /api/v1/queue, /metrics, /healthz */
+	struct store_reader *reader; /* the operator's search, off the loop */
+	struct auth *auth; /* logins; NULL: no login possible (503) */
 	/* The other components' counters for /metrics (any may be NULL)
-	 * and the health /healthz reports (1 healthy; 0 with why set). */
+	 * and the health /healthz reports (1 healthy; 0 with why set;
+	 * NULL: healthy). */
 	void (*smtp_stats)(void *arg, struct smtp_server_stats *out);
 	void (*mtqp_stats)(void *arg, struct mtqp_server_stats *out);
 	void (*delivery_stats)(void *arg, struct delivery_stats *out);
@@ -98,18 +103,14 @@ struct http_deps {
 	void *arg;
 };
 
-/* Binds every http_listen and https_listen address (call as root);
- * accepts nothing yet.  deps is copied; what it points to must outlive
- * the server.  Returns NULL with err set. */
-struct http_server *http_server_new(
-    const struct http_deps *deps, char *err, size_t errsize);
-
-/* Starts accepting. */
-void http_server_start(struct http_server *s);
+/* Starts accepting; deps is copied (what it points to must outlive the
+ * server). */
+void http_server_start(struct http_server *s, const struct http_deps *deps);
 
 /* SIGTERM: stops accepting, ends the trails and lookups in flight
  * (their requests get 503) and closes idle connections.  Returns the
- * number of connections still open (answers on their way out). */
+ * number of connections still open (answers on their way out).  Accepts
+ * NULL (0). */
 size_t http_server_stop(struct http_server *s);
 
 /* Frees the server and closes whatever is open.  Accepts NULL. */

@@ -147,7 +147,7 @@ admin_html(struct http_req *r, int rc, struct store_msg *msgs, size_t n,
     const char *err)
 {
 	const char *status = status_of(r);
-	struct queue *qu = *r->s->d.queue;
+	struct queue *qu = r->s->d.queue;
 	struct queue_walk w;
 	struct buf b;
 	size_t i, shown = 0;
@@ -245,7 +245,7 @@ admin_html(struct http_req *r, int rc, struct store_msg *msgs, size_t n,
 		queue_foreach(qu, queue_one, &w);
 	brc |= w.rc;
 	brc |= buf_adds(&b, "</table>\n");
-	brc |= page_end(&b, r->s->d.conf->hostname);
+	brc |= page_end(&b, r->s->conf->hostname);
 	store_msgs_free(msgs, n);
 	if (brc != 0) {
 		buf_reset(&b);
@@ -303,7 +303,7 @@ on_search(void *arg, int rc, struct store_msg *msgs, size_t n, const char *err)
 static void
 search(struct http_req *r)
 {
-	struct store_reader *rd = *r->s->d.reader;
+	struct store_reader *rd = r->s->d.reader;
 	struct store_query q;
 	const char *status;
 
@@ -332,7 +332,7 @@ http_admin_page(struct http_req *r)
 		return;
 	}
 	str_copy(r->login, http_session_login(ss), sizeof(r->login));
-	if (!conf_is_http_admin(r->s->d.conf, r->login)) {
+	if (!conf_is_http_admin(r->s->conf, r->login)) {
 		http_error(r, 403, "not an operator (http_admins)");
 		return;
 	}
@@ -361,7 +361,7 @@ after_queue(struct http_req *r, enum auth_result res, const char *login)
 
 	if (!http_basic_admin_ok(r, res, login))
 		return;
-	qu = *r->s->d.queue;
+	qu = r->s->d.queue;
 	buf_init(&b, HTTP_ANSWER_MAX);
 	memset(&w, 0, sizeof(w));
 	w.b = &b;

@@ -54,7 +54,10 @@ struct http_req;
 struct http_session;
 
 struct http_server {
-	struct http_deps d;
+	struct event_base *base;
+	const struct conf *conf;
+	SSL_CTX *tls_server;
+	struct http_deps d; /* set at start */
 	struct netio *net;
 	struct evhttp *plain; /* http_listen */
 	struct evhttp *tls; /* https_listen */

@@ -203,7 +203,7 @@ http_csrf_ok(struct http_req *r, const struct http_form *f)
 static struct auth *
 auth_of(struct http_req *r)
 {
-	return r->s->d.auth != NULL ? *r->s->d.auth : NULL;
+	return r->s->d.auth;
 }
 
 static void
@@ -359,7 +359,7 @@ login_page(struct http_req *r, int code, const char *error)
 	    "<input type=\"password\" id=\"password\" name=\"password\" "
 	    "autocomplete=\"current-password\">\n"
 	    "<button type=\"submit\">Log in</button>\n</form>\n");
-	rc |= page_end(&b, r->s->d.conf->hostname);
+	rc |= page_end(&b, r->s->conf->hostname);
 	if (rc != 0) {
 		buf_reset(&b);
 		http_error(r, 500, "the page is too large");
@@ -569,7 +569,7 @@ sent_html(struct http_req *r, const struct http_sent_msg *m, size_t n)
 	rc |= buf_adds(&b,
 	    "\">\n<button type=\"submit\">Log out</button>\n"
 	    "</form>\n");
-	rc |= page_end(&b, r->s->d.conf->hostname);
+	rc |= page_end(&b, r->s->conf->hostname);
 	if (rc != 0) {
 		buf_reset(&b);
 		http_error(r, 500, "the page is too large");
@@ -593,7 +593,7 @@ sent_answer(struct http_req *r, const struct http_sent_msg *m, size_t n)
  * its recipients' current final_action and status.  The store keeps them
  * once store.h has list_sent (store_reader_list_sent(), the submission
  * branch); until then the list is empty and the answer comes at once.
- * To wire it: start store_reader_list_sent(*r->s->d.reader, r->login,
+ * To wire it: start store_reader_list_sent(r->s->d.reader, r->login,
  * HTTP_STORE_DEADLINE, cb, r) here, keep its job in r->job and call
  * http_req_wait(r); in cb set r->job = NULL, map the rows to struct
  * http_sent_msg and call sent_answer(r, rows, n) (or http_error(r, 504,
@@ -637,7 +637,7 @@ http_basic_admin_ok(struct http_req *r, enum auth_result res, const char *login)
 {
 	if (!basic_ok(r, res, login))
 		return 0;
-	if (!conf_is_http_admin(r->s->d.conf, r->login)) {
+	if (!conf_is_http_admin(r->s->conf, r->login)) {
 		login_log(r, r->login, "not-admin");
 		http_error(r, 403, "not an operator (http_admins)");
 		return 0;

@@ -42,7 +42,7 @@ http_metrics(struct http_req *r)
 	static const char *const hclasses[] = { "1xx", "2xx", "3xx", "4xx",
 		"5xx" };
 	struct http_server *s = r->s;
-	struct queue *q = *s->d.queue;
+	struct queue *q = s->d.queue;
 	struct smtp_server_stats ss;
 	struct mtqp_server_stats ms;
 	struct delivery_stats ds;
@@ -52,8 +52,8 @@ http_metrics(struct http_req *r)
 	struct buf b;
 	int rc = 0, i;
 
-	if (!conf_nets_match(s->d.conf->metrics_networks,
-	        s->d.conf->n_metrics_networks,
+	if (!conf_nets_match(s->conf->metrics_networks,
+	        s->conf->n_metrics_networks,
 	        (const struct sockaddr *)&r->c->addr)) {
 		http_error(r, 403, "not from metrics_networks");
 		return;

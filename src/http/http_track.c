@@ -66,7 +66,7 @@ track_page(struct http_req *r, int code, const char *error,
 	} else
 		rc |= buf_adds(&b, "<h1>Track a message</h1>\n");
 	rc |= page_track_form(&b, csrf, error);
-	rc |= page_end(&b, r->s->d.conf->hostname);
+	rc |= page_end(&b, r->s->conf->hostname);
 	if (rc != 0) {
 		buf_reset(&b);
 		http_error(r, 500, "the page is too large");
@@ -88,7 +88,7 @@ track_allow(void *arg, const char *name, const struct sockaddr *sa,
 	struct http_req *r = arg;
 	const char *why;
 
-	return mtqp_server_chain_allowed(r->s->d.conf, name, sa, via, &why);
+	return mtqp_server_chain_allowed(r->s->conf, name, sa, via, &why);
 }
 
 static void
@@ -211,8 +211,8 @@ track_start(struct http_req *r)
 	o.timeout = HTTP_TRACK_TIMEOUT;
 	o.allow = track_allow;
 	o.allow_arg = r;
-	r->trail = trail_start(
-	    s->d.base, *s->d.dns, &o, track_done, r, err, sizeof(err));
+	r->trail =
+	    trail_start(s->base, s->d.dns, &o, track_done, r, err, sizeof(err));
 	if (r->trail == NULL) {
 		track_log(r, "error", 0);
 		http_error(r, 500, err);

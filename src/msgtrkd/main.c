@@ -586,7 +586,8 @@ main(int argc, char *argv[])
 	    (d.mtqp = mtqp_server_new(&d, err, sizeof(err))) == NULL)
 		fatalx("%s", err);
 	if (conf.n_http_listen + conf.n_https_listen > 0 &&
-	    (http = wire_http_new(&d, &http_auth, err, sizeof(err))) == NULL)
+	    (http = http_server_new(
+	         d.base, &conf, d.tls_server, err, sizeof(err))) == NULL)
 		fatalx("%s", err);
 	drop_privileges(&conf);
 
@@ -675,7 +676,7 @@ main(int argc, char *argv[])
 		    (http_auth = auth_new(
 		         d.base, conf.auth, err, sizeof(err))) == NULL)
 			config_fatal("%s", err);
-		http_server_start(http);
+		wire_http_start(&d, http, http_auth);
 	}
 
 	event_base_dispatch(d.base);

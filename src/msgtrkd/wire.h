@@ -19,11 +19,10 @@ struct smtp_server;
  * before them.  Returns NULL with err set. */
 struct smtp_server *wire_smtp_new(struct msgtrkd *d, char *err, size_t errsize);
 
-/* The HTTP server (src/http) on d's base, conf and TLS contexts, bound to
- * http_listen and https_listen now (as root); d's dns, queue and reader
- * and *auth (logins; NULL inside: none) are looked up at each use, so
- * they may be made after it.  Returns NULL with err set. */
-struct http_server *wire_http_new(
-    struct msgtrkd *d, struct auth *const *auth, char *err, size_t errsize);
+/* Starts the HTTP server s (made by http_server_new() as root) with d's
+ * resolver, queue, store reader and outbound TLS context, auth for its
+ * logins (NULL: none), and d's components' counters and health. */
+void wire_http_start(
+    struct msgtrkd *d, struct http_server *s, struct auth *auth);
 
 #endif /* MSGTRK_WIRE_H */

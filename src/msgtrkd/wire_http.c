@@ -1,7 +1,6 @@
 /*
- * wire_http: the HTTP server's inputs (http.h's struct http_deps)
- * answered by the rest of the daemon: the parts made after the drop are
- * read through struct msgtrkd at each use, the counters of /metrics come
+ * wire_http: the HTTP server's inputs at start (http.h's struct
+ * http_deps) from the rest of the daemon: the counters of /metrics come
  * from the SMTP and MTQP servers and delivery, and /healthz asks the
  * queue.
  */
@@ -77,25 +76,21 @@ wire_healthy(void *arg, char *why, size_t whysize)
 	return 1;
 }
 
-struct http_server *
-wire_http_new(
-    struct msgtrkd *d, struct auth *const *auth, char *err, size_t errsize)
+void
+wire_http_start(struct msgtrkd *d, struct http_server *s, struct auth *auth)
 {
 	struct http_deps deps;
 
 	memset(&deps, 0, sizeof(deps));
-	deps.base = d->base;
-	deps.conf = d->conf;
-	deps.tls_server = d->tls_server;
 	deps.tls_client = d->tls_client;
-	deps.dns = &d->dns;
-	deps.queue = &d->queue;
-	deps.reader = &d->reader;
+	deps.dns = d->dns;
+	deps.queue = d->queue;
+	deps.reader = d->reader;
 	deps.auth = auth;
 	deps.smtp_stats = wire_smtp_stats;
 	deps.mtqp_stats = wire_mtqp_stats;
 	deps.delivery_stats = wire_delivery_stats;
 	deps.healthy = wire_healthy;
 	deps.arg = d;
-	return http_server_new(&deps, err, errsize);
+	http_server_start(s, &deps);
 }
