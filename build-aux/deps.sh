@@ -17,11 +17,13 @@ build="gcc pkg-config meson ninja-build libssl-dev libevent-dev
 # unit's check (systemd-analyze verify); dovecot-core: a real Dovecot
 # auth server for auth = dovecot:; whois: mkpasswd, to make crypt(3)
 # hashes as an operator does; msmtp: a real submission client (AUTH over
-# STARTTLS and implicit TLS).
+# STARTTLS and implicit TLS); chromium: a real browser for the HTTP
+# tracking page (test_http.py drives it through its DevTools protocol);
+# prometheus: promtool checks /metrics (its service is never started).
 test="$build libcmocka-dev clang libclang-rt-14-dev cppcheck clang-format
 	python3 dnsmasq-base swaks postfix openssl sqlite3 postgresql
 	mandoc debhelper devscripts fakeroot lintian neomutt systemd
-	dovecot-core whois msmtp"
+	dovecot-core whois msmtp chromium prometheus"
 
 case "${1:-build}" in
 build) want=$build ;;
@@ -66,6 +68,17 @@ case " $missing " in
 	echo "postfix postfix/main_mailer_type select No configuration" |
 	    debconf-set-selections ;;
 esac
+# Packages with a service (prometheus, dovecot-core, postgresql) must
+# not start it: the tests run their own instances.  Without a
+# policy-rc.d of the machine's, one that refuses every start is in
+# place for the install.
+policy=
+if [ ! -e /usr/sbin/policy-rc.d ]; then
+	policy=/usr/sbin/policy-rc.d
+	printf '#!/bin/sh\nexit 101\n' >"$policy"
+	chmod 755 "$policy"
+	trap 'rm -f "$policy"' EXIT
+fi
 apt-get update -qq
 # shellcheck disable=SC2086
 apt-get install -y -qq --no-install-recommends $missing >/dev/null

@@ -18,13 +18,14 @@
 #include <unistd.h>
 
 #include "cli/cli.h"
-#include "cli/json.h"
 #include "common/conf.h"
 #include "msgtrk/buf.h"
 #include "msgtrk/date.h"
 #include "msgtrk/str.h"
 #include "queue/queue.h"
+#include "queue/queue_json.h"
 #include "store/store.h"
+#include "store/store_json.h"
 
 #define INSPECT_CONF_DEFAULT "/etc/msgtrk/msgtrkd.conf"
 /* One output line: a message with QUEUE_RCPT_MAX recipients of
@@ -57,15 +58,17 @@ inspect_conf(const char *cmd, const char *path, struct conf *c)
 	return 0;
 }
 
+/* Text output of a date ("-" for none).  (The JSON writers are
+ * queue_json.h's and store_json.h's, shared with the HTTP API.) */
 static int
-inspect_date(struct buf *b, time_t t, int json)
+inspect_date(struct buf *b, time_t t)
 {
 	struct date d = { t, 0 };
 	char s[DATE_MAX];
 
 	if (t == 0 || date_format(&d, s, sizeof(s)) == -1)
-		return buf_adds(b, json ? "null" : "-");
-	return json ? json_cstr(b, s) : buf_adds(b, s);
+		return buf_adds(b, "-");
+	return buf_adds(b, s);
 }
 
 /* Text output of peer-controlled strings: printable, no spaces. */
@@ -92,40 +95,13 @@ inspect_queue_one(void *arg, const struct queue_msg *m)
 {
 	struct inspect_out *o = arg;
 	struct buf *b = &o->b;
-	const char *lasterr = NULL;
+	const char *lasterr = queue_json_last_error(m);
 	size_t i;
 	int rc = 0;
 
-	for (i = 0; i < m->nrcpt; i++)
-		if (!m->rcpts[i].final && m->rcpts[i].track.reply != NULL)
-			lasterr = m->rcpts[i].track.reply;
 	if (o->json) {
-		rc |= buf_addc(b, '{');
-		rc |= json_key(b, 1, "queue_id");
-		rc |= json_cstr(b, m->qid);
-		rc |= json_key(b, 0, "envid");
-		rc |= json_cstr(b, m->envid);
-		rc |= json_key(b, 0, "sender");
-		rc |= json_cstr(b, m->sender);
-		rc |= json_key(b, 0, "recipients");
-		rc |= buf_addc(b, '[');
-		for (i = 0; i < m->nrcpt; i++) {
-			if (i > 0)
-				rc |= buf_addc(b, ',');
-			rc |= json_cstr(b, m->rcpts[i].addr);
-		}
-		rc |= buf_addc(b, ']');
-		rc |= json_key(b, 0, "arrival_date");
-		rc |= inspect_date(b, m->arrival, 1);
-		rc |= json_key(b, 0, "next_attempt");
-		rc |= inspect_date(b, m->next_attempt, 1);
-		rc |= json_key(b, 0, "attempts");
-		rc |= buf_addf(b, "%lu", (unsigned long)m->attempts);
-		rc |= json_key(b, 0, "held");
-		rc |= buf_adds(b, m->held ? "true" : "false");
-		rc |= json_key(b, 0, "last_error");
-		rc |= json_cstr(b, lasterr);
-		rc |= buf_adds(b, "}\n");
+		rc |= queue_json_msg(b, m);
+		rc |= buf_addc(b, '\n');
 	} else {
 		long age = (long)(o->now - m->arrival);
 
@@ -133,7 +109,7 @@ inspect_queue_one(void *arg, const struct queue_msg *m)
 		    b, "%s  age %lds  from ", m->qid, age < 0 ? 0 : age);
 		rc |= inspect_word(b, m->sender[0] ? m->sender : "<>");
 		rc |= buf_adds(b, "  next ");
-		rc |= inspect_date(b, m->next_attempt, 0);
+		rc |= inspect_date(b, m->next_attempt);
 		rc |= buf_addf(b, "  attempts %lu%s\n  to",
 		    (unsigned long)m->attempts, m->held ? "  held" : "");
 		for (i = 0; i < m->nrcpt; i++) {
@@ -170,36 +146,10 @@ inspect_log_one(
 	if (o->status != NULL && strcmp(o->status, action) != 0)
 		return 0;
 	if (o->json) {
-		rc |= buf_addc(b, '{');
-		rc |= json_key(b, 1, "queue_id");
-		rc |= json_cstr(b, m->qid);
-		rc |= json_key(b, 0, "envid");
-		rc |= json_cstr(b, m->envid);
-		rc |= json_key(b, 0, "sender");
-		rc |= json_cstr(b, m->sender);
-		rc |= json_key(b, 0, "original_recipient");
-		rc |= json_cstr(b, r->orcpt);
-		rc |= json_key(b, 0, "final_recipient");
-		rc |= json_cstr(b, r->final_rcpt);
-		rc |= json_key(b, 0, "action");
-		rc |= json_cstr(b, action);
-		rc |= json_key(b, 0, "status");
-		rc |= json_cstr(b, r->status[0] ? r->status : NULL);
-		rc |= json_key(b, 0, "remote_mta");
-		rc |= json_cstr(b, r->remote_mta);
-		rc |= json_key(b, 0, "arrival_date");
-		rc |= inspect_date(b, m->arrival, 1);
-		rc |= json_key(b, 0, "last_attempt_date");
-		rc |= inspect_date(b, r->last_attempt, 1);
-		rc |= json_key(b, 0, "will_retry_until");
-		rc |= inspect_date(b, r->will_retry_until, 1);
-		rc |= json_key(b, 0, "expires");
-		rc |= inspect_date(b, m->expires, 1);
-		rc |= json_key(b, 0, "reply");
-		rc |= json_cstr(b, r->reply);
-		rc |= buf_adds(b, "}\n");
+		rc |= store_json_rcpt(b, m, r);
+		rc |= buf_addc(b, '\n');
 	} else {
-		rc |= inspect_date(b, m->arrival, 0);
+		rc |= inspect_date(b, m->arrival);
 		rc |= buf_addf(b, "  %s  %s %s  ", m->qid, action,
 		    r->status[0] ? r->status : "-");
 		rc |= inspect_word(b, r->orcpt);

@@ -11,7 +11,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "cli/json.h"
+#include "common/json.h"
 #include "cli/keyring.h"
 #include "common/file.h"
 #include "msgtrk/buf.h"

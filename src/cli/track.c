@@ -28,7 +28,6 @@
 #include <openssl/ssl.h>
 
 #include "cli/cli.h"
-#include "cli/json.h"
 #include "cli/keyring.h"
 #include "cli/tlsmemory.h"
 #include "common/tls.h"
@@ -39,11 +38,9 @@
 #include "msgtrk/str.h"
 #include "msgtrk/tstatus.h"
 #include "mtqp/trail.h"
+#include "mtqp/trail_json.h"
 
 #define CMD "track"
-/* Our bound on one JSON document written (the answers are bounded by
- * MTQP_BODY_MAX each, TRAIL_QUERIES_MAX of them). */
-#define TRACK_JSON_MAX (64UL * 1024 * 1024)
 
 enum track_mode { TRACK_TEXT, TRACK_JSON, TRACK_RAW };
 
@@ -65,96 +62,17 @@ track_date(char *out, size_t size, const struct date *d)
 		str_copy(out, "?", size);
 }
 
-static int
-track_typed(struct buf *b, const struct tstatus_typed *t)
-{
-	if (t->type == NULL)
-		return buf_adds(b, "null");
-	{
-		char tmp[1200];
-
-		snprintf(tmp, sizeof(tmp), "%s; %s", t->type, t->value);
-		return json_cstr(b, tmp);
-	}
-}
-
+/* The JSON writer is trail_json(), shared with the HTTP API. */
 static int
 track_json(const struct trail_result *res, const char *envid)
 {
 	struct buf b;
-	size_t i, j, k;
-	char d[DATE_MAX];
-	int rc = 0;
 
-	buf_init(&b, TRACK_JSON_MAX);
-	rc |= buf_adds(&b, "{\"envid\": ");
-	rc |= json_cstr(&b, envid);
-	rc |= buf_adds(&b, ", \"recipients\": [");
-	for (i = 0; i < res->nrcpt && rc == 0; i++) {
-		const struct trail_rcpt *r = &res->rcpts[i];
-		char orig[1200];
-
-		snprintf(orig, sizeof(orig), "%s; %s",
-		    r->orig_type ? r->orig_type : "",
-		    r->orig_value ? r->orig_value : "");
-		rc |= buf_adds(&b, i ? ",\n  {" : "\n  {");
-		rc |= json_key(&b, 1, "original_recipient");
-		rc |= json_cstr(&b, orig);
-		rc |= json_key(&b, 0, "final_action");
-		rc |= json_cstr(&b, trail_end_name(r->end));
-		if (r->error != NULL && r->error[0] != '\0') {
-			rc |= json_key(&b, 0, "error");
-			rc |= json_cstr(&b, r->error);
-		}
-		rc |= json_key(&b, 0, "hops");
-		rc |= buf_addc(&b, '[');
-		for (j = 0; j < r->nhops && rc == 0; j++) {
-			const struct trail_hop *h = &r->hops[j];
-			const struct tstatus_rcpt *tr = h->rcpt;
-
-			rc |= buf_adds(&b, j ? ",\n   {" : "\n   {");
-			rc |= json_key(&b, 1, "server");
-			rc |= json_cstr(&b, h->answer->server);
-			rc |= json_key(&b, 0, "reporting_mta");
-			rc |= track_typed(&b, &h->part->reporting_mta);
-			rc |= json_key(&b, 0, "arrival_date");
-			track_date(d, sizeof(d), &h->part->arrival);
-			rc |= json_cstr(&b, d);
-			rc |= json_key(&b, 0, "final_recipient");
-			rc |= track_typed(&b, &tr->final_rcpt);
-			rc |= json_key(&b, 0, "action");
-			rc |= json_cstr(&b, tstatus_action_name(tr->action));
-			rc |= json_key(&b, 0, "status");
-			rc |= json_cstr(&b, tr->status);
-			rc |= json_key(&b, 0, "remote_mta");
-			rc |= track_typed(&b, &tr->remote_mta);
-			rc |= json_key(&b, 0, "last_attempt_date");
-			if (tr->has_last_attempt) {
-				track_date(d, sizeof(d), &tr->last_attempt);
-				rc |= json_cstr(&b, d);
-			} else
-				rc |= buf_adds(&b, "null");
-			rc |= json_key(&b, 0, "will_retry_until");
-			if (tr->has_will_retry) {
-				track_date(d, sizeof(d), &tr->will_retry);
-				rc |= json_cstr(&b, d);
-			} else
-				rc |= buf_adds(&b, "null");
-			rc |= json_key(&b, 0, "extensions");
-			rc |= buf_addc(&b, '{');
-			for (k = 0; k < tr->next; k++) {
-				rc |= json_key(&b, k == 0, tr->ext[k].name);
-				rc |= json_cstr(&b, tr->ext[k].value);
-			}
-			rc |= buf_adds(&b, "}}");
-		}
-		rc |= buf_adds(&b, "]}");
-	}
-	rc |= buf_adds(&b, "]}\n");
-	if (rc != 0) {
+	buf_init(&b, TRAIL_JSON_MAX);
+	if (trail_json(&b, res, envid) == -1) {
 		buf_reset(&b);
 		cli_err(
-		    CMD, "JSON output larger than %lu octets", TRACK_JSON_MAX);
+		    CMD, "JSON output larger than %lu octets", TRAIL_JSON_MAX);
 		return -1;
 	}
 	fwrite(b.data, 1, b.len, stdout);

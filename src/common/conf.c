@@ -439,7 +439,8 @@ conf_net_match(const struct conf_net *n, const uint8_t *a)
 }
 
 int
-conf_relay_allowed(const struct conf *c, const struct sockaddr *addr)
+conf_nets_match(
+    const struct conf_net *nets, size_t n, const struct sockaddr *addr)
 {
 	static const uint8_t mapped[12] = { 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff,
 		0xff };
@@ -447,7 +448,7 @@ conf_relay_allowed(const struct conf *c, const struct sockaddr *addr)
 	int have_v4 = 0;
 	size_t i;
 
-	if (c == NULL || addr == NULL)
+	if (nets == NULL || addr == NULL)
 		return 0;
 	if (addr->sa_family == AF_INET) {
 		struct sockaddr_in sin;
@@ -470,13 +471,34 @@ conf_relay_allowed(const struct conf *c, const struct sockaddr *addr)
 		}
 	} else
 		return 0;
-	for (i = 0; i < c->n_relay_networks && i < CONF_NET_MAX; i++) {
-		const struct conf_net *n = &c->relay_networks[i];
+	for (i = 0; i < n && i < CONF_NET_MAX; i++) {
+		const struct conf_net *net = &nets[i];
 
-		if (n->family == AF_INET ? have_v4 && conf_net_match(n, v4)
-		                         : conf_net_match(n, v6))
+		if (net->family == AF_INET ? have_v4 && conf_net_match(net, v4)
+		                           : conf_net_match(net, v6))
 			return 1;
 	}
+	return 0;
+}
+
+int
+conf_relay_allowed(const struct conf *c, const struct sockaddr *addr)
+{
+	if (c == NULL)
+		return 0;
+	return conf_nets_match(c->relay_networks, c->n_relay_networks, addr);
+}
+
+int
+conf_is_http_admin(const struct conf *c, const char *login)
+{
+	size_t i;
+
+	if (c == NULL || login == NULL)
+		return 0;
+	for (i = 0; i < c->n_http_admins; i++)
+		if (strcmp(c->http_admins[i], login) == 0)
+			return 1;
 	return 0;
 }
 
@@ -635,17 +657,19 @@ conf_set_addrs(struct conf *c, const struct conf_key *k, const char *v,
 	return 0;
 }
 
+/* relay_networks, metrics_networks: CIDR lists (empty allowed). */
 static int
 conf_set_nets(struct conf *c, const struct conf_key *k, const char *v,
     char *why, size_t whysize)
 {
+	struct conf_net *nets = conf_field(c, k->off);
+	size_t *count = conf_field(c, k->count_off);
 	char item[CONF_LINE_MAX + 1];
 	const char *p = v;
 	size_t n = 0;
 	int r;
 
-	(void)k;
-	c->n_relay_networks = 0;
+	*count = 0;
 	if (v[0] == '\0')
 		return 0;
 	while (
@@ -653,15 +677,70 @@ conf_set_nets(struct conf *c, const struct conf_key *k, const char *v,
 		if (n == CONF_NET_MAX)
 			return conf_why(why, whysize, "more than %d networks",
 			    CONF_NET_MAX);
-		if (conf_parse_net(item, &c->relay_networks[n], why, whysize) ==
-		    -1)
+		if (conf_parse_net(item, &nets[n], why, whysize) == -1)
 			return -1;
 		n++;
 	}
 	if (r == -1)
 		return -1;
-	c->n_relay_networks = n;
+	*count = n;
 	return 0;
+}
+
+static void
+conf_free_admins(struct conf *c)
+{
+	size_t i;
+
+	for (i = 0; i < c->n_http_admins; i++)
+		free(c->http_admins[i]);
+	free(c->http_admins);
+	c->http_admins = NULL;
+	c->n_http_admins = 0;
+}
+
+/* http_admins: logins as auth_check() takes them, printable ASCII without
+ * space or comma (the list's separator), each listed once. */
+static int
+conf_set_admins(struct conf *c, const struct conf_key *k, const char *v,
+    char *why, size_t whysize)
+{
+	char item[CONF_LINE_MAX + 1], q[CONF_QUOTE_MAX * 4 + 4];
+	const char *p = v;
+	size_t i;
+	int r;
+
+	(void)k;
+	conf_free_admins(c);
+	if (v[0] == '\0')
+		return 0;
+	c->http_admins = calloc(CONF_ADMINS_MAX, sizeof(char *));
+	if (c->http_admins == NULL)
+		return conf_why(why, whysize, "out of memory");
+	while (
+	    (r = conf_list_next(&p, item, sizeof(item), why, whysize)) == 1) {
+		if (c->n_http_admins == CONF_ADMINS_MAX)
+			return conf_why(why, whysize, "more than %d logins",
+			    CONF_ADMINS_MAX);
+		if (strlen(item) > CONF_LOGIN_MAX)
+			return conf_why(why, whysize,
+			    "a login longer than %d octets", CONF_LOGIN_MAX);
+		for (i = 0; item[i] != '\0'; i++)
+			if ((unsigned char)item[i] <= 0x20 ||
+			    (unsigned char)item[i] >= 0x7f)
+				return conf_why(why, whysize,
+				    "'%s' is not a login (printable ASCII "
+				    "without spaces)",
+				    conf_quote(q, sizeof(q), item));
+		for (i = 0; i < c->n_http_admins; i++)
+			if (strcmp(c->http_admins[i], item) == 0)
+				return conf_why(
+				    why, whysize, "'%s' is listed twice", item);
+		if ((c->http_admins[c->n_http_admins] = strdup(item)) == NULL)
+			return conf_why(why, whysize, "out of memory");
+		c->n_http_admins++;
+	}
+	return r;
 }
 
 static void
@@ -1092,7 +1171,28 @@ static const struct conf_key conf_keys[] = {
 	    .count_off = FIELD(n_submissions_listen),
 	    .max = CONF_LISTEN_MAX,
 	    .none_ok = 1 },
-	{ .name = "relay_networks", .set = conf_set_nets, .empty_ok = 1 },
+	{ .name = "http_listen",
+	    .set = conf_set_addrs,
+	    .off = FIELD(http_listen),
+	    .count_off = FIELD(n_http_listen),
+	    .max = CONF_LISTEN_MAX,
+	    .none_ok = 1 },
+	{ .name = "https_listen",
+	    .set = conf_set_addrs,
+	    .off = FIELD(https_listen),
+	    .count_off = FIELD(n_https_listen),
+	    .max = CONF_LISTEN_MAX,
+	    .none_ok = 1 },
+	{ .name = "relay_networks",
+	    .set = conf_set_nets,
+	    .off = FIELD(relay_networks),
+	    .count_off = FIELD(n_relay_networks),
+	    .empty_ok = 1 },
+	{ .name = "metrics_networks",
+	    .set = conf_set_nets,
+	    .off = FIELD(metrics_networks),
+	    .count_off = FIELD(n_metrics_networks),
+	    .empty_ok = 1 },
 	{ .name = "local_domains", .set = conf_set_domains, .empty_ok = 1 },
 	PATHKEY(local_recipients),
 	{ .name = "local_transport", .set = conf_set_transport },
@@ -1105,6 +1205,7 @@ static const struct conf_key conf_keys[] = {
 	{ .name = "auth", .set = conf_set_auth },
 	PATHKEY(sender_logins),
 	BOOLKEY(submission_track),
+	{ .name = "http_admins", .set = conf_set_admins, .empty_ok = 1 },
 	{ .name = "dns_servers",
 	    .set = conf_set_addrs,
 	    .off = FIELD(dns_servers),
@@ -1215,6 +1316,10 @@ conf_defaults(struct conf *c, char *err, size_t errsize)
 	r |= conf_parse_net(
 	    "127.0.0.0/8", &c->relay_networks[0], why, sizeof(why));
 	r |= conf_parse_net("::1/128", &c->relay_networks[1], why, sizeof(why));
+	r |= conf_parse_net(
+	    "127.0.0.0/8", &c->metrics_networks[0], why, sizeof(why));
+	r |= conf_parse_net(
+	    "::1/128", &c->metrics_networks[1], why, sizeof(why));
 	if (r != 0) {
 		conf_why(err, errsize, "internal error: default: %s", why);
 		return -1;
@@ -1222,6 +1327,7 @@ conf_defaults(struct conf *c, char *err, size_t errsize)
 	c->n_smtp_listen = 1;
 	c->n_mtqp_listen = 1;
 	c->n_relay_networks = 2;
+	c->n_metrics_networks = 2;
 	c->smtp_tls_policy = CONF_TLS_OPPORTUNISTIC;
 	c->max_message_size = 50ULL * 1024 * 1024;
 	c->mtrk_default_timeout = 9 * 86400;
@@ -1316,8 +1422,8 @@ conf_later(unsigned a, unsigned b)
 	return a > b ? a : b;
 }
 
-/* The submission listeners share no address with each other or with
- * smtp_listen and mtqp_listen (the line: the later key of the pair). */
+/* The submission and HTTP listeners share no address with each other or
+ * with smtp_listen and mtqp_listen (the line: the later key of the pair). */
 static int
 conf_check_listeners(struct conf *c, const unsigned *seen, unsigned *line_out,
     char *why, size_t whysize)
@@ -1333,6 +1439,8 @@ conf_check_listeners(struct conf *c, const unsigned *seen, unsigned *line_out,
 		    c->n_submission_listen },
 		{ "submissions_listen", c->submissions_listen,
 		    c->n_submissions_listen },
+		{ "http_listen", c->http_listen, c->n_http_listen },
+		{ "https_listen", c->https_listen, c->n_https_listen },
 	};
 	size_t x, y, i, j;
 
@@ -1428,6 +1536,16 @@ conf_check(struct conf *c, const unsigned *seen, unsigned *line_out, char *why,
 		return conf_why(why, whysize,
 		    "submissions_listen needs tls_cert_file and tls_key_file "
 		    "(implicit TLS)");
+	*line_out = conf_later(conf_seen(seen, "https_listen"), tls);
+	if (c->n_https_listen > 0 && c->tls_cert_file == NULL)
+		return conf_why(why, whysize,
+		    "https_listen needs tls_cert_file and tls_key_file");
+	/* The operator views check their logins against auth. */
+	*line_out =
+	    conf_later(conf_seen(seen, "http_admins"), conf_seen(seen, "auth"));
+	if (c->n_http_admins > 0 && c->auth == NULL)
+		return conf_why(why, whysize,
+		    "http_admins needs auth (passwd:/path or dovecot:/path)");
 	*line_out = 0;
 	return 0;
 }
@@ -1559,6 +1677,7 @@ conf_free(struct conf *c)
 	free(c->data_dir);
 	conf_free_domains(c);
 	conf_free_chain_hosts(c);
+	conf_free_admins(c);
 	free(c->local_recipients);
 	free(c->local_transport);
 	free(c->mailbox_dir);

@@ -50,6 +50,11 @@
  * 108 bytes with its NUL). */
 #define CONF_AUTH_SOCKET_MAX 107
 
+/* http_admins: a login as auth_check() takes it (1..255 octets), and
+ * how many may be listed. */
+#define CONF_LOGIN_MAX 255
+#define CONF_ADMINS_MAX 64
+
 /* A listener or DNS server address, numeric ("127.0.0.1:2525",
  * "[::1]:25"). */
 struct conf_addr {
@@ -99,8 +104,19 @@ struct conf {
 	size_t n_submission_listen;
 	struct conf_addr submissions_listen[CONF_LISTEN_MAX];
 	size_t n_submissions_listen;
+	/* http_listen and https_listen (default none): the tracking page,
+	 * JSON API and metrics (src/http); https_listen needs
+	 * tls_cert_file.  No address in two listener lists. */
+	struct conf_addr http_listen[CONF_LISTEN_MAX];
+	size_t n_http_listen;
+	struct conf_addr https_listen[CONF_LISTEN_MAX];
+	size_t n_https_listen;
 	struct conf_net relay_networks[CONF_NET_MAX];
 	size_t n_relay_networks;
+	/* metrics_networks (default 127.0.0.0/8, ::1/128): clients that may
+	 * read /metrics. */
+	struct conf_net metrics_networks[CONF_NET_MAX];
+	size_t n_metrics_networks;
 	char **local_domains; /* lower-cased */
 	size_t n_local_domains;
 	char *local_recipients; /* file path or NULL */
@@ -118,6 +134,11 @@ struct conf {
 	char *auth;
 	char *sender_logins;
 	int submission_track;
+	/* http_admins (default none): logins, checked against auth, that
+	 * may use the HTTP operator views; each 1..CONF_LOGIN_MAX printable
+	 * octets without space or comma.  Needs auth. */
+	char **http_admins;
+	size_t n_http_admins;
 	struct conf_addr dns_servers[CONF_DNS_MAX];
 	size_t n_dns_servers; /* 0: the system resolver */
 	char *store; /* "sqlite" or "postgresql://..." */
@@ -173,8 +194,9 @@ int conf_defaults(struct conf *c, char *err, size_t errsize);
  * between keys (both listeners none, a TLS file without its pair, an
  * mtrk_default_timeout set in the file above mtrk_max_timeout,
  * mtqp_tls_required without TLS files, an address in two listener
- * lists, a submission listener without auth, submissions_listen without
- * TLS files) are reported at the line of the last key involved.
+ * lists, a submission listener without auth, submissions_listen or
+ * https_listen without TLS files, http_admins without auth) are reported
+ * at the line of the last key involved.
  * mtrk_default_timeout, unless set, is capped by mtrk_max_timeout (the
  * silent cap of PRODUCT.md).  mailbox_dir, unless set, becomes
  * <data_dir>/mail, and control_socket <data_dir>/control (then a data_dir
@@ -189,6 +211,14 @@ void conf_free(struct conf *c);
  * (::ffff:a.b.c.d) matches IPv4 networks, and an IPv4 client matches
  * IPv6 networks in its mapped form. */
 int conf_relay_allowed(const struct conf *c, const struct sockaddr *addr);
+
+/* Returns 1 if addr is in one of the n networks of nets (as
+ * conf_relay_allowed() for relay_networks), else 0. */
+int conf_nets_match(
+    const struct conf_net *nets, size_t n, const struct sockaddr *addr);
+
+/* Returns 1 if login is one of http_admins (compared exactly), else 0. */
+int conf_is_http_admin(const struct conf *c, const char *login);
 
 /* Returns 1 if domain (any case) is one of local_domains. */
 int conf_is_local_domain(const struct conf *c, const char *domain);

@@ -41,6 +41,8 @@
 #include "delivery/delivery.h"
 #include "dns/dns.h"
 #include "dns/route.h"
+#include "auth/auth.h"
+#include "http/http.h"
 #include "mtqp/mtqp_server.h"
 #include "msgtrkd/msgtrkd.h"
 #include "msgtrkd/wire.h"
@@ -73,14 +75,18 @@
 /* RLIMIT_NOFILE that lets every limit of smtp.h, mtqp_server.h and
  * delivery.h be reached: a default soft limit of 1024 would otherwise
  * cap the daemon at about a thousand sessions, below SMTP_SESSIONS_MAX,
- * so connections past it would fail at accept instead of getting 421. */
+ * so connections past it would fail at accept instead of getting 421.
+ * (HTTP: its connections, and a trail's MTQP connection each.) */
 #define NOFILE_WANT \
 	((rlim_t)SMTP_SESSIONS_MAX + MTQP_SERVER_SESSIONS_MAX + \
-	    DELIVERY_CONN_MAX + NOFILE_MARGIN)
+	    DELIVERY_CONN_MAX + HTTP_CONNS_MAX + HTTP_TRAILS_MAX + \
+	    NOFILE_MARGIN)
 
 static struct msgtrkd d;
 static struct conf conf;
 static struct control_server *control;
+/* The HTTP server (src/http); its logins use d.auth. */
+static struct http_server *http;
 static struct event *ev_purge;
 static struct event *ev_shutdown_tick;
 static time_t shutdown_started;
@@ -394,6 +400,7 @@ on_shutdown_tick(evutil_socket_t fd, short ev, void *arg)
 	sessions = d.smtp != NULL ? smtp_server_stop(d.smtp) : 0;
 	if (d.mtqp != NULL)
 		sessions += mtqp_server_stop(d.mtqp);
+	sessions += http_server_stop(http);
 	conns = delivery_stop(d.delivery);
 	if ((sessions == 0 && conns == 0) ||
 	    time(NULL) - shutdown_started >= SHUTDOWN_GRACE) {
@@ -622,6 +629,10 @@ main(int argc, char *argv[])
 	    (d.mtqp = mtqp_server_new(
 	         d.base, d.conf, d.tls_server, err, sizeof(err))) == NULL)
 		fatalx("%s", err);
+	if (conf.n_http_listen + conf.n_https_listen > 0 &&
+	    (http = http_server_new(
+	         d.base, &conf, d.tls_server, err, sizeof(err))) == NULL)
+		fatalx("%s", err);
 	drop_privileges(&conf);
 
 	/* Submission: the auth backend and sender_logins, read as the user
@@ -717,6 +728,8 @@ main(int argc, char *argv[])
 		mtqp_server_start(d.mtqp,
 		    &(struct mtqp_server_deps){
 		        d.queue, d.reader, d.dns, d.tls_client });
+	if (http != NULL)
+		wire_http_start(&d, http, d.auth);
 
 	event_base_dispatch(d.base);
 
@@ -724,10 +737,12 @@ main(int argc, char *argv[])
 	 * what was in flight, then close. */
 	queue_stop(d.queue);
 	smtp_server_free(d.smtp);
-	/* After the sessions: each cancelled its check in flight. */
+	mtqp_server_free(d.mtqp);
+	http_server_free(http);
+	/* After the SMTP and HTTP sessions: each cancelled its check in
+	 * flight. */
 	auth_free(d.auth);
 	sender_logins_free(d.senders);
-	mtqp_server_free(d.mtqp);
 	delivery_free(d.delivery);
 	/* After delivery: a change pending there calls back no more. */
 	control_server_free(control);

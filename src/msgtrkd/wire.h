@@ -7,6 +7,8 @@
 
 #include <stddef.h>
 
+struct auth;
+struct http_server;
 struct msgtrkd;
 struct smtp_server;
 
@@ -17,5 +19,11 @@ struct smtp_server;
  * session calls, so the server may be made (bound, as root) before them.
  * Returns NULL with err set. */
 struct smtp_server *wire_smtp_new(struct msgtrkd *d, char *err, size_t errsize);
+
+/* Starts the HTTP server s (made by http_server_new() as root) with d's
+ * resolver, queue, store reader and outbound TLS context, auth for its
+ * logins (NULL: none), and d's components' counters and health. */
+void wire_http_start(
+    struct msgtrkd *d, struct http_server *s, struct auth *auth);
 
 #endif /* MSGTRK_WIRE_H */

@@ -40,6 +40,7 @@ struct mtqp_proto {
 	char addr[64];
 	const struct mtqp_proto_ops *ops;
 	void *io;
+	uint64_t *results; /* /metrics counters, or NULL */
 	struct mtqp_cmd_parser *parser;
 	enum mtqp_proto_state state;
 	int tls;
@@ -55,6 +56,23 @@ struct mtqp_proto {
 		int waiting; /* ops->lookup called, mtqp_proto_looked_up not */
 	} trk;
 };
+
+const char *
+mtqp_track_result_name(enum mtqp_track_result r)
+{
+	static const char *const names[MTQP_TRACK_RESULTS] = { "found",
+		"unknown", "tls-required", "store-unavailable", "error",
+		"bad-command" };
+
+	return (unsigned)r < MTQP_TRACK_RESULTS ? names[r] : "?";
+}
+
+static void
+count_result(struct mtqp_proto *s, enum mtqp_track_result r)
+{
+	if (s->results != NULL)
+		s->results[r]++;
+}
 
 /*
  * Output
@@ -237,6 +255,7 @@ track_unknown(struct mtqp_proto *s, const struct mtqp_cmd *cmd)
 
 	log_info("%016" PRIx64 " mtqp track envid=%s result=unknown", s->id,
 	    s->envid_log);
+	count_result(s, MTQP_TRACK_UNKNOWN);
 	buf_init(&out, PROTO_ANSWER_MAX);
 	if (unknown_answer(s, cmd->envid, &out) == -1) {
 		buf_reset(&out);
@@ -317,6 +336,7 @@ check_track(struct mtqp_proto *s, const struct mtqp_cmd *cmd)
 		log_info("%016" PRIx64
 		         " mtqp track envid=%s result=tls-required",
 		    s->id, s->envid_log);
+		count_result(s, MTQP_TRACK_TLS_REQUIRED);
 		return refuse(
 		    s, MTQP_ERR, "tls-required", "issue STARTTLS first");
 	}
@@ -378,6 +398,7 @@ proceed_track(struct mtqp_proto *s, const struct mtqp_cmd *cmd)
 		log_info("%016" PRIx64
 		         " mtqp track envid=%s result=store-unavailable",
 		    s->id, s->envid_log);
+		count_result(s, MTQP_TRACK_STORE_UNAVAILABLE);
 		return reply(
 		    s, MTQP_TEMP, "unavailable", "tracking store unavailable");
 	}
@@ -395,6 +416,7 @@ proceed_track(struct mtqp_proto *s, const struct mtqp_cmd *cmd)
 	} else {
 		log_info("%016" PRIx64 " mtqp track envid=%s result=error",
 		    s->id, s->envid_log);
+		count_result(s, MTQP_TRACK_ERROR);
 		(void)reply(
 		    s, MTQP_TEMP, "unavailable", "tracking store unavailable");
 	}
@@ -427,6 +449,10 @@ mtqp_proto_looked_up(struct mtqp_proto *s, int kept, struct store_msg *msgs,
 		    s->envid_log,
 		    kept == MTQP_PROTO_LOOKUP_TIMEOUT ? "store-timeout"
 		                                      : "error");
+		count_result(s,
+		    kept == MTQP_PROTO_LOOKUP_TIMEOUT
+		        ? MTQP_TRACK_STORE_UNAVAILABLE
+		        : MTQP_TRACK_ERROR);
 		(void)reply(
 		    s, MTQP_TEMP, "unavailable", "tracking store unavailable");
 		goto done;
@@ -438,6 +464,7 @@ mtqp_proto_looked_up(struct mtqp_proto *s, int kept, struct store_msg *msgs,
 		if ((r = track_lookup(s)) == 0)
 			return; /* the second pass is on its way */
 		if (r == -1) {
+			count_result(s, MTQP_TRACK_ERROR);
 			(void)reply(s, MTQP_TEMP, "unavailable",
 			    "tracking store unavailable");
 			goto done;
@@ -450,6 +477,7 @@ mtqp_proto_looked_up(struct mtqp_proto *s, int kept, struct store_msg *msgs,
 	free(ok);
 	log_info("%016" PRIx64 " mtqp track envid=%s result=found parts=%zu",
 	    s->id, s->envid_log, np);
+	count_result(s, MTQP_TRACK_FOUND);
 	buf_init(&out, PROTO_ANSWER_MAX + PROTO_ANSWER_MAX / 8);
 	if (np == 0 || found_answer(parts, np, &out) == -1) {
 		buf_reset(&out);
@@ -597,6 +625,7 @@ mtqp_proto_run(struct mtqp_proto *s)
 
 			log_info("%016" PRIx64 " mtqp bad-command error=\"%s\"",
 			    s->id, mtqp_cmd_strerror(e));
+			count_result(s, MTQP_TRACK_BAD_COMMAND);
 			(void)refuse(s, MTQP_BAD, mtqp_cmd_error_reason(e),
 			    mtqp_cmd_strerror(e));
 			mtqp_cmd_clear(&cmd);
@@ -631,6 +660,7 @@ mtqp_proto_new(const struct mtqp_proto_params *p)
 	str_copy(s->addr, p->addr != NULL ? p->addr : "-", sizeof(s->addr));
 	s->ops = p->ops;
 	s->io = p->io;
+	s->results = p->results;
 	s->state = MTQP_PROTO_READY;
 	buf_init(&s->pending, PROTO_ANSWER_MAX);
 	buf_init(&s->own, PROTO_ANSWER_MAX);

@@ -97,6 +97,22 @@ struct mtqp_proto_ops {
 void mtqp_proto_looked_up(struct mtqp_proto *s, int kept,
     struct store_msg *msgs, size_t n, unsigned char *ok);
 
+/* TRACK answers by result ("result=" in the log), counted for /metrics;
+ * a command that does not parse counts as bad-command. */
+enum mtqp_track_result {
+	MTQP_TRACK_FOUND,
+	MTQP_TRACK_UNKNOWN, /* unknown envid or wrong secret (same answer) */
+	MTQP_TRACK_TLS_REQUIRED,
+	MTQP_TRACK_STORE_UNAVAILABLE, /* the store lags or timed out */
+	MTQP_TRACK_ERROR,
+	MTQP_TRACK_BAD_COMMAND,
+	MTQP_TRACK_RESULTS
+};
+
+/* "found", "unknown", "tls-required", "store-unavailable", "error",
+ * "bad-command"; "?" out of range. */
+const char *mtqp_track_result_name(enum mtqp_track_result r);
+
 struct mtqp_proto_params {
 	const struct conf *conf; /* hostname, mtqp_* , hide_internal_hosts */
 	SSL_CTX *tls_server; /* NULL: no STARTTLS */
@@ -104,6 +120,9 @@ struct mtqp_proto_params {
 	const char *addr; /* the client's address, for the log */
 	const struct mtqp_proto_ops *ops;
 	void *io;
+	/* MTQP_TRACK_RESULTS counters the session adds to (borrowed), or
+	 * NULL. */
+	uint64_t *results;
 };
 
 /* Limits on what clients control (RFC 3887 §2.5 allows them). */

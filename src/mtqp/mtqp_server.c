@@ -89,7 +89,11 @@ struct mtqp_server {
 	size_t nsessions;
 	int stopping;
 	struct mtqp_server_rate rate; /* failed TRACKs, every session */
+	uint64_t results[MTQP_TRACK_RESULTS]; /* /metrics */
 };
+
+_Static_assert(
+    MTQP_SERVER_RESULTS == MTQP_TRACK_RESULTS, "one list of TRACK results");
 
 static void session_read(struct mtqp_session *);
 static void on_read(struct netio_conn *, void *);
@@ -103,11 +107,12 @@ static void session_free(struct mtqp_session *);
  * refill period on; it is answered once tat - (burst - 1) periods has
  * passed.  So a burst of MTQP_SERVER_FAIL_BURST is answered at once, then
  * one answer per MTQP_SERVER_FAIL_REFILL seconds whatever the number of
- * sessions: each waiting answer has taken its own slot.
+ * sessions: each waiting answer has taken its own slot.  The table is
+ * common/ratelimit.c's (the HTTP server limits its tracking requests with
+ * it too).
  */
 
 #define RATE_PERIOD_MS ((int64_t)MTQP_SERVER_FAIL_REFILL * 1000)
-#define RATE_TAU_MS ((MTQP_SERVER_FAIL_BURST - 1) * RATE_PERIOD_MS)
 
 /* The key moved to common/net.c (the AUTH penalty uses it too). */
 _Static_assert(
@@ -119,56 +124,12 @@ mtqp_server_rate_key(const struct sockaddr *sa, unsigned char *key_out)
 	return net_client_key(sa, key_out);
 }
 
-/* Takes one slot at *tat; returns the wait. */
-static int64_t
-rate_take(int64_t *tat, int64_t now, int64_t tau)
-{
-	int64_t at;
-
-	if (*tat < now)
-		*tat = now;
-	at = *tat - tau;
-	*tat += RATE_PERIOD_MS;
-	return at > now ? at - now : 0;
-}
-
 int64_t
 mtqp_server_rate_fail(
     struct mtqp_server_rate *r, const struct sockaddr *sa, int64_t now)
 {
-	unsigned char key[MTQP_SERVER_RATE_KEY_LEN];
-	struct mtqp_server_rate_entry *e, *victim = NULL;
-	size_t i;
-
-	if (mtqp_server_rate_key(sa, key) == -1)
-		return rate_take(&r->overflow_tat, now, 0);
-	for (i = 0; i < MTQP_SERVER_RATE_ENTRIES; i++) {
-		e = &r->e[i];
-		if (e->used && memcmp(e->key, key, sizeof(key)) == 0)
-			return rate_take(&e->tat, now, RATE_TAU_MS);
-		/* Reusable: a free entry, or one whose bucket is full again
-		 * (tat <= now: it would behave as a new one); the oldest
-		 * first. */
-		if (!e->used || e->tat <= now) {
-			if (victim == NULL ||
-			    (victim->used &&
-			        (!e->used || e->tat < victim->tat)))
-				victim = e;
-		}
-	}
-	if (victim == NULL) {
-		/* Every entry is a client still being limited: evicting one
-		 * would hand it a fresh burst when it comes back.  Fail
-		 * closed: every client not in the table shares one slot a
-		 * period, without a burst. */
-		r->overflowed++;
-		return rate_take(&r->overflow_tat, now, 0);
-	}
-	memset(victim, 0, sizeof(*victim));
-	memcpy(victim->key, key, sizeof(key));
-	victim->used = 1;
-	victim->tat = now;
-	return rate_take(&victim->tat, now, RATE_TAU_MS);
+	return ratelimit_take(
+	    &r->rl, sa, MTQP_SERVER_FAIL_BURST, RATE_PERIOD_MS, now);
 }
 
 static int64_t
@@ -1079,6 +1040,7 @@ proto_new(struct mtqp_session *ss)
 	p.addr = ss->addrtext;
 	p.ops = &proto_ops;
 	p.io = ss;
+	p.results = ss->srv->results;
 	return mtqp_proto_new(&p);
 }
 
@@ -1301,4 +1263,14 @@ mtqp_server_free(struct mtqp_server *s)
 		session_free(s->head);
 	netio_free(s->net);
 	free(s);
+}
+
+void
+mtqp_server_stats(const struct mtqp_server *s, struct mtqp_server_stats *out)
+{
+	memset(out, 0, sizeof(*out));
+	if (s == NULL)
+		return;
+	out->sessions_open = netio_count(s->net);
+	memcpy(out->track, s->results, sizeof(out->track));
 }

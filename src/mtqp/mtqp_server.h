@@ -25,6 +25,7 @@
 
 #include <openssl/ssl.h>
 
+#include "common/ratelimit.h"
 #include "msgtrk/buf.h"
 #include "msgtrk/tstatus.h"
 
@@ -42,8 +43,6 @@ struct store_msg;
  * over it the answer (same bytes) waits for the client's next slot. */
 #define MTQP_SERVER_FAIL_BURST 10
 #define MTQP_SERVER_FAIL_REFILL 6
-/* Clients remembered by that limit. */
-#define MTQP_SERVER_RATE_ENTRIES 1024
 /* Output queued to a slow client before the session is closed. */
 #define MTQP_SERVER_OUTPUT_MAX (32 * 1024 * 1024)
 /* A TRACK waits at most this long (milliseconds) for the store to have
@@ -90,22 +89,27 @@ size_t mtqp_server_stop(struct mtqp_server *s);
 /* Frees the server and closes whatever is still open.  Accepts NULL. */
 void mtqp_server_free(struct mtqp_server *s);
 
+/* Counters since mtqp_server_new, for /metrics: sessions open now and
+ * TRACK answers by result (enum mtqp_track_result of mtqp_proto.h). */
+#define MTQP_SERVER_RESULTS 6
+struct mtqp_server_stats {
+	size_t sessions_open;
+	uint64_t track[MTQP_SERVER_RESULTS];
+};
+void mtqp_server_stats(
+    const struct mtqp_server *s, struct mtqp_server_stats *out);
+
 /*
  * The pure parts of the server, exported for tests/unit/test_mtqp_answer.c
  * (no I/O, no logging, no global state).
  */
 
-/* The failed-TRACK limit's table (embedded; zero it to start). */
+/* The failed-TRACK limit's table (common/ratelimit.h; embedded, zero it
+ * to start). */
 #define MTQP_SERVER_RATE_KEY_LEN 9
-struct mtqp_server_rate_entry {
-	unsigned char key[MTQP_SERVER_RATE_KEY_LEN];
-	int used;
-	int64_t tat; /* ms: when the client's bucket is full again */
-};
+#define MTQP_SERVER_RATE_ENTRIES RATELIMIT_ENTRIES
 struct mtqp_server_rate {
-	struct mtqp_server_rate_entry e[MTQP_SERVER_RATE_ENTRIES];
-	int64_t overflow_tat; /* clients not in a full table */
-	uint64_t overflowed; /* failures counted there */
+	struct ratelimit rl;
 };
 
 /* The client key of sa: 4 and the address for IPv4 and IPv4-mapped IPv6
@@ -117,10 +121,8 @@ int mtqp_server_rate_key(const struct sockaddr *sa, unsigned char *key_out);
  * returns the milliseconds to wait before answering it: 0 for the first
  * MTQP_SERVER_FAIL_BURST, then one slot per MTQP_SERVER_FAIL_REFILL
  * seconds shared by every session of the client, each call taking the
- * next one.  A client not in the table takes a free entry or the one
- * whose bucket has been full again the longest; when every entry is
- * still limiting its client, the newcomer is limited too (one slot per
- * period shared by all newcomers, no burst): fail closed. */
+ * next one (ratelimit_take(), with its table rules: fail closed when
+ * full). */
 int64_t mtqp_server_rate_fail(
     struct mtqp_server_rate *r, const struct sockaddr *sa, int64_t now);
 

@@ -63,6 +63,7 @@ struct smtp_server {
 	struct smtp_set set[SMTP_SETS]; /* by enum smtp_mode */
 	struct smtp_conn *head;
 	int stopping;
+	struct smtp_server_stats stats;
 };
 
 static void conn_run(struct smtp_conn *sc);
@@ -293,6 +294,7 @@ on_accept(struct netio_conn *c, void *arg)
 	}
 	sc->srv = srv;
 	sc->c = c;
+	srv->stats.sessions++;
 	sc->next = srv->head;
 	if (srv->head != NULL)
 		srv->head->prev = sc;
@@ -369,6 +371,7 @@ smtp_server_new(struct event_base *base, const struct conf *conf, SSL_CTX *tls,
 		s->set[i].env.mode = (enum smtp_mode)i;
 		s->set[i].env.hooks = hooks;
 		s->set[i].env.hooks_arg = hooks_arg;
+		s->set[i].env.stats = &s->stats;
 	}
 	if (set_open(s, base, tls, SMTP_MODE_RELAY, conf->smtp_listen,
 	        conf->n_smtp_listen, err, errsize) == -1 ||
@@ -382,6 +385,19 @@ smtp_server_new(struct event_base *base, const struct conf *conf, SSL_CTX *tls,
 		return NULL;
 	}
 	return s;
+}
+
+void
+smtp_server_stats(const struct smtp_server *s, struct smtp_server_stats *out)
+{
+	int i;
+
+	memset(out, 0, sizeof(*out));
+	if (s == NULL)
+		return;
+	*out = s->stats;
+	for (i = 0; i < SMTP_SETS; i++)
+		out->sessions_open += netio_count(s->set[i].net);
 }
 
 void

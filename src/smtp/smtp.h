@@ -32,6 +32,7 @@
 #define MSGTRK_SMTP_H
 
 #include <stddef.h>
+#include <stdint.h>
 #include <sys/uio.h>
 
 #include <openssl/ssl.h>
@@ -172,6 +173,19 @@ void smtp_server_start(struct smtp_server *s);
  * connections still open (the caller runs the loop until it reaches 0,
  * bounded). */
 size_t smtp_server_stop(struct smtp_server *s);
+
+/* Counters since smtp_server_new, for /metrics (every listener set:
+ * port 25 and submission). */
+struct smtp_server_stats {
+	size_t sessions_open; /* connections open now */
+	uint64_t sessions; /* connections accepted within the caps */
+	uint64_t accepted; /* messages made durable (250 after DATA) */
+	/* Replies sent, by class: 2xx, 3xx, 4xx, 5xx (a multi-line reply
+	 * counts once; the 421 of a refused connection is netio's). */
+	uint64_t replies[4];
+};
+void smtp_server_stats(
+    const struct smtp_server *s, struct smtp_server_stats *out);
 
 /* Frees the server and closes whatever is still open.  No commit may be
  * in flight (the daemon stops the queue, which runs every callback,

@@ -346,6 +346,21 @@ hostname(const struct smtp_session *s)
 	return s->env->conf->hostname;
 }
 
+/* /metrics: a reply line written at offset at of the output, counted by
+ * class if it is a last line ("NNN "). */
+static void
+count_reply(struct smtp_session *s, size_t at)
+{
+	struct evbuffer_ptr p;
+	char c[4];
+
+	if (s->env->stats != NULL &&
+	    evbuffer_ptr_set(s->out, &p, at, EVBUFFER_PTR_SET) == 0 &&
+	    evbuffer_copyout_from(s->out, &p, c, 4) == 4 && c[3] == ' ' &&
+	    c[0] >= '2' && c[0] <= '5')
+		s->env->stats->replies[c[0] - '2']++;
+}
+
 static void reply(struct smtp_session *s, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 
@@ -354,12 +369,15 @@ reply(struct smtp_session *s, const char *fmt, ...)
 {
 	va_list ap;
 
+	size_t at = evbuffer_get_length(s->out);
+
 	if (s->dead)
 		return;
 	va_start(ap, fmt);
 	(void)evbuffer_add_vprintf(s->out, fmt, ap);
 	va_end(ap);
 	(void)evbuffer_add(s->out, "\r\n", 2);
+	count_reply(s, at);
 }
 
 static void
@@ -538,6 +556,8 @@ proceed_helo(struct smtp_session *s, const struct smtp_cmd *c)
 				    out, "250-MTRK\r\n250 STARTTLS\r\n");
 			else
 				evbuffer_add_printf(out, "250 MTRK\r\n");
+			if (s->env->stats != NULL)
+				s->env->stats->replies[0]++;
 		}
 	}
 	log_info("%s smtp helo helo=%s verb=%s", s->id,
@@ -1214,6 +1234,8 @@ commit_done(void *arg, int rc, int err)
 			    m->qid, m->envid);
 		else
 			reply(s, "250 2.0.0 Ok: queued as %s", m->qid);
+		if (s->env->stats != NULL)
+			s->env->stats->accepted++;
 		log_info("%s smtp queued qid=%s from=<%s> nrcpt=%zu "
 		         "size=%" PRIu64,
 		    s->id, m->qid,

@@ -41,6 +41,7 @@ struct smtp_env {
 	enum smtp_mode mode; /* the listener's kind */
 	const struct smtp_hooks *hooks;
 	void *hooks_arg;
+	struct smtp_server_stats *stats; /* counters for /metrics, or NULL */
 };
 
 /* What the connection does after smtp_session_run(). */

@@ -696,6 +696,22 @@ chk_auth_dovecot(const struct conf *c)
 }
 
 static void
+chk_http(const struct conf *c)
+{
+	struct sockaddr_in sin;
+
+	assert_int_equal(c->n_http_listen, 1);
+	assert_int_equal(c->n_https_listen, 0);
+	assert_int_equal(c->n_metrics_networks, 0);
+	memset(&sin, 0, sizeof(sin));
+	sin.sin_family = AF_INET;
+	sin.sin_addr.s_addr = htonl(0x7f000001);
+	assert_false(conf_nets_match(c->metrics_networks, c->n_metrics_networks,
+	    (struct sockaddr *)&sin));
+	assert_true(conf_relay_allowed(c, (struct sockaddr *)&sin));
+}
+
+static void
 chk_value_eq(const struct conf *c)
 {
 	assert_string_equal(c->store, "postgresql://u:p=w@h/db");
@@ -790,6 +806,30 @@ static const struct load_case load_cases[] = {
 	    "smtp_listen = 127.0.0.1:2525\nauth = passwd:/p\n"
 	    "submission_listen = 127.0.0.1:587, 127.0.0.1:2525\n",
 	    0, NULL, ":3: submission_listen address 2 is also in smtp_listen",
+	    NULL },
+	/* HTTP */
+	{ "http", "http_listen = 127.0.0.1:8080\nmetrics_networks =\n", 0, NULL,
+	    NULL, chk_http },
+	{ "https without tls", "\nhttps_listen = 127.0.0.1:8443\n", 0, NULL,
+	    ":2: https_listen needs tls_cert_file and tls_key_file", NULL },
+	{ "http shares mtqp",
+	    "mtqp_listen = 127.0.0.1:1038\nhttp_listen = 127.0.0.1:1038\n", 0,
+	    NULL, ":2: http_listen address 1 is also in mtqp_listen", NULL },
+	{ "https shares http",
+	    "tls_cert_file = /c\ntls_key_file = /k\n"
+	    "https_listen = 127.0.0.1:8080\nhttp_listen = 127.0.0.1:8080\n",
+	    0, NULL, ":4: https_listen address 1 is also in http_listen",
+	    NULL },
+	{ "http_admins without auth", "http_admins = alice\n", 0, NULL,
+	    ":1: http_admins needs auth", NULL },
+	{ "http_admins twice", "auth = passwd:/p\nhttp_admins = a, b, a\n", 0,
+	    NULL, ":2: http_admins: 'a' is listed twice", NULL },
+	{ "http_admins space", "auth = passwd:/p\nhttp_admins = a b\n", 0, NULL,
+	    ":2: http_admins: 'a b' is not a login", NULL },
+	{ "http_admins empty item", "auth = passwd:/p\nhttp_admins = a,,b\n", 0,
+	    NULL, ":2: http_admins: empty item in list", NULL },
+	{ "metrics host bits", "metrics_networks = 10.0.0.1/8\n", 0, NULL,
+	    ":1: metrics_networks: '10.0.0.1/8' has host bits set past /8",
 	    NULL },
 	{ "submissions shares submission",
 	    "submissions_listen = [::1]:465\nauth = passwd:/p\n"
@@ -1411,6 +1451,13 @@ test_golden_defaults(void **state)
 	assert_int_equal(c.mtqp_chain, d.mtqp_chain);
 	assert_int_equal(c.hide_internal_hosts, d.hide_internal_hosts);
 	assert_string_equal(c.user, d.user);
+	assert_int_equal(c.n_http_listen, 0);
+	assert_int_equal(c.n_https_listen, 0);
+	assert_int_equal(c.n_http_admins, 0);
+	assert_int_equal(c.n_metrics_networks, d.n_metrics_networks);
+	assert_int_equal(d.n_metrics_networks, 2);
+	assert_memory_equal(
+	    c.metrics_networks, d.metrics_networks, sizeof(d.metrics_networks));
 	conf_free(&c);
 	conf_free(&d);
 	free(path);
@@ -1479,6 +1526,20 @@ test_golden_full(void **state)
 	assert_int_equal(c.mtqp_chain, 1);
 	assert_int_equal(c.hide_internal_hosts, 1);
 	assert_string_equal(c.user, "_msgtrk");
+	assert_int_equal(c.n_http_listen, 1);
+	sin = (const struct sockaddr_in *)&c.http_listen[0].ss;
+	assert_int_equal(ntohs(sin->sin_port), 8080);
+	assert_int_equal(c.n_https_listen, 2);
+	sin6 = (const struct sockaddr_in6 *)&c.https_listen[0].ss;
+	assert_int_equal(ntohs(sin6->sin6_port), 8443);
+	assert_int_equal(c.n_metrics_networks, 1);
+	assert_int_equal(c.metrics_networks[0].prefix, 24);
+	assert_int_equal(c.n_http_admins, 2);
+	assert_string_equal(c.http_admins[0], "alice");
+	assert_string_equal(c.http_admins[1], "ops@example.net");
+	assert_true(conf_is_http_admin(&c, "alice"));
+	assert_false(conf_is_http_admin(&c, "Alice"));
+	assert_false(conf_is_http_admin(&c, "bob"));
 	conf_free(&c);
 	free(path);
 }

@@ -8,7 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "cli/json.h"
+#include "common/json.h"
 #include "msgtrk/buf.h"
 #include "table.h"
 

@@ -694,7 +694,7 @@ test_rate_table_full(void **state)
 	assert_true(fail_at(r, "198.51.100.1", MS0 + 2000) == 0);
 	assert_true(fail_at(r, "198.51.100.2", MS0 + 2000) == PERIOD);
 	assert_true(fail_at(r, "198.51.100.3", MS0 + 2000) == 2 * PERIOD);
-	assert_true(r->overflowed == 3);
+	assert_true(r->rl.overflowed == 3);
 	/* Known clients keep their own buckets meanwhile. */
 	assert_true(fail_at(r, "10.0.5.1", MS0 + 2000) == 0);
 	/* Once the first entry (10.0.0.1) is full again it is reused: the

@@ -56,6 +56,7 @@ struct io {
 	int defer;
 	int deferred; /* a lookup waits */
 	struct mtqp_proto *proto;
+	uint64_t results[MTQP_TRACK_RESULTS]; /* /metrics counters */
 };
 
 static int
@@ -296,6 +297,7 @@ open_session(struct io *io, int tls)
 	p.addr = "192.0.2.1";
 	p.ops = &ops;
 	p.io = io;
+	p.results = io->results;
 	assert_non_null(s = mtqp_proto_new(&p));
 	io->proto = s;
 	return s;
@@ -413,6 +415,44 @@ test_track_found(void **state)
 	assert_true(strncmp(io.out.data, "+OK+", 4) == 0);
 	assert_int_equal(io.lookups, 4); /* as sent, then unbracketed */
 	assert_int_equal(mtqp_proto_state(s), MTQP_PROTO_READY);
+	mtqp_proto_free(s);
+	buf_reset(&io.out);
+}
+
+/* /metrics: every TRACK answer is counted by its result, as logged. */
+static void
+test_track_results(void **state)
+{
+	static const uint64_t want[MTQP_TRACK_RESULTS] = { 1, 2, 1, 1, 1, 2 };
+	struct io io;
+	struct mtqp_proto *s;
+	int i;
+
+	(void)state;
+	memset(&io, 0, sizeof(io));
+	buf_init(&io.out, 1024 * 1024);
+	s = open_session(&io, NO_TLS);
+	say(s, "TRACK " ENVID " " S "\r\n"); /* found */
+	say(s, "TRACK " ENVID " " BOGUS "\r\n"); /* unknown */
+	say(s, "TRACK other@client.example.org " S "\r\n"); /* unknown */
+	say(s, "FROB\r\n"); /* bad-command */
+	say(s, "TRACK\r\n"); /* bad-command */
+	io.store_failed = 1;
+	say(s, "TRACK " ENVID " " S "\r\n"); /* store-unavailable */
+	io.store_failed = 0;
+	io.store_error = 1;
+	say(s, "TRACK " ENVID " " S "\r\n"); /* error */
+	mtqp_proto_free(s);
+	buf_clear(&io.out);
+	s = open_session(&io, TLS_REQUIRED);
+	say(s, "TRACK " ENVID " " S "\r\n"); /* tls-required */
+	for (i = 0; i < MTQP_TRACK_RESULTS; i++)
+		if (io.results[i] != want[i])
+			fail_msg("%s: %llu, want %llu",
+			    mtqp_track_result_name((enum mtqp_track_result)i),
+			    (unsigned long long)io.results[i],
+			    (unsigned long long)want[i]);
+	assert_string_equal(mtqp_track_result_name(MTQP_TRACK_RESULTS), "?");
 	mtqp_proto_free(s);
 	buf_reset(&io.out);
 }
@@ -685,6 +725,7 @@ main(void)
 {
 	const struct CMUnitTest once[] = {
 		cmocka_unit_test(test_track_found),
+		cmocka_unit_test(test_track_results),
 		cmocka_unit_test(test_track_opaque),
 		cmocka_unit_test(test_track_async),
 		cmocka_unit_test(test_track_delayed),

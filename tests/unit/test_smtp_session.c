@@ -436,6 +436,7 @@ teardown_conf(void **state)
 
 struct sess {
 	struct smtp_env env;
+	struct smtp_server_stats stats;
 	struct smtp_session *s;
 	struct evbuffer *in;
 	struct buf out; /* the transcript: replies and [markers] */
@@ -456,6 +457,8 @@ sess_open_mode(struct sess *x, int tls, const char *addr, enum smtp_mode mode)
 	x->env.tls = tls;
 	x->env.hooks = &hooks;
 	x->env.hooks_arg = NULL;
+	memset(&x->stats, 0, sizeof(x->stats));
+	x->env.stats = &x->stats;
 	x->s = smtp_session_new(&x->env, (struct sockaddr *)&sin, sizeof(sin),
 	    "00000000deadbeef", on_wake, NULL);
 	assert_non_null(x->s);
@@ -873,6 +876,30 @@ transcript_mode(const struct transcript *r)
 	                               : SUBMIT_NOW;
 }
 
+/* The /metrics counters agree with the transcript: one reply per last
+ * line ("NNN "), by class, and one message accepted per "queued as". */
+static void
+check_counters(const struct sess *x)
+{
+	const char *p = buf_cstr(&x->out), *q;
+	uint64_t want[4] = { 0, 0, 0, 0 }, queued = 0;
+
+	for (q = p; q != NULL && *q != '\0'; q = strstr(q, "\r\n")) {
+		if (q != p)
+			q += 2;
+		if (q[0] >= '2' && q[0] <= '5' && q[1] >= '0' && q[1] <= '9' &&
+		    q[2] >= '0' && q[2] <= '9' && q[3] == ' ')
+			want[q[0] - '2']++;
+		if (strncmp(q, "250 2.0.0 Ok: queued as ", 24) == 0)
+			queued++;
+	}
+	assert_int_equal(x->stats.replies[0], want[0]);
+	assert_int_equal(x->stats.replies[1], want[1]);
+	assert_int_equal(x->stats.replies[2], want[2]);
+	assert_int_equal(x->stats.replies[3], want[3]);
+	assert_int_equal(x->stats.accepted, queued);
+}
+
 static void
 transcript_feed(const void *ctx, const char *in, size_t n, const size_t *cuts,
     size_t ncuts, struct buf *out)
@@ -897,6 +924,7 @@ transcript_feed(const void *ctx, const char *in, size_t n, const size_t *cuts,
 	}
 	buf_clear(out);
 	assert_int_equal(buf_add(out, x.out.data, x.out.len), 0);
+	check_counters(&x);
 	sess_close(&x);
 }
 

@@ -1,14 +1,16 @@
 /*
- * json: the little JSON msgtrk needs (RFC 8259).  A writer that appends
- * to a bounded struct buf with correct string escaping, and a reader for
- * the flat objects of the keyring: one object whose values are strings,
- * null, or arrays of strings.  Nothing else is accepted, which keeps the
+ * json: the little JSON msgtrk and msgtrkd need (RFC 8259).  A writer
+ * that appends to a bounded struct buf with correct string escaping, and
+ * a reader for flat objects (the keyring's lines, the HTTP API's
+ * requests): one object whose values are strings, null, or arrays of
+ * strings.  Nothing else is accepted, which keeps the
  * reader small and every input bounded.
  */
-#ifndef MSGTRK_CLI_JSON_H
-#define MSGTRK_CLI_JSON_H
+#ifndef MSGTRK_COMMON_JSON_H
+#define MSGTRK_COMMON_JSON_H
 
 #include <stddef.h>
+#include <time.h>
 
 #include "msgtrk/buf.h"
 
@@ -28,6 +30,11 @@ int json_str(struct buf *b, const char *s, size_t n);
 
 /* json_str() of a NUL-terminated string, or "null" when s is NULL. */
 int json_cstr(struct buf *b, const char *s);
+
+/* Appends t as an RFC 5322 date string ("Sun, 22 Nov 2026 06:37:36
+ * +0000"), or null when t is 0 or cannot be written.  Returns 0 or -1 as
+ * json_str(). */
+int json_date(struct buf *b, time_t t);
 
 /* Appends "key": (key through json_str()) preceded by a comma unless
  * first is set.  Returns 0 or -1 as json_str(). */
@@ -51,4 +58,4 @@ typedef int (*json_member_fn)(void *arg, const char *key, const char *val,
 int json_read_object(const char *s, size_t n, json_member_fn fn, void *arg,
     char *err, size_t errsize);
 
-#endif /* MSGTRK_CLI_JSON_H */
+#endif /* MSGTRK_COMMON_JSON_H */

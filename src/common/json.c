@@ -5,7 +5,8 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "cli/json.h"
+#include "common/json.h"
+#include "msgtrk/date.h"
 
 /* Length of the valid UTF-8 sequence at s (n octets available), or 0
  * (RFC 3629 §4: no overlongs, no surrogates, nothing above U+10FFFF). */
@@ -98,6 +99,17 @@ json_cstr(struct buf *b, const char *s)
 	if (s == NULL)
 		return buf_adds(b, "null");
 	return json_str(b, s, strlen(s));
+}
+
+int
+json_date(struct buf *b, time_t t)
+{
+	struct date d = { t, 0 };
+	char s[DATE_MAX];
+
+	if (t == 0 || date_format(&d, s, sizeof(s)) == -1)
+		return buf_adds(b, "null");
+	return json_cstr(b, s);
 }
 
 int
