@@ -48,6 +48,8 @@ struct store_reader_job;
 #define HTTP_STORE_DEADLINE 5000
 /* Rows the admin page shows (the API returns up to the reader's max). */
 #define HTTP_ADMIN_ROWS 500
+/* Messages /sent and /api/v1/sent list, newest first. */
+#define HTTP_SENT_ROWS 500
 
 struct http_conn;
 struct http_req;

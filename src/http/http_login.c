@@ -22,6 +22,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <time.h>
 
 #include <event2/http.h>
@@ -31,7 +32,10 @@
 #include "common/log.h"
 #include "http/http_int.h"
 #include "msgtrk/b64.h"
+#include "msgtrk/mtqp.h"
 #include "msgtrk/str.h"
+#include "msgtrk/xtext.h"
+#include "store/store_reader.h"
 
 struct http_session {
 	char token[HTTP_TOKEN_LEN + 1];
@@ -471,10 +475,11 @@ struct http_sent_rcpt {
 
 struct http_sent_msg {
 	const char *envid;
+	const char *secret;
 	time_t submitted;
 	const char *subject;
 	size_t nrcpt;
-	const struct http_sent_rcpt *rcpts;
+	struct http_sent_rcpt *rcpts;
 };
 
 static void
@@ -490,6 +495,8 @@ sent_json(struct http_req *r, const struct http_sent_msg *m, size_t n)
 		rc |= buf_adds(&b, i ? ",\n{" : "\n{");
 		rc |= json_key(&b, 1, "envid");
 		rc |= json_cstr(&b, m[i].envid);
+		rc |= json_key(&b, 0, "secret");
+		rc |= json_cstr(&b, m[i].secret);
 		rc |= json_key(&b, 0, "submitted");
 		rc |= json_date(&b, m[i].submitted);
 		rc |= json_key(&b, 0, "subject");
@@ -517,6 +524,40 @@ sent_json(struct http_req *r, const struct http_sent_msg *m, size_t n)
 	http_respond(r, 200, "application/json", &b);
 }
 
+/* A message's Track button: the tracking form, filled in (hidden) with
+ * its envid (xtext, as in ENVID=), its secret and this node as the first
+ * tracking server (its hostname: SRV, else port 1038, as any tracker
+ * finds it).  Nothing when this node serves no MTQP. */
+static int
+sent_track_form(struct buf *b, const struct http_req *r,
+    const struct http_session *ss, const struct http_sent_msg *m)
+{
+	struct buf x;
+	int rc = 0;
+
+	if (r->s->conf->n_mtqp_listen == 0 || ss == NULL)
+		return 0;
+	buf_init(&x, MTQP_ENVID_TEXT_MAX);
+	if (xtext_encode(&x, m->envid, strlen(m->envid)) == -1 ||
+	    buf_addc(&x, '\0') == -1) {
+		buf_reset(&x);
+		return 0;
+	}
+	rc |= buf_adds(b,
+	    "<form method=\"post\" action=\"/track\" class=\"sent-track\">"
+	    "<input type=\"hidden\" name=\"csrf\" value=\"");
+	rc |= page_esc(b, ss->csrf);
+	rc |= buf_adds(b, "\"><input type=\"hidden\" name=\"envid\" value=\"");
+	rc |= page_esc(b, (const char *)x.data);
+	rc |= buf_adds(b, "\"><input type=\"hidden\" name=\"secret\" value=\"");
+	rc |= page_esc(b, m->secret);
+	rc |= buf_adds(b, "\"><input type=\"hidden\" name=\"server\" value=\"");
+	rc |= page_esc(b, r->s->conf->hostname);
+	rc |= buf_adds(b, "\"><button type=\"submit\">Track</button></form>");
+	buf_reset(&x);
+	return rc;
+}
+
 static void
 sent_html(struct http_req *r, const struct http_sent_msg *m, size_t n)
 {
@@ -535,7 +576,7 @@ sent_html(struct http_req *r, const struct http_sent_msg *m, size_t n)
 	else
 		rc |= buf_adds(&b,
 		    "<table>\n<tr><th>Sent</th><th>Subject"
-		    "</th><th>Recipients</th></tr>\n");
+		    "</th><th>Recipients</th><th></th></tr>\n");
 	for (i = 0; i < n; i++) {
 		char d[64];
 		struct tm tm;
@@ -558,6 +599,8 @@ sent_html(struct http_req *r, const struct http_sent_msg *m, size_t n)
 			rc |= page_esc(&b, m[i].rcpts[k].status);
 			rc |= buf_adds(&b, "<br>");
 		}
+		rc |= buf_adds(&b, "</td><td>");
+		rc |= sent_track_form(&b, r, ss, &m[i]);
 		rc |= buf_adds(&b, "</td></tr>\n");
 	}
 	if (n > 0)
@@ -588,22 +631,78 @@ sent_answer(struct http_req *r, const struct http_sent_msg *m, size_t n)
 }
 
 /*
- * THE PLACE WHERE /sent AND /api/v1/sent MEET THE STORE.  The messages
- * that r->login sent with automatic tracking, newest first, each with
- * its recipients' current final_action and status.  The store keeps them
- * once store.h has list_sent (store_reader_list_sent(), the submission
- * branch); until then the list is empty and the answer comes at once.
- * To wire it: start store_reader_list_sent(r->s->d.reader, r->login,
- * HTTP_STORE_DEADLINE, cb, r) here, keep its job in r->job and call
- * http_req_wait(r); in cb set r->job = NULL, map the rows to struct
- * http_sent_msg and call sent_answer(r, rows, n) (or http_error(r, 504,
- * ...) on STORE_READER_TIMEOUT, 503 on -1).  A request whose connection
- * goes first has its job cancelled by http.c (store_reader_cancel).
+ * The messages r->login sent with automatic tracking (the store's "sent"
+ * rows, read off the loop by store_reader_list_sent), newest first, each
+ * with its recipients' current final_action and status, and the secret
+ * msgtrkd keeps for it (shown to that login only).  A request whose
+ * connection goes first has its job cancelled by http.c.
  */
+static void
+on_sent(void *arg, int rc, struct store_msg *msgs, size_t n, const char *err)
+{
+	struct http_req *r = arg;
+	struct http_sent_msg *m = NULL;
+	struct http_sent_rcpt *rc_all = NULL;
+	size_t i, k, nr = 0;
+
+	r->job = NULL;
+	if (rc == STORE_READER_TIMEOUT) {
+		http_error(r, 504, "the store did not answer in time");
+		return;
+	}
+	if (rc == -1) {
+		log_warnx(
+		    "- http sent id=%016" PRIx64 " error=\"%s\"", r->id, err);
+		http_error(r, 503, "the store cannot be asked now");
+		return;
+	}
+	for (i = 0; i < n; i++)
+		nr += msgs[i].nrcpt;
+	if (n > 0 &&
+	    ((m = calloc(n, sizeof(*m))) == NULL ||
+	        (rc_all = calloc(nr + 1, sizeof(*rc_all))) == NULL)) {
+		free(m);
+		store_msgs_free(msgs, n);
+		http_error(r, 500, "out of memory");
+		return;
+	}
+	for (i = 0, nr = 0; i < n; i++) {
+		m[i].envid = msgs[i].envid != NULL ? msgs[i].envid : "";
+		m[i].secret = msgs[i].secret != NULL ? msgs[i].secret : "";
+		m[i].submitted = msgs[i].arrival;
+		m[i].subject = msgs[i].subject;
+		m[i].nrcpt = msgs[i].nrcpt;
+		m[i].rcpts = rc_all + nr;
+		for (k = 0; k < msgs[i].nrcpt; k++, nr++) {
+			const struct store_rcpt *sr = &msgs[i].rcpts[k];
+			const char *a = sr->orcpt != NULL ? sr->orcpt : "";
+
+			/* "rfc822;a@b.test": the address as it was sent. */
+			if (strncasecmp(a, "rfc822;", 7) == 0)
+				a += 7;
+			rc_all[nr].address = a;
+			rc_all[nr].final_action = store_action_name(sr->action);
+			rc_all[nr].status = sr->status[0] ? sr->status : NULL;
+		}
+	}
+	sent_answer(r, m, n);
+	free(rc_all);
+	free(m);
+	store_msgs_free(msgs, n);
+}
+
 static void
 sent_lookup(struct http_req *r)
 {
-	sent_answer(r, NULL, 0);
+	struct store_reader *rd = r->s->d.reader;
+
+	if (rd == NULL ||
+	    (r->job = store_reader_list_sent(rd, r->login, HTTP_SENT_ROWS,
+	         HTTP_STORE_DEADLINE, on_sent, r)) == NULL) {
+		http_error(r, 503, "the store cannot be asked now");
+		return;
+	}
+	http_req_wait(r);
 }
 
 void

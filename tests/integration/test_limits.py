@@ -32,14 +32,32 @@ from test_hostile import Raw, secret_pair
 
 suite = Suite("limits")
 
-# The limits under test (src/smtp/smtp.h, src/mtqp/mtqp_server.h), and
-# what msgtrkd must raise RLIMIT_NOFILE to (src/msgtrkd/main.c:
-# sessions + DELIVERY_CONN_MAX 100 + a margin of 256).
-SMTP_SESSIONS_MAX = 10000
-SMTP_SESSIONS_PER_ADDR_MAX = 100
-MTQP_SESSIONS_MAX = 1000
-MTQP_SESSIONS_PER_ADDR_MAX = 32
-NOFILE_WANT = SMTP_SESSIONS_MAX + MTQP_SESSIONS_MAX + 100 + 256
+# The limits under test, read from the sources so that the test follows
+# them: src/smtp/smtp.h, src/mtqp/mtqp_server.h, and what msgtrkd must
+# raise RLIMIT_NOFILE to (src/msgtrkd/main.c NOFILE_WANT: every kind of
+# session + DELIVERY_CONN_MAX + the HTTP connections and trail followers +
+# a margin).
+
+
+def c_define(path, name):
+    with open(os.path.join(harness.TOP, path)) as f:
+        m = re.search(r"^#define %s (\d+)" % name, f.read(), re.M)
+    assert m, "%s not defined in %s" % (name, path)
+    return int(m.group(1))
+
+
+SMTP_SESSIONS_MAX = c_define("src/smtp/smtp.h", "SMTP_SESSIONS_MAX")
+SMTP_SESSIONS_PER_ADDR_MAX = c_define("src/smtp/smtp.h",
+                                      "SMTP_SESSIONS_PER_ADDR_MAX")
+MTQP_SESSIONS_MAX = c_define("src/mtqp/mtqp_server.h",
+                             "MTQP_SERVER_SESSIONS_MAX")
+MTQP_SESSIONS_PER_ADDR_MAX = c_define("src/mtqp/mtqp_server.h",
+                                      "MTQP_SERVER_SESSIONS_PER_ADDR_MAX")
+NOFILE_WANT = (SMTP_SESSIONS_MAX + MTQP_SESSIONS_MAX
+               + c_define("src/delivery/delivery.h", "DELIVERY_CONN_MAX")
+               + c_define("src/http/http.h", "HTTP_CONNS_MAX")
+               + c_define("src/http/http.h", "HTTP_TRAILS_MAX")
+               + c_define("src/msgtrkd/main.c", "NOFILE_MARGIN"))
 # Connections in flight (not yet greeted) at a time: below the listen
 # backlog of both servers (511), so none is dropped by the kernel.
 BURST = 256

@@ -520,13 +520,10 @@ def msmtp(c, port, starttls_on, ca, login, pw, frm, rcpt, msg):
     return p.returncode, p.stdout.decode() + p.stderr.decode()
 
 
-@suite.case
-def msmtp_two_hops_tracked(c):
-    """msmtp submits through 587 (STARTTLS) and 465 (implicit TLS), no
-    MTRK of its own; hop1 makes it trackable, relays it with MTRK to hop2
-    (its log says mtrk=yes, its store has the same certifier), which
-    delivers it; the secret kept in hop1's store lets msgtrk track follow
-    it to delivered across both hops; another login's list is empty."""
+def two_hops(c, **hop1_extra):
+    """hop1 (submission, TLS for hop1.test) relays dest.test to hop2,
+    which delivers it; dnsmasq names both and has their MTQP SRV
+    records.  Returns (dns, pki, hop1, hop2, mtqp ports)."""
     smtp = {h: free_port() for h in ("hop1", "hop2")}
     mtqp = {h: free_port() for h in ("hop1", "hop2")}
     recs = []
@@ -544,7 +541,19 @@ def msmtp_two_hops_tracked(c):
     hop1 = Node(c, pki=pki, hostname="hop1.test",
                 smtp_listen="127.0.0.1:%d" % smtp["hop1"],
                 mtqp_listen="127.0.0.1:%d" % mtqp["hop1"],
-                dns_servers=dns, routes=routes, local_domains="local.test")
+                dns_servers=dns, routes=routes, local_domains="local.test",
+                **hop1_extra)
+    return dns, pki, hop1, hop2, mtqp
+
+
+@suite.case
+def msmtp_two_hops_tracked(c):
+    """msmtp submits through 587 (STARTTLS) and 465 (implicit TLS), no
+    MTRK of its own; hop1 makes it trackable, relays it with MTRK to hop2
+    (its log says mtrk=yes, its store has the same certifier), which
+    delivers it; the secret kept in hop1's store lets msgtrk track follow
+    it to delivered across both hops; another login's list is empty."""
+    dns, pki, hop1, hop2, mtqp = two_hops(c)
     pw = USERS["alice@example.test"][0]
     envids = []
     for port, st in ((hop1.sub, True), (hop1.subs, False)):
@@ -626,6 +635,124 @@ def msmtp_two_hops_tracked(c):
     body = open(maildir_one(hop2, "rcpt")).read()
     assert "with ESMTPSA" in body and "Message-ID: <" in body, body
     assert "alice@example.test\n\tby" not in body
+
+
+# --- the sender's list on the web -------------------------------------
+
+def http_get(port, path, headers=None):
+    import http.client
+    h = http.client.HTTPConnection("127.0.0.1", port, timeout=WAIT)
+    h.request("GET", path, headers=headers or {})
+    r = h.getresponse()
+    body = r.read()
+    h.close()
+    return r.status, body
+
+
+def basic(login):
+    return {"Authorization": "Basic " + base64.b64encode(
+        ("%s:%s" % (login, USERS[login][0])).encode()).decode()}
+
+
+def certifier_of(secret):
+    import hashlib
+    raw = base64.b64decode(secret + "=" * (-len(secret) % 4))
+    d = hashlib.sha1(raw).digest()
+    return base64.b64encode(d).decode().rstrip("=")
+
+
+@suite.case
+def http_sent_and_track(c):
+    """The sender's own list: alice submits two messages and bob one
+    (smtplib, 587, STARTTLS, AUTH); /api/v1/sent with alice's login lists
+    hers only, newest first, with the Subject, hop1's view of each
+    recipient (transferred, 2.0.0) and the secret hop1 made, whose
+    certifier is the one hop2 got with MTRK.  Then in headless Chromium,
+    as a user would: log in, open My sent mail, press Track on a message:
+    the page follows it from hop1 to hop2 and says delivered."""
+    import cdp
+    http = free_port()
+    dns, pki, hop1, hop2, mtqp = two_hops(
+        c, http_listen="127.0.0.1:%d" % http)
+    wait_port(http)
+    sent = []
+    for login, subject in (("alice@example.test", "first of two"),
+                           ("bob@example.test", "bob's"),
+                           ("alice@example.test", "second of two")):
+        s = starttls(smtp587(hop1), hop1)
+        assert auth_plain(s, login, USERS[login][0])[0] == 235
+        code, text = submit(s, frm=login, msg=MSG.replace(
+            "submission test", subject))
+        s.quit()
+        m = re.search(rb"tracking (\S+)$", text)
+        assert code == 250 and m, (code, text)
+        sent.append((login, subject, m.group(1).decode()))
+    wait_for(lambda: len(os.listdir(os.path.join(
+        hop2.data("mail"), "dest.test", "rcpt", "new"))) == 3
+        if os.path.isdir(os.path.join(hop2.data("mail"), "dest.test",
+                                      "rcpt", "new")) else False,
+        what="three messages delivered at hop2")
+
+    def listed(login):
+        st, body = http_get(http, "/api/v1/sent", basic(login))
+        assert st == 200, (st, body)
+        j = json.loads(body)
+        final = all(r["final_action"] == "transferred"
+                    for m in j for r in m["recipients"])
+        return j if final else None
+    mine = wait_for(lambda: listed("alice@example.test"),
+                    what="alice's list, final")
+    assert [(m["envid"], m["subject"]) for m in mine] == [
+        (sent[2][2], "second of two"), (sent[0][2], "first of two")], mine
+    for m in mine:
+        assert set(m) == {"envid", "secret", "submitted", "subject",
+                          "recipients"}, m
+        assert m["recipients"] == [{"address": "rcpt@dest.test",
+                                    "final_action": "transferred",
+                                    "status": "2.0.0"}], m
+        # The date form of msgtrk log --json (RFC 5322).
+        assert re.fullmatch(r"\w{3}, \d{1,2} \w{3} \d{4} "
+                            r"\d\d:\d\d:\d\d \+0000", m["submitted"]), m
+        got = hop2.query("SELECT certifier FROM msg WHERE envid = ?",
+                         (m["envid"],))
+        assert got and got[0]["certifier"] == certifier_of(m["secret"]), \
+            (got, m)
+    bobs = listed("bob@example.test")
+    assert [m["envid"] for m in bobs] == [sent[1][2]], bobs
+    st, _ = http_get(http, "/api/v1/sent")
+    assert st == 401
+    # The browser: log in, the list, Track.
+    b = cdp.Browser(c.dir)
+    c.on_cleanup(b.close)
+    base = "http://127.0.0.1:%d" % http
+    b.call("Page.navigate", url=base + "/login?next=/sent")
+    b.wait_loaded("login")
+    b.eval("document.querySelector('input[name=login]').value = %s"
+           % json.dumps("alice@example.test"))
+    b.eval("document.querySelector('input[name=password]').value = %s"
+           % json.dumps(USERS["alice@example.test"][0]))
+    b.eval("document.querySelector('form button').click()")
+    b.wait_loaded("sent")
+    rows = b.eval("[...document.querySelectorAll('table tr')].slice(1)"
+                  ".map(tr => tr.innerText)")
+    assert len(rows) == 2 and "second of two" in rows[0] and \
+        "first of two" in rows[1], rows
+    assert "rcpt@dest.test: transferred 2.0.0" in rows[0], rows
+    b.eval("document.querySelectorAll('form.sent-track button')[1]"
+           ".click()")
+    b.wait_loaded("track", timeout=WAIT * 2)
+    end = b.eval("[...document.querySelectorAll('section.rcpt p.end')]"
+                 ".map(p => p.textContent)")
+    boxes = b.eval("[...document.querySelectorAll('svg.path g.hop')]"
+                   ".map(g => g.textContent)")
+    assert len(end) == 1 and end[0].startswith("Delivered"), (end, boxes)
+    assert len(boxes) == 2 and "hop1.test" in boxes[0] and \
+        "hop2.test" in boxes[1], boxes
+    assert sent[0][2] in b.eval("document.body.innerText")
+    log1 = hop1.log()
+    for m in mine + bobs:
+        assert m["secret"] not in log1
+    assert USERS["alice@example.test"][0] not in log1
 
 
 if __name__ == "__main__":
