@@ -103,6 +103,18 @@ queue_body_next(struct queue_body_reader *r, struct buf *out)
 	return 0;
 }
 
+int
+queue_body_done(const struct queue_body_reader *r)
+{
+	uint32_t s = r->step;
+	uint64_t done = r->done;
+
+	for (; s <= r->body.nchunk + 1; s++, done = 0)
+		if (part(r, s).len > done)
+			return 0;
+	return 1;
+}
+
 static void
 read_run(void *ctx, void *arg)
 {

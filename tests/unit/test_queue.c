@@ -506,16 +506,20 @@ relocated_one(struct env *e)
 	return st.relocated >= 1;
 }
 
-/* Reads a whole body back (the test may block: no loop to protect). */
+/* Reads a whole body back (the test may block: no loop to protect).
+ * Before every read, queue_body_done() must say whether it is the end. */
 static void
 read_body(struct env *e, const struct queue_msg *m, struct buf *out)
 {
 	struct queue_body_reader *r = queue_body_open(e->q, m);
-	int rc;
+	int rc, done;
 
 	assert_non_null(r);
-	while ((rc = queue_body_next(r, out)) == 1)
-		;
+	do {
+		done = queue_body_done(r);
+		rc = queue_body_next(r, out);
+		assert_int_equal(done, rc == 0);
+	} while (rc == 1);
 	assert_int_equal(rc, 0);
 	queue_body_close(r);
 }
