@@ -56,6 +56,7 @@
 #include <event2/bufferevent_ssl.h>
 #include <event2/event.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <openssl/x509.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -160,6 +161,7 @@ static void relay_event(struct bufferevent *bev, short what, void *arg);
 static void relay_transaction(struct relay *rl);
 static void relay_quit(struct relay *rl);
 static void relay_fetch(struct relay *rl);
+static void relay_nodelay(struct relay *rl);
 
 static void
 relay_close(struct relay *rl)
@@ -544,6 +546,23 @@ relay_dial(struct relay *rl)
 		relay_next(rl, "connect failed");
 		return;
 	}
+	relay_nodelay(rl);
+}
+
+/* Each command group and each body piece is written at once
+ * (relay_flush), so Nagle's algorithm only delays: a piece written while
+ * the last one is unacknowledged would wait for the peer's delayed ACK
+ * (up to 40 ms on Linux), a whole transaction for nothing. */
+static void
+relay_nodelay(struct relay *rl)
+{
+	evutil_socket_t fd = bufferevent_getfd(rl->bev);
+	int on = 1;
+
+	if (fd >= 0 &&
+	    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &on, sizeof(on)) == -1)
+		log_debug(
+		    "%s delivery nodelay: %s", rl->j->m->qid, strerror(errno));
 }
 
 static void
