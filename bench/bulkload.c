@@ -8,10 +8,15 @@
  * store's bound for bench/mtqp-load.
  *
  *   bulkload -d DATA_DIR [-n N] [-b BATCH] [-l SECONDS] [-S SEED]
+ *            [-s STORE]
  *
  * Message i has envid bench_key_envid(i) and the certifier of
  * bench_key_secret(i) (bench_key.h), so bench/mtqp-load can ask for it.
  * DATA_DIR must not hold a store already (the numbers would be wrong).
+ * -s names the store as msgtrkd's "store" key does: sqlite (the default,
+ * DATA_DIR/tracking.db) or a postgresql:// URI (an empty database, whose
+ * schema is made here; the bytes per recipient are then not measured
+ * and print as 0).
  *
  * Trusts: its arguments.  Privileges: none needed.  Output: one line
  * "bulkload key=value..." (and "lookup key=value..." with -l); errors on
@@ -239,7 +244,7 @@ bulkload_usage(void)
 {
 	fprintf(stderr,
 	    "usage: bulkload -d DATA_DIR [-n N] [-b BATCH] "
-	    "[-l SECONDS] [-S SEED]\n");
+	    "[-l SECONDS] [-S SEED] [-s STORE]\n");
 	exit(2);
 }
 
@@ -248,15 +253,18 @@ main(int argc, char **argv)
 {
 	const struct store_backend *be;
 	struct store *st;
-	const char *dir = NULL;
+	const char *dir = NULL, *uri = "sqlite";
 	unsigned long long n = BULKLOAD_DEFAULT_N;
 	unsigned long long batch = BULKLOAD_DEFAULT_BATCH;
 	unsigned long long seconds = 0, seed = 1;
 	char err[512];
 	int c, rc = 1;
 
-	while ((c = getopt(argc, argv, "d:n:b:l:S:")) != -1) {
+	while ((c = getopt(argc, argv, "d:n:b:l:S:s:")) != -1) {
 		switch (c) {
+		case 's':
+			uri = optarg;
+			break;
 		case 'd':
 			dir = optarg;
 			break;
@@ -288,11 +296,11 @@ main(int argc, char **argv)
 		fprintf(stderr, "bulkload: %s/tracking.db exists\n", dir);
 		return 1;
 	}
-	if ((be = store_backend_find("sqlite")) == NULL) {
-		fprintf(stderr, "bulkload: no sqlite store backend\n");
+	if ((be = store_backend_find(uri)) == NULL) {
+		fprintf(stderr, "bulkload: no such store backend\n");
 		return 1;
 	}
-	if ((st = be->open("sqlite", dir, 0, err, sizeof(err))) == NULL) {
+	if ((st = be->open(uri, dir, 0, err, sizeof(err))) == NULL) {
 		fprintf(stderr, "bulkload: %s\n", err);
 		return 1;
 	}

@@ -3,7 +3,9 @@
  *
  * In the foreground each event is one line on stderr, prefixed with a UTC
  * timestamp, written with a single write(2) so that lines from several
- * threads never interleave.  Otherwise it goes to syslog, facility mail.
+ * threads never interleave; a thread that asked for it (log_defer(): the
+ * event loop's) keeps its lines and writes those of one turn of its loop
+ * with one write(2).  Otherwise it goes to syslog, facility mail.
  * Every function keeps errno as it found it, so a caller may log and then
  * still look at errno.
  */
@@ -24,9 +26,23 @@
 #define LOG_STAMP_MAX 32
 #define LOG_ERRSTR_MAX 128
 
+/* Lines a deferring thread keeps before it must write them. */
+#define LOG_DEFER_MAX (64 * 1024)
+
 static const char *log_ident = "msgtrk";
 static int log_foreground = 1; /* before log_init(): stderr */
 static int log_verbose;
+
+/* log_defer(): the calling thread's kept lines. */
+static __thread char *log_kept;
+static __thread size_t log_kept_len;
+static __thread void (*log_wake)(void *);
+static __thread void *log_wake_arg;
+
+/* The timestamp's seconds part, made once a second per thread. */
+static __thread time_t log_stamp_sec = -1;
+static __thread char log_stamp[LOG_STAMP_MAX];
+static __thread size_t log_stamp_len;
 
 void
 log_init(const char *ident, int foreground, int verbose)
@@ -65,6 +81,80 @@ log_strerror(int e, char *buf, size_t size)
 #endif
 }
 
+/* Writes n octets to stderr, whole (short writes and EINTR). */
+static void
+log_write(const char *p, size_t n)
+{
+	while (n > 0) {
+		ssize_t w = write(STDERR_FILENO, p, n);
+
+		if (w == -1 && errno == EINTR)
+			continue;
+		if (w <= 0)
+			break;
+		p += w;
+		n -= (size_t)w;
+	}
+}
+
+void
+log_flush(void)
+{
+	int saved = errno;
+
+	if (log_kept_len > 0)
+		log_write(log_kept, log_kept_len);
+	log_kept_len = 0;
+	errno = saved;
+}
+
+void
+log_defer(void (*wake)(void *), void *arg)
+{
+	log_flush();
+	if (wake != NULL && log_kept == NULL &&
+	    (log_kept = malloc(LOG_DEFER_MAX)) == NULL)
+		wake = NULL; /* one write a line, as before */
+	if (wake == NULL) {
+		free(log_kept);
+		log_kept = NULL;
+	}
+	log_wake = wake;
+	log_wake_arg = arg;
+}
+
+/* Puts "YYYY-MM-DDTHH:MM:SS.mmmZ " at line; returns its length. */
+static size_t
+log_stamp_put(char *line)
+{
+	struct timespec ts;
+	struct tm tm;
+	long ms;
+	size_t o;
+
+	if (clock_gettime(CLOCK_REALTIME, &ts) == -1)
+		return 0;
+	if (ts.tv_sec != log_stamp_sec) {
+		if (gmtime_r(&ts.tv_sec, &tm) == NULL)
+			return 0;
+		log_stamp_len = strftime(
+		    log_stamp, LOG_STAMP_MAX, "%Y-%m-%dT%H:%M:%S", &tm);
+		if (log_stamp_len == 0 || log_stamp_len + 6 > LOG_STAMP_MAX)
+			return 0;
+		log_stamp_sec = ts.tv_sec;
+	}
+	o = log_stamp_len;
+	memcpy(line, log_stamp, o);
+	ms = ts.tv_nsec / 1000000;
+	line[o++] = '.';
+	line[o++] = (char)('0' + ms / 100);
+	line[o++] = (char)('0' + ms / 10 % 10);
+	line[o++] = (char)('0' + ms % 10);
+	line[o++] = 'Z';
+	line[o++] = ' ';
+	return o;
+}
+
 static void log_vlog(int pri, int err, const char *fmt, va_list ap)
     __attribute__((format(printf, 3, 0)));
 
@@ -77,20 +167,8 @@ log_vlog(int pri, int err, const char *fmt, va_list ap)
 	size_t o = 0, i, start;
 	int n, cut = 0;
 
-	if (log_foreground) {
-		struct timespec ts;
-		struct tm tm;
-
-		if (clock_gettime(CLOCK_REALTIME, &ts) == 0 &&
-		    gmtime_r(&ts.tv_sec, &tm) != NULL) {
-			o = strftime(
-			    line, LOG_STAMP_MAX, "%Y-%m-%dT%H:%M:%S", &tm);
-			n = snprintf(line + o, LOG_STAMP_MAX - o, ".%03ldZ ",
-			    ts.tv_nsec / 1000000);
-			if (n > 0 && (size_t)n < LOG_STAMP_MAX - o)
-				o += (size_t)n;
-		}
-	}
+	if (log_foreground)
+		o = log_stamp_put(line);
 	start = o;
 	n = vsnprintf(line + o, cap - o, fmt, ap);
 	if (n < 0)
@@ -119,19 +197,18 @@ log_vlog(int pri, int err, const char *fmt, va_list ap)
 		if ((unsigned char)line[i] < 0x20 && line[i] != '\t')
 			line[i] = '?';
 	if (log_foreground) {
-		const char *p = line;
-		size_t left;
-
 		line[o++] = '\n';
-		for (left = o; left > 0;) {
-			ssize_t w = write(STDERR_FILENO, p, left);
-
-			if (w == -1 && errno == EINTR)
-				continue;
-			if (w <= 0)
-				break;
-			p += w;
-			left -= (size_t)w;
+		if (log_wake == NULL || pri == LOG_CRIT) {
+			/* The kept lines first: a fatal error comes last. */
+			log_flush();
+			log_write(line, o);
+		} else {
+			if (log_kept_len + o > LOG_DEFER_MAX)
+				log_flush();
+			memcpy(log_kept + log_kept_len, line, o);
+			if (log_kept_len == 0)
+				log_wake(log_wake_arg);
+			log_kept_len += o;
 		}
 	} else {
 		line[o] = '\0';

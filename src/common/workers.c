@@ -107,8 +107,10 @@ thread_main(void *arg)
 			continue;
 		}
 		j->state = JOB_FINISHED;
-		TAILQ_INSERT_TAIL(&w->finished, j, entry);
-		{
+		/* The loop is woken for the first finished job only: it
+		 * takes the whole list after reading the eventfd, so a job
+		 * that finds the list not empty is taken with the others. */
+		if (TAILQ_EMPTY(&w->finished)) {
 			uint64_t one = 1;
 
 			/* Cannot fail short of a broken descriptor: the
@@ -116,6 +118,7 @@ thread_main(void *arg)
 			if (write(w->efd, &one, sizeof(one)) != sizeof(one))
 				abort();
 		}
+		TAILQ_INSERT_TAIL(&w->finished, j, entry);
 	}
 	pthread_mutex_unlock(&w->mtx);
 	if (w->ops.fini != NULL)

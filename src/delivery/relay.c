@@ -56,6 +56,7 @@
 #include <event2/bufferevent_ssl.h>
 #include <event2/event.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <openssl/x509.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -160,6 +161,7 @@ static void relay_event(struct bufferevent *bev, short what, void *arg);
 static void relay_transaction(struct relay *rl);
 static void relay_quit(struct relay *rl);
 static void relay_fetch(struct relay *rl);
+static void relay_nodelay(struct relay *rl);
 
 static void
 relay_close(struct relay *rl)
@@ -213,12 +215,58 @@ relay_abort(struct delivery_job *j)
 		relay_end(rl);
 }
 
+/*
+ * Output.  What a relay sends is gathered in relay_out (loop thread only;
+ * relay_flush() always empties it before returning) and written at once
+ * by relay_flush(): on a plaintext socket whose output is empty, straight
+ * to the socket, so a command or a small body costs one write and no
+ * enabling and disabling of a write event (as netio does for the server
+ * side); what the socket does not take, and everything under TLS, goes
+ * through the bufferevent, which also reports a write error as an event.
+ */
+static struct evbuffer *relay_out;
+
+static struct evbuffer *
+relay_outbuf(void)
+{
+	if (relay_out == NULL && (relay_out = evbuffer_new()) == NULL)
+		fatal("relay");
+	return relay_out;
+}
+
+static void
+relay_flush(struct relay *rl)
+{
+	struct evbuffer *out = bufferevent_get_output(rl->bev);
+	evutil_socket_t fd;
+
+	if (bufferevent_get_underlying(rl->bev) == NULL &&
+	    evbuffer_get_length(out) == 0 &&
+	    (fd = bufferevent_getfd(rl->bev)) >= 0)
+		(void)evbuffer_write(relay_out, fd); /* errors: see above */
+	if (evbuffer_get_length(relay_out) > 0 &&
+	    evbuffer_add_buffer(out, relay_out) == -1) {
+		log_warnx("%s delivery write failed", rl->j->m->qid);
+		evbuffer_drain(relay_out, evbuffer_get_length(relay_out));
+	}
+}
+
+/* Adds a command line (CRLF added) to what relay_flush() sends. */
+static void
+relay_queue(struct relay *rl, const char *line)
+{
+	struct evbuffer *o = relay_outbuf();
+
+	if (evbuffer_add(o, line, strlen(line)) == -1 ||
+	    evbuffer_add(o, "\r\n", 2) == -1)
+		log_warnx("%s delivery write failed", rl->j->m->qid);
+}
+
 static void
 relay_send(struct relay *rl, const char *line)
 {
-	if (bufferevent_write(rl->bev, line, strlen(line)) == -1 ||
-	    bufferevent_write(rl->bev, "\r\n", 2) == -1)
-		log_warnx("%s delivery write failed", rl->j->m->qid);
+	relay_queue(rl, line);
+	relay_flush(rl);
 }
 
 static void
@@ -498,6 +546,23 @@ relay_dial(struct relay *rl)
 		relay_next(rl, "connect failed");
 		return;
 	}
+	relay_nodelay(rl);
+}
+
+/* Each command group and each body piece is written at once
+ * (relay_flush), so Nagle's algorithm only delays: a piece written while
+ * the last one is unacknowledged would wait for the peer's delayed ACK
+ * (up to 40 ms on Linux), a whole transaction for nothing. */
+static void
+relay_nodelay(struct relay *rl)
+{
+	evutil_socket_t fd = bufferevent_getfd(rl->bev);
+	int on = 1;
+
+	if (fd >= 0 &&
+	    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &on, sizeof(on)) == -1)
+		log_debug(
+		    "%s delivery nodelay: %s", rl->j->m->qid, strerror(errno));
 }
 
 static void
@@ -614,9 +679,10 @@ relay_transaction(struct relay *rl)
 	rl->st = RELAY_CMDS;
 	rl->sent = rl->replied = 0;
 	do {
-		relay_send(rl, buf_cstr(&rl->cmds[rl->sent]));
+		relay_queue(rl, buf_cstr(&rl->cmds[rl->sent]));
 		rl->sent++;
 	} while ((rl->ext & SMTP_EHLO_PIPELINING) && rl->sent < rl->ncmd);
+	relay_flush(rl);
 	relay_timeout(rl, DELIVERY_TIMEOUT_CMD);
 }
 
@@ -662,9 +728,13 @@ relay_piece(void *arg, int rc, int err)
 		relay_end(rl); /* deferred while the read was in flight */
 		return;
 	}
-	if (rc == 1)
+	if (rc == 1) {
 		rl->piece_ready = 1;
-	else if (rc == 0)
+		/* The last piece: the final "." goes with it, and no read
+		 * is made to learn that nothing follows. */
+		if (queue_body_done(rl->rd))
+			rl->body_eof = 1;
+	} else if (rc == 0)
 		rl->body_eof = 1;
 	else {
 		snprintf(rl->j->error, sizeof(rl->j->error),
@@ -676,23 +746,32 @@ relay_piece(void *arg, int rc, int err)
 }
 
 /* Appends n octets dot-stuffed to out; rl->bol carries the line state
- * from one piece to the next. */
+ * from one piece to the next.  The octets between two lines that start
+ * with "." go in one run. */
 static int
 relay_stuff(struct relay *rl, struct evbuffer *out, const char *s, size_t n)
 {
-	const char *e = s + n, *nl;
+	const char *e = s + n, *p = s, *nl;
 
-	while (s < e) {
-		if (rl->bol && *s == '.' && evbuffer_add(out, ".", 1) == -1)
-			return -1;
-		nl = memchr(s, '\n', (size_t)(e - s));
-		nl = nl != NULL ? nl + 1 : e;
-		if (evbuffer_add(out, s, (size_t)(nl - s)) == -1)
-			return -1;
-		rl->bol = nl[-1] == '\n';
-		rl->last = nl[-1];
-		s = nl;
+	if (n == 0)
+		return 0;
+	while (p < e) {
+		if (rl->bol && *p == '.') {
+			/* The run so far, then the extra ".": the line's own
+			 * "." starts the next run. */
+			if ((p > s &&
+			        evbuffer_add(out, s, (size_t)(p - s)) == -1) ||
+			    evbuffer_add(out, ".", 1) == -1)
+				return -1;
+			s = p;
+		}
+		nl = memchr(p, '\n', (size_t)(e - p));
+		rl->bol = nl != NULL;
+		p = nl != NULL ? nl + 1 : e;
 	}
+	if (evbuffer_add(out, s, (size_t)(e - s)) == -1)
+		return -1;
+	rl->last = e[-1];
 	return 0;
 }
 
@@ -711,13 +790,15 @@ static void
 relay_pump(struct relay *rl)
 {
 	struct evbuffer *out = bufferevent_get_output(rl->bev);
+	struct evbuffer *o = relay_outbuf();
 
 	if (rl->body_eof == -1) {
 		relay_end(rl); /* temporary failure: j->error */
 		return;
 	}
 	if (rl->piece_ready) {
-		if (relay_stuff(rl, out, rl->piece.data, rl->piece.len) == -1) {
+		if (relay_stuff(rl, o, rl->piece.data, rl->piece.len) == -1) {
+			evbuffer_drain(o, evbuffer_get_length(o));
 			snprintf(rl->j->error, sizeof(rl->j->error),
 			    "out of memory sending the body");
 			relay_end(rl);
@@ -727,17 +808,21 @@ relay_pump(struct relay *rl)
 		buf_clear(&rl->piece);
 	}
 	if (!rl->body_eof) {
+		relay_flush(rl);
 		if (evbuffer_get_length(out) < RELAY_BODY_HIGH)
 			relay_fetch(rl);
 		return; /* relay_piece or relay_write comes back */
 	}
-	/* The end: a last line without CRLF gets one, then "." CRLF. */
+	/* The end: a last line without CRLF gets one, then "." CRLF, in
+	 * the same write as the last piece. */
 	if ((rl->last != '\n' && rl->last != '\0' &&
-	        evbuffer_add(out, "\r\n", 2) == -1) ||
-	    evbuffer_add(out, ".\r\n", 3) == -1) {
+	        evbuffer_add(o, "\r\n", 2) == -1) ||
+	    evbuffer_add(o, ".\r\n", 3) == -1) {
+		evbuffer_drain(o, evbuffer_get_length(o));
 		relay_end(rl);
 		return;
 	}
+	relay_flush(rl);
 	rl->sending = 0;
 	bufferevent_setcb(rl->bev, relay_read, NULL, relay_event, rl);
 	rl->st = RELAY_DOT;

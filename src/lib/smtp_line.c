@@ -3,6 +3,7 @@
  * See include/msgtrk/smtp_line.h for the contract and the choices made.
  */
 #include <errno.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -284,15 +285,84 @@ smtp_line_header(struct smtp_line *r, unsigned char c)
 	}
 }
 
+/* The octets of p[0..n) before the first one the statistics look at one
+ * by one: CR, LF, NUL or 8-bit.  Eight at a time: a word holds one of
+ * them if some byte of it, or of it xor CR or LF repeated, is zero, or
+ * has its high bit set; the exact position is then found byte by byte.
+ * What the per-octet statistics do for any other octet is to count it
+ * in the line's length, so a run of them is counted at once. */
+static size_t
+smtp_line_plain(const unsigned char *p, size_t n)
+{
+	const uint64_t ones = 0x0101010101010101ULL;
+	const uint64_t highs = 0x8080808080808080ULL;
+	size_t i = 0;
+
+	for (; i + 8 <= n; i += 8) {
+		uint64_t x, cr, lf;
+
+		memcpy(&x, p + i, sizeof(x));
+		cr = x ^ (ones * '\r');
+		lf = x ^ (ones * '\n');
+		if (((x | ((x - ones) & ~x) | ((cr - ones) & ~cr) |
+		         ((lf - ones) & ~lf)) &
+		        highs) != 0)
+			break;
+	}
+	for (; i < n; i++) {
+		unsigned char c = p[i];
+
+		if (c == '\r' || c == '\n' || c == '\0' || c >= 0x80)
+			break;
+	}
+	return i;
+}
+
+/* The statistics of one content octet. */
+static void
+smtp_line_octet(struct smtp_line *r, unsigned char c)
+{
+	struct smtp_data_info *info = &r->info;
+
+	if (r->prev_cr && c != '\n')
+		info->flags |= SMTP_DATA_F_BARE_CR;
+	if (c == '\n' && r->prev_cr) {
+		info->lines++;
+		if (r->linelen + 1 > SMTP_LINE_TEXT_MAX)
+			info->flags |= SMTP_DATA_F_LONG_LINE;
+		r->linelen = 0;
+	} else {
+		if (c == '\n')
+			info->flags |= SMTP_DATA_F_BARE_LF;
+		else if (c == '\0') {
+			info->flags |= SMTP_DATA_F_NUL;
+			info->nul++;
+		} else if (c >= 0x80) {
+			info->flags |= SMTP_DATA_F_8BIT;
+			info->eightbit++;
+		}
+		/* Saturates well below SIZE_MAX: only the comparison with
+		 * SMTP_LINE_TEXT_MAX matters. */
+		if (r->linelen <= SMTP_LINE_TEXT_MAX)
+			r->linelen++;
+	}
+	if (r->hs != HDR_BODY)
+		smtp_line_header(r, c);
+	r->prev_cr = c == '\r';
+}
+
 /* Appends n content octets (already unstuffed) to out, within the size
  * limit, and keeps the statistics.  Every flag is derived from the
- * content itself: a CRLF in the content is exactly a CRLF of the input. */
+ * content itself: a CRLF in the content is exactly a CRLF of the input.
+ * Past the header section, runs of ordinary octets are counted at once
+ * (smtp_line_plain): the result is that of smtp_line_octet() for each. */
 static void
 smtp_line_emit(struct smtp_line *r, struct buf *out, const char *p, size_t n)
 {
 	struct smtp_data_info *info = &r->info;
+	const unsigned char *u = (const unsigned char *)p;
 	uint64_t room;
-	size_t i, take;
+	size_t i, k, take;
 
 	/* RFC 1870 §6: past the limit the server keeps reading to the end
 	 * of data and then answers 552; we store up to the limit.  A full
@@ -316,33 +386,20 @@ smtp_line_emit(struct smtp_line *r, struct buf *out, const char *p, size_t n)
 		info->flags |= SMTP_DATA_F_STORE_FAILED;
 	info->size += n;
 	for (i = 0; i < n; i++) {
-		unsigned char c = (unsigned char)p[i];
-
-		if (r->prev_cr && c != '\n')
-			info->flags |= SMTP_DATA_F_BARE_CR;
-		if (c == '\n' && r->prev_cr) {
-			info->lines++;
-			if (r->linelen + 1 > SMTP_LINE_TEXT_MAX)
-				info->flags |= SMTP_DATA_F_LONG_LINE;
-			r->linelen = 0;
-		} else {
-			if (c == '\n')
-				info->flags |= SMTP_DATA_F_BARE_LF;
-			else if (c == '\0') {
-				info->flags |= SMTP_DATA_F_NUL;
-				info->nul++;
-			} else if (c >= 0x80) {
-				info->flags |= SMTP_DATA_F_8BIT;
-				info->eightbit++;
-			}
-			/* Saturates well below SIZE_MAX: only the
-			 * comparison with SMTP_LINE_TEXT_MAX matters. */
-			if (r->linelen <= SMTP_LINE_TEXT_MAX)
-				r->linelen++;
+		if (r->hs == HDR_BODY &&
+		    (k = smtp_line_plain(u + i, n - i)) > 0) {
+			/* k ordinary octets: the first ends a CR as bare,
+			 * each counts in the line. */
+			if (r->prev_cr)
+				info->flags |= SMTP_DATA_F_BARE_CR;
+			r->prev_cr = 0;
+			r->linelen = r->linelen + k > SMTP_LINE_TEXT_MAX + 1
+			    ? SMTP_LINE_TEXT_MAX + 1
+			    : r->linelen + k;
+			if ((i += k) == n)
+				break;
 		}
-		if (r->hs != HDR_BODY)
-			smtp_line_header(r, c);
-		r->prev_cr = c == '\r';
+		smtp_line_octet(r, u[i]);
 	}
 }
 
@@ -350,8 +407,8 @@ int
 smtp_line_data(
     struct smtp_line *r, struct buf *out, enum smtp_line_error *err_out)
 {
-	const char *p, *cr;
-	size_t i, n;
+	const char *p, *cr, *q;
+	size_t i, n, run;
 
 	if (err_out != NULL)
 		*err_out = SMTP_LINE_OK;
@@ -407,17 +464,34 @@ smtp_line_data(
 				r->ds = DATA_MID;
 			break;
 		case DATA_MID:
-			/* Only CRLF can start a line: LF "." is content. */
-			cr = memchr(p + i, '\r', n - i);
-			if (cr == NULL) {
-				smtp_line_emit(r, out, p + i, n - i);
-				i = n;
-			} else {
-				smtp_line_emit(
-				    r, out, p + i, (size_t)(cr - (p + i)) + 1);
-				i = (size_t)(cr - p) + 1;
-				r->ds = DATA_CR;
+			/* Only CRLF can start a line: LF "." is content.  The
+			 * lines that follow go in the same run, up to one
+			 * that starts with "." (unstuffed, or the end) or
+			 * the end of the input. */
+			q = p + i;
+			for (;;) {
+				cr = memchr(q, '\r', (size_t)(p + n - q));
+				if (cr == NULL || cr + 1 == p + n) {
+					run = n - i;
+					if (cr != NULL)
+						r->ds = DATA_CR;
+					break;
+				}
+				if (cr[1] != '\n') {
+					/* A CR alone is content (flagged):
+					 * look on from the octet after it. */
+					q = cr + 1;
+					continue;
+				}
+				if (cr + 2 == p + n || cr[2] == '.') {
+					run = (size_t)(cr + 2 - (p + i));
+					r->ds = DATA_BOL;
+					break;
+				}
+				q = cr + 2;
 			}
+			smtp_line_emit(r, out, p + i, run);
+			i += run;
 			break;
 		}
 	}

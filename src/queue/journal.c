@@ -7,6 +7,7 @@
 #include <fcntl.h>
 #include <inttypes.h>
 #include <limits.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -25,6 +26,18 @@
 /* Records are read back with one allocation; bound it by the format. */
 #define REPLAY_IOV_MAX 64
 
+/* Descriptors journal_read() keeps open, one per segment read lately:
+ * without them every body piece cost an open and a close. */
+#define JOURNAL_RFDS 8
+
+struct journal_rfd {
+	uint64_t seg;
+	int fd; /* -1: a free slot */
+	unsigned int refs; /* reads using it now */
+	int dropped; /* its segment is gone: close when refs is 0 */
+	uint64_t used; /* for eviction: the least lately used goes */
+};
+
 struct journal {
 	char *dir;
 	int dfd; /* the directory, for fsync after renames */
@@ -36,7 +49,16 @@ struct journal {
 	int broken; /* a sync failed: no more appends */
 	int readonly; /* journal_open_readonly() */
 	char id[JOURNAL_ID_LEN + 1]; /* "" if none (read-only, never made) */
+	/* journal_read()'s descriptors, under rmtx (readers run on any
+	 * thread; the writer drops segments) */
+	pthread_mutex_t rmtx;
+	struct journal_rfd rfd[JOURNAL_RFDS];
+	uint64_t rclock;
 };
+
+/* Octets a cursor reads at once: records are read from this window
+ * rather than with three preads each (header, payload, trailer). */
+#define CURSOR_WINDOW (256 * 1024)
 
 struct journal_cursor {
 	char *dir;
@@ -45,6 +67,11 @@ struct journal_cursor {
 	unsigned char *payload;
 	size_t cap;
 	uint64_t skipped; /* segments left early (corruption) */
+	/* segment seg's octets [win_off, win_off + win_len), read ahead */
+	unsigned char *win;
+	uint64_t win_off;
+	size_t win_len;
+	uint64_t seg_size; /* a finished segment's size, 0: not known */
 };
 
 static uint32_t crc_table[256];
@@ -362,6 +389,9 @@ journal_open_mode(const char *dir, uint64_t segment_size, int readonly,
 	}
 	j->fd = -1;
 	j->readonly = readonly;
+	pthread_mutex_init(&j->rmtx, NULL);
+	for (size_t i = 0; i < JOURNAL_RFDS; i++)
+		j->rfd[i].fd = -1;
 	j->segsize = segment_size ? segment_size : JOURNAL_SEGMENT_SIZE;
 	if (!readonly && mkdir(dir, 0700) == -1 && errno != EEXIST) {
 		snprintf(err, errsize, "%s: %s", dir, strerror(errno));
@@ -445,8 +475,14 @@ journal_open_readonly(const char *dir, char *err, size_t errsize)
 void
 journal_free(struct journal *j)
 {
+	size_t i;
+
 	if (j == NULL)
 		return;
+	for (i = 0; i < JOURNAL_RFDS; i++)
+		if (j->rfd[i].fd != -1)
+			close(j->rfd[i].fd);
+	pthread_mutex_destroy(&j->rmtx);
 	if (j->fd != -1)
 		close(j->fd);
 	if (j->dfd > 0)
@@ -663,20 +699,110 @@ journal_sync(struct journal *j)
 	return 0;
 }
 
+/* The kept descriptor of segment seg, its use counted; NULL if there is
+ * none.  Under rmtx. */
+static struct journal_rfd *
+rfd_find(struct journal *j, uint64_t seg)
+{
+	size_t i;
+
+	for (i = 0; i < JOURNAL_RFDS; i++)
+		if (j->rfd[i].fd != -1 && j->rfd[i].seg == seg &&
+		    !j->rfd[i].dropped) {
+			j->rfd[i].refs++;
+			j->rfd[i].used = ++j->rclock;
+			return &j->rfd[i];
+		}
+	return NULL;
+}
+
+/* Keeps fd for segment seg if a slot is free or can be freed (its use
+ * counted), else returns NULL (the caller closes fd after its read).
+ * Under rmtx. */
+static struct journal_rfd *
+rfd_keep(struct journal *j, uint64_t seg, int fd)
+{
+	struct journal_rfd *v = NULL;
+	size_t i;
+
+	for (i = 0; i < JOURNAL_RFDS; i++) {
+		struct journal_rfd *c = &j->rfd[i];
+
+		if (c->fd == -1) {
+			v = c;
+			break;
+		}
+		if (c->refs == 0 && (v == NULL || c->used < v->used))
+			v = c;
+	}
+	if (v == NULL)
+		return NULL;
+	if (v->fd != -1)
+		close(v->fd);
+	v->seg = seg;
+	v->fd = fd;
+	v->refs = 1;
+	v->dropped = 0;
+	v->used = ++j->rclock;
+	return v;
+}
+
 int
 journal_read(struct journal *j, const struct journal_pos *pos, void *out)
 {
+	struct journal_rfd *k;
 	char path[4096];
 	int fd, rc, e;
 
-	seg_path(j, pos->seg, path, sizeof(path));
-	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) == -1)
-		return -1;
+	pthread_mutex_lock(&j->rmtx);
+	k = rfd_find(j, pos->seg);
+	pthread_mutex_unlock(&j->rmtx);
+	if (k != NULL) {
+		fd = k->fd;
+	} else {
+		seg_path(j, pos->seg, path, sizeof(path));
+		if ((fd = open(path, O_RDONLY | O_CLOEXEC)) == -1)
+			return -1;
+		pthread_mutex_lock(&j->rmtx);
+		k = rfd_keep(j, pos->seg, fd);
+		pthread_mutex_unlock(&j->rmtx);
+	}
 	rc = pread_all(fd, out, pos->len, pos->off);
 	e = errno;
-	close(fd);
+	if (k == NULL) {
+		close(fd);
+	} else {
+		pthread_mutex_lock(&j->rmtx);
+		if (--k->refs == 0 && k->dropped) {
+			close(k->fd);
+			k->fd = -1;
+		}
+		pthread_mutex_unlock(&j->rmtx);
+	}
 	errno = e;
 	return rc;
+}
+
+/* Segment seg is gone: its kept descriptors are closed (at once, or by
+ * the last read using one). */
+static void
+rfd_drop(struct journal *j, uint64_t seg)
+{
+	size_t i;
+
+	pthread_mutex_lock(&j->rmtx);
+	for (i = 0; i < JOURNAL_RFDS; i++) {
+		struct journal_rfd *c = &j->rfd[i];
+
+		if (c->fd == -1 || c->seg != seg)
+			continue;
+		if (c->refs == 0) {
+			close(c->fd);
+			c->fd = -1;
+		} else
+			c->dropped = 1;
+	}
+	pthread_mutex_unlock(&j->rmtx);
 }
 
 uint64_t
@@ -701,7 +827,10 @@ journal_drop_oldest(struct journal *j)
 		return -1;
 	}
 	seg_path(j, j->segs[0], path, sizeof(path));
-	if (unlink(path) == -1 || fsync(j->dfd) == -1)
+	if (unlink(path) == -1)
+		return -1;
+	rfd_drop(j, j->segs[0]);
+	if (fsync(j->dfd) == -1)
 		return -1;
 	memmove(j->segs, j->segs + 1, (j->nsegs - 1) * sizeof(*j->segs));
 	j->nsegs--;
@@ -743,6 +872,7 @@ journal_cursor_free(struct journal_cursor *c)
 		return;
 	if (c->fd != -1)
 		close(c->fd);
+	free(c->win);
 	free(c->payload);
 	free(c->dir);
 	free(c);
@@ -760,6 +890,75 @@ uint64_t
 journal_cursor_skipped(const struct journal_cursor *c)
 {
 	return c->skipped;
+}
+
+/* Makes [off, off + need) of the cursor's segment readable in its window,
+ * reading up to CURSOR_WINDOW octets from off but never past size (the
+ * synced limit, or the end of a finished segment: octets that no longer
+ * change).  The caller checked that off + need <= size.  Returns 0, or -1
+ * with errno set. */
+static int
+cursor_window(
+    struct journal_cursor *c, uint64_t off, size_t need, uint64_t size)
+{
+	size_t want = CURSOR_WINDOW;
+
+	if (off >= c->win_off && off + need <= c->win_off + c->win_len)
+		return 0;
+	if (want > size - off)
+		want = (size_t)(size - off);
+	if (c->win == NULL && (c->win = malloc(CURSOR_WINDOW)) == NULL)
+		return -1;
+	c->win_len = 0;
+	if (pread_all(c->fd, c->win, want, off) == -1)
+		return -1;
+	c->win_off = off;
+	c->win_len = want;
+	return 0;
+}
+
+/* read_record() for a cursor: from its window when the record fits one,
+ * else read whole into c->payload. */
+static int
+cursor_record(struct journal_cursor *c, uint64_t size, uint8_t *type_out,
+    uint32_t *len_out, const void **payload_out)
+{
+	const unsigned char *h;
+	uint64_t off = c->off;
+	uint32_t len, crc;
+	int r;
+
+	if (off + JOURNAL_HDR_LEN + JOURNAL_TRAILER_LEN > size)
+		return 0;
+	if (cursor_window(
+	        c, off, JOURNAL_HDR_LEN + JOURNAL_TRAILER_LEN, size) == -1)
+		return -1;
+	h = c->win + (off - c->win_off);
+	len = get32(h + 8);
+	if (get32(h) != REC_MAGIC || h[4] != JOURNAL_VERSION ||
+	    len > JOURNAL_RECORD_MAX ||
+	    off + JOURNAL_HDR_LEN + len + JOURNAL_TRAILER_LEN > size)
+		return 0;
+	if ((uint64_t)JOURNAL_HDR_LEN + len + JOURNAL_TRAILER_LEN >
+	    CURSOR_WINDOW) {
+		r = read_record(
+		    c->fd, off, size, &c->payload, &c->cap, type_out, len_out);
+		*payload_out = c->payload;
+		return r;
+	}
+	if (cursor_window(c, off,
+	        JOURNAL_HDR_LEN + (size_t)len + JOURNAL_TRAILER_LEN,
+	        size) == -1)
+		return -1;
+	h = c->win + (off - c->win_off);
+	crc = journal_crc32c(0, h, 12);
+	crc = journal_crc32c(crc, h + JOURNAL_HDR_LEN, len);
+	if (crc != get32(h + 12) || get32(h + JOURNAL_HDR_LEN + len) != REC_END)
+		return 0;
+	*type_out = h[5];
+	*len_out = len;
+	*payload_out = h + JOURNAL_HDR_LEN;
+	return 1;
 }
 
 int
@@ -782,22 +981,26 @@ journal_cursor_next(struct journal_cursor *c, uint64_t limit_seg,
 			    c->seg);
 			if ((c->fd = open(path, O_RDONLY | O_CLOEXEC)) == -1)
 				return -1;
+			c->win_len = 0;
+			c->seg_size = 0;
 		}
-		if (c->seg == limit_seg)
+		if (c->seg == limit_seg) {
 			size = limit_off;
-		else if (fstat(c->fd, &st) == -1)
+		} else if (c->seg_size != 0) {
+			size = c->seg_size; /* finished: it no longer grows */
+		} else if (fstat(c->fd, &st) == -1) {
 			return -1;
-		else
+		} else {
 			size = (uint64_t)st.st_size;
-		r = read_record(
-		    c->fd, c->off, size, &c->payload, &c->cap, type_out, &len);
+			c->seg_size = size;
+		}
+		r = cursor_record(c, size, type_out, &len, payload_out);
 		if (r == -1)
 			return -1;
 		if (r == 1) {
 			pos_out->seg = c->seg;
 			pos_out->off = c->off + JOURNAL_HDR_LEN;
 			pos_out->len = len;
-			*payload_out = c->payload;
 			c->off += JOURNAL_HDR_LEN + len + JOURNAL_TRAILER_LEN;
 			return 1;
 		}

@@ -247,6 +247,9 @@ int queue_body_next(struct queue_body_reader *r, struct buf *out);
  * queue_body_next()'s result.  Returns 0, or -1 (errno). */
 int queue_body_read(struct queue *q, struct queue_body_reader *r,
     struct buf *out, void (*cb)(void *arg, int rc, int err), void *arg);
+/* 1 once every piece has been read (the next queue_body_next() returns
+ * 0), else 0.  Not while a read is in flight. */
+int queue_body_done(const struct queue_body_reader *r);
 /* Closes r (loop thread).  A read in flight must have called back. */
 void queue_body_close(struct queue_body_reader *r);
 /* The body's size in octets. */

@@ -74,33 +74,69 @@ part(const struct queue_body_reader *r, uint32_t s)
 int
 queue_body_next(struct queue_body_reader *r, struct buf *out)
 {
-	while (r->step <= r->body.nchunk + 1) {
+	uint32_t step0 = r->step;
+	uint64_t done0 = r->done, room = QUEUE_CHUNK_SIZE;
+	size_t start = out->len, run_at = 0;
+	struct journal_pos run = { 0, 0, 0 };
+	int e;
+
+	/* Parts are joined up to QUEUE_CHUNK_SIZE (our Received: field and
+	 * a small body make one piece: the relay writes a piece at once,
+	 * and a body in one write is a transaction in one round trip), and
+	 * parts that follow each other in the journal (a body without
+	 * chunks: the Received: field, then the rest) in one read. */
+	while (room > 0 && r->step <= r->body.nchunk + 1) {
 		struct journal_pos p = part(r, r->step);
 		uint64_t left = p.len - r->done;
-		void *dst;
 
 		if (left == 0) {
 			r->step++;
 			r->done = 0;
 			continue;
 		}
-		if (left > QUEUE_CHUNK_SIZE)
-			left = QUEUE_CHUNK_SIZE;
+		if (left > room)
+			left = room;
 		p.off += r->done;
 		p.len = (uint32_t)left;
-		if ((dst = buf_append_space(out, p.len)) == NULL)
-			return -1;
-		if (journal_read(r->q->j, &p, dst) == -1) {
-			int e = errno;
-
-			buf_truncate(out, out->len - p.len);
-			errno = e;
-			return -1;
+		if (buf_append_space(out, p.len) == NULL)
+			goto fail;
+		if (run.len > 0 && run.seg == p.seg &&
+		    run.off + run.len == p.off) {
+			run.len += p.len;
+		} else {
+			if (run.len > 0 &&
+			    journal_read(r->q->j, &run, out->data + run_at) ==
+			        -1)
+				goto fail;
+			run = p;
+			run_at = out->len - p.len;
 		}
 		r->done += left;
-		return 1;
+		room -= left;
 	}
-	return 0;
+	if (run.len > 0 &&
+	    journal_read(r->q->j, &run, out->data + run_at) == -1)
+		goto fail;
+	return out->len > start ? 1 : 0;
+fail:
+	e = errno;
+	buf_truncate(out, start);
+	r->step = step0;
+	r->done = done0;
+	errno = e;
+	return -1;
+}
+
+int
+queue_body_done(const struct queue_body_reader *r)
+{
+	uint32_t s = r->step;
+	uint64_t done = r->done;
+
+	for (; s <= r->body.nchunk + 1; s++, done = 0)
+		if (part(r, s).len > done)
+			return 0;
+	return 1;
 }
 
 static void

@@ -65,8 +65,13 @@
  * many batches (random envid index leaves) be copied back once. */
 #define SQ_AUTOCHECKPOINT 16384
 
+/* Transaction statements, prepared once (sqlite3_exec parses its SQL on
+ * every call). */
+enum { SQ_TX_BEGIN, SQ_TX_COMMIT, SQ_TX_ROLLBACK, SQ_TX_COUNT };
+
 struct sql_conn {
 	sqlite3 *db;
+	sqlite3_stmt *tx[SQ_TX_COUNT];
 	int flags;
 	int dir_synced;
 	char dir[PATH_MAX];
@@ -74,9 +79,19 @@ struct sql_conn {
 	char err[SQL_ERR_MAX];
 };
 
+/* Parameter indexes a statement keeps, by the address of the name
+ * store_sql.c binds (its string literals): sqlite3_bind_parameter_index
+ * compares the name with every parameter's on every bind. */
+#define SQ_PARAMS 24
+
 struct sql_stmt {
 	struct sql_conn *c;
 	sqlite3_stmt *s;
+	size_t nparams;
+	struct {
+		const char *name;
+		int index; /* 0: the statement does not use it */
+	} params[SQ_PARAMS];
 };
 
 static int sq_errx(struct sql_conn *, const char *, ...)
@@ -155,10 +170,29 @@ sq_finalize(struct sql_stmt *s)
 	free(s);
 }
 
+/* The index of parameter name in s (0 if s does not use it). */
+static int
+sq_param(struct sql_stmt *s, const char *name)
+{
+	size_t k;
+	int i;
+
+	for (k = 0; k < s->nparams; k++)
+		if (s->params[k].name == name)
+			return s->params[k].index;
+	i = sqlite3_bind_parameter_index(s->s, name);
+	if (s->nparams < SQ_PARAMS) {
+		s->params[s->nparams].name = name;
+		s->params[s->nparams].index = i;
+		s->nparams++;
+	}
+	return i;
+}
+
 static int
 sq_bind_text(struct sql_stmt *s, const char *name, const char *v)
 {
-	int i = sqlite3_bind_parameter_index(s->s, name), rc;
+	int i = sq_param(s, name), rc;
 
 	if (i == 0)
 		return 0;
@@ -170,7 +204,7 @@ sq_bind_text(struct sql_stmt *s, const char *name, const char *v)
 static int
 sq_bind_int(struct sql_stmt *s, const char *name, int64_t v)
 {
-	int i = sqlite3_bind_parameter_index(s->s, name);
+	int i = sq_param(s, name);
 
 	if (i == 0)
 		return 0;
@@ -233,24 +267,42 @@ sq_changes(struct sql_stmt *s)
 	return (uint64_t)sqlite3_changes(s->c->db);
 }
 
+/* Runs transaction statement which, prepared on first use. */
 static int
-sq_exec(struct sql_conn *c, const char *sql)
+sq_tx(struct sql_conn *c, int which)
 {
-	return sqlite3_exec(c->db, sql, NULL, NULL, NULL) == SQLITE_OK
-	    ? 0
-	    : sq_fail(c);
+	static const char *const sql[SQ_TX_COUNT] = {
+		[SQ_TX_BEGIN] = "BEGIN IMMEDIATE",
+		[SQ_TX_COMMIT] = "COMMIT",
+		[SQ_TX_ROLLBACK] = "ROLLBACK",
+	};
+	int rc;
+
+	if (c->tx[which] == NULL &&
+	    sqlite3_prepare_v3(c->db, sql[which], -1,
+	        SQLITE_PREPARE_PERSISTENT, &c->tx[which], NULL) != SQLITE_OK)
+		return sq_fail(c);
+	rc = sqlite3_step(c->tx[which]);
+	if (rc != SQLITE_DONE) {
+		/* reset() returns the error, and the message stays for
+		 * sqlite3_errmsg() until the next call. */
+		sqlite3_reset(c->tx[which]);
+		return sq_fail(c);
+	}
+	sqlite3_reset(c->tx[which]);
+	return 0;
 }
 
 static int
 sq_begin(struct sql_conn *c)
 {
-	return sq_exec(c, "BEGIN IMMEDIATE");
+	return sq_tx(c, SQ_TX_BEGIN);
 }
 
 static int
 sq_commit(struct sql_conn *c)
 {
-	return sq_exec(c, "COMMIT");
+	return sq_tx(c, SQ_TX_COMMIT);
 }
 
 static int
@@ -260,7 +312,7 @@ sq_rollback(struct sql_conn *c)
 	 * rolled back: nothing left to undo is not an error. */
 	if (sqlite3_get_autocommit(c->db))
 		return 0;
-	return sq_exec(c, "ROLLBACK");
+	return sq_tx(c, SQ_TX_ROLLBACK);
 }
 
 static int
@@ -301,8 +353,12 @@ sq_sync(struct sql_conn *c)
 static void
 sq_close(struct sql_conn *c)
 {
+	int i;
+
 	if (c == NULL)
 		return;
+	for (i = 0; i < SQ_TX_COUNT; i++)
+		sqlite3_finalize(c->tx[i]);
 	sqlite3_close(c->db);
 	free(c);
 }

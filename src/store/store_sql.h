@@ -72,7 +72,8 @@ struct sql_driver {
 	void (*finalize)(struct sql_stmt *);
 	/* Binds parameter name (":qid"); NULL binds SQL NULL.  The string
 	 * is used in place until reset().  A name the statement does not
-	 * use is ignored.  Returns 0 or -1. */
+	 * use is ignored.  name is a string literal: a driver may know it
+	 * again by its address (sql_sqlite.c does).  Returns 0 or -1. */
 	int (*bind_text)(struct sql_stmt *, const char *name, const char *v);
 	int (*bind_int)(struct sql_stmt *, const char *name, int64_t v);
 	/* Runs the statement or fetches its next row: SQL_ROW, SQL_DONE

@@ -3,6 +3,7 @@
  * every offset, corruption, rotation, failed writes.
  */
 #include <errno.h>
+#include <dirent.h>
 #include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
@@ -444,6 +445,158 @@ test_cursor(void **state)
 	free(dir);
 }
 
+/* Counts this process's open descriptors. */
+static int
+open_fds(void)
+{
+	DIR *d = opendir("/proc/self/fd");
+	struct dirent *de;
+	int n = 0;
+
+	assert_non_null(d);
+	while ((de = readdir(d)) != NULL)
+		n += de->d_name[0] != '.';
+	closedir(d);
+	return n - 1; /* opendir's own */
+}
+
+/* A cursor reads many records of one segment from a window, and never
+ * keeps octets past the limit it was given: a record beyond it that
+ * changes before the limit reaches it (a write still going on) is read
+ * as it is then.  A record larger than the window is read whole. */
+static void
+test_cursor_window(void **state)
+{
+	char *dir = tmpdir(), err[256], path[600], rec[40];
+	struct journal *j;
+	struct journal_cursor *c;
+	struct journal_pos pos, bpos;
+	struct iovec iov;
+	const void *p;
+	uint8_t type;
+	uint64_t cut, lim;
+	char *big;
+	int i, n = 0, fd;
+	size_t bigsize = 600 * 1024;
+
+	(void)state;
+	assert_non_null(j = journal_open(dir, 0, err, sizeof(err)));
+	{
+		struct seen s;
+
+		memset(&s, 0, sizeof(s));
+		assert_int_equal(journal_replay(j, collect, &s, &cut), 0);
+	}
+	for (i = 0; i < 1000; i++) {
+		snprintf(rec, sizeof(rec), "record-%04d", i);
+		append_str(j, 1, rec);
+	}
+	lim = journal_end(j);
+	iov.iov_base = "beyond the limit";
+	iov.iov_len = strlen(iov.iov_base);
+	assert_int_equal(journal_append(j, 2, &iov, 1, &bpos), 0);
+	assert_int_equal(journal_sync(j), 0);
+	/* the record past the limit is torn while the cursor reads */
+	snprintf(path, sizeof(path), "%s/seg-%016llx", dir,
+	    (unsigned long long)journal_newest(j));
+	assert_true((fd = open(path, O_RDWR)) >= 0);
+	assert_int_equal(pwrite(fd, "XXXX", 4, (off_t)bpos.off), 4);
+	assert_non_null(c = journal_cursor_new(dir, journal_oldest(j), 0));
+	while (journal_cursor_next(
+	           c, journal_newest(j), lim, &type, &p, &pos) == 1) {
+		snprintf(rec, sizeof(rec), "record-%04d", n++);
+		assert_int_equal(pos.len, strlen(rec));
+		assert_memory_equal(p, rec, pos.len);
+	}
+	assert_int_equal(n, 1000);
+	/* and whole again when the limit reaches it */
+	assert_int_equal(pwrite(fd, "beyo", 4, (off_t)bpos.off), 4);
+	close(fd);
+	assert_int_equal(journal_cursor_next(c, journal_newest(j),
+	                     journal_end(j), &type, &p, &pos),
+	    1);
+	assert_int_equal(type, 2);
+	assert_memory_equal(p, "beyond the limit", 16);
+	/* larger than the window */
+	assert_non_null(big = malloc(bigsize));
+	for (i = 0; i < (int)bigsize; i++)
+		big[i] = (char)('a' + i % 26);
+	iov.iov_base = big;
+	iov.iov_len = bigsize;
+	assert_int_equal(journal_append(j, 3, &iov, 1, &bpos), 0);
+	append_str(j, 4, "after the big one");
+	assert_int_equal(journal_sync(j), 0);
+	assert_int_equal(journal_cursor_next(c, journal_newest(j),
+	                     journal_end(j), &type, &p, &pos),
+	    1);
+	assert_int_equal(type, 3);
+	assert_int_equal(pos.len, bigsize);
+	assert_memory_equal(p, big, bigsize);
+	assert_int_equal(journal_cursor_next(c, journal_newest(j),
+	                     journal_end(j), &type, &p, &pos),
+	    1);
+	assert_int_equal(type, 4);
+	assert_int_equal(journal_cursor_next(c, journal_newest(j),
+	                     journal_end(j), &type, &p, &pos),
+	    0);
+	journal_cursor_free(c);
+	free(big);
+	journal_free(j);
+	rmtree(dir);
+	free(dir);
+}
+
+/* journal_read() keeps a descriptor per segment it read (no open and
+ * close per read), and closes it when the segment is dropped. */
+static void
+test_read_fds(void **state)
+{
+	char *dir = tmpdir(), err[256], out[64];
+	struct journal *j;
+	struct journal_pos pos[3];
+	struct iovec iov;
+	uint64_t cut;
+	int base, i;
+
+	(void)state;
+	assert_non_null(j = journal_open(dir, 128, err, sizeof(err)));
+	{
+		struct seen s;
+
+		memset(&s, 0, sizeof(s));
+		assert_int_equal(journal_replay(j, collect, &s, &cut), 0);
+	}
+	for (i = 0; i < 3; i++) {
+		/* 128-octet segments: one record each */
+		snprintf(out, sizeof(out), "%050d", i);
+		iov.iov_base = out;
+		iov.iov_len = strlen(out);
+		assert_int_equal(journal_append(j, 1, &iov, 1, &pos[i]), 0);
+	}
+	assert_int_equal(journal_sync(j), 0);
+	assert_true(pos[0].seg != pos[1].seg);
+	base = open_fds();
+	for (i = 0; i < 10; i++) {
+		memset(out, 0, sizeof(out));
+		assert_int_equal(journal_read(j, &pos[0], out), 0);
+		assert_memory_equal(out, "000", 3);
+	}
+	assert_int_equal(open_fds(), base + 1);
+	assert_int_equal(journal_read(j, &pos[1], out), 0);
+	assert_int_equal(open_fds(), base + 2);
+	assert_int_equal(journal_drop_oldest(j), 0);
+	assert_int_equal(open_fds(), base + 1);
+	assert_int_equal(journal_read(j, &pos[1], out), 0);
+	assert_int_equal(open_fds(), base + 1);
+	/* a dropped segment cannot be read */
+	assert_int_equal(journal_read(j, &pos[0], out), -1);
+	journal_free(j);
+	/* and the directory and the newest segment's */
+	assert_int_equal(open_fds(), base - 2);
+	rmtree(dir);
+	free(dir);
+}
+
 static void
 test_leftovers_and_bad_headers(void **state)
 {
@@ -675,6 +828,8 @@ main(void)
 		cmocka_unit_test(test_rotation_and_drop),
 		cmocka_unit_test(test_id),
 		cmocka_unit_test(test_cursor),
+		cmocka_unit_test(test_cursor_window),
+		cmocka_unit_test(test_read_fds),
 		cmocka_unit_test(test_leftovers_and_bad_headers),
 		cmocka_unit_test(test_failed_write),
 		cmocka_unit_test(test_readonly),

@@ -47,6 +47,7 @@ struct seen {
 	size_t nevents;
 	int writes;
 	size_t read;
+	size_t reads, biggest; /* read callbacks, the most one had */
 };
 
 static void
@@ -78,8 +79,14 @@ on_read(struct netio_conn *c, void *arg)
 {
 	struct evbuffer *in = netio_conn_input(c);
 
-	((struct seen *)arg)->read += evbuffer_get_length(in);
-	evbuffer_drain(in, evbuffer_get_length(in));
+	struct seen *s = arg;
+	size_t n = evbuffer_get_length(in);
+
+	s->read += n;
+	s->reads++;
+	if (n > s->biggest)
+		s->biggest = n;
+	evbuffer_drain(in, n);
 }
 
 static const struct netio_conn_cb cbs = { on_read, on_write, on_event };
@@ -318,6 +325,44 @@ test_linger(void **state)
 	close(fd);
 	spin(50);
 	assert_int_equal(netio_count(n), 0);
+	netio_free(n);
+}
+
+/* --- reads ------------------------------------------------------------ */
+
+/* What a plaintext client sent at once reaches the reader in one turn,
+ * up to the read limit: libevent alone reads 4096 octets a turn. */
+static void
+test_read_whole(void **state)
+{
+	struct seen s;
+	struct netio *n;
+	int port, fd;
+	char data[40000];
+
+	(void)state;
+	memset(&s, 0, sizeof(s));
+	n = server(&s, 0, 0, 0, &port);
+	fd = client(port, "127.0.0.1");
+	spin(30);
+	assert_int_equal(s.nconns, 1);
+	netio_conn_set_read_max(s.conns[0], 65536);
+	memset(data, 'x', sizeof(data));
+	assert_int_equal(write(fd, data, sizeof(data)), sizeof(data));
+	spin(50);
+	assert_int_equal(s.read, sizeof(data));
+	assert_int_equal(s.reads, 1);
+	assert_int_equal(s.biggest, sizeof(data));
+	/* and no more than the limit at a time */
+	memset(&s.reads, 0, sizeof(s.reads));
+	s.read = s.biggest = 0;
+	netio_conn_set_read_max(s.conns[0], 10000);
+	assert_int_equal(write(fd, data, sizeof(data)), sizeof(data));
+	spin(50);
+	assert_int_equal(s.read, sizeof(data));
+	assert_true(s.biggest < 10000 && s.biggest > 4096);
+	close(fd);
+	spin(30);
 	netio_free(n);
 }
 
@@ -596,6 +641,7 @@ main(void)
 		cmocka_unit_test(test_caps),
 		cmocka_unit_test(test_admit_many),
 		cmocka_unit_test(test_linger),
+		cmocka_unit_test(test_read_whole),
 		cmocka_unit_test(test_handshake_deadline),
 		cmocka_unit_test(test_tls_output_measured),
 		cmocka_unit_test(test_implicit_tls),

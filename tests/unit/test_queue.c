@@ -559,17 +559,28 @@ relocated_one(struct env *e)
 	return st.relocated >= 1;
 }
 
-/* Reads a whole body back (the test may block: no loop to protect). */
+/* Reads a whole body back (the test may block: no loop to protect).
+ * Before every read, queue_body_done() must say whether it is the end. */
 static void
 read_body(struct env *e, const struct queue_msg *m, struct buf *out)
 {
 	struct queue_body_reader *r = queue_body_open(e->q, m);
-	int rc;
+	uint64_t size = queue_body_size(&m->body);
+	size_t was = out->len, pieces = 0;
+	int rc, done;
 
 	assert_non_null(r);
-	while ((rc = queue_body_next(r, out)) == 1)
-		;
+	do {
+		done = queue_body_done(r);
+		rc = queue_body_next(r, out);
+		assert_int_equal(done, rc == 0);
+		pieces += rc == 1;
+	} while (rc == 1);
 	assert_int_equal(rc, 0);
+	/* Every piece is full but the last: a small body is one piece. */
+	assert_int_equal(out->len - was, size);
+	assert_int_equal(
+	    pieces, (size + QUEUE_CHUNK_SIZE - 1) / QUEUE_CHUNK_SIZE);
 	queue_body_close(r);
 }
 

@@ -16,6 +16,7 @@
  * (when short) split at every pair of offsets: the transcript must be the
  * same every time.
  */
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -615,6 +616,252 @@ test_stream(void **state)
 	smtp_line_free(r);
 }
 
+/*
+ * The reader against a model: the DATA reader of RFC 5321 §4.5.2 one
+ * octet at a time, with the statistics of smtp_line.h kept per octet
+ * (the reader counts runs of ordinary octets at once and hands out lines
+ * in runs).  Random messages over an alphabet of the octets that matter
+ * (".", CR, LF, NUL, 8-bit, ":", space, tab), with lines short and near
+ * SMTP_LINE_TEXT_MAX, fed in random pieces: content and statistics must
+ * be the model's.
+ */
+struct model {
+	enum { M_BOL, M_DOT, M_DOT_CR, M_MID, M_CR, M_END } ds;
+	enum { H_BOL, H_BOL_CR, H_NAME, H_VALUE, H_BODY } hs;
+	int prev_cr;
+	size_t linelen;
+	struct smtp_data_info info;
+	struct buf out;
+};
+
+static int
+model_ftext(unsigned char c)
+{
+	return c >= 33 && c <= 126 && c != ':';
+}
+
+static void
+model_octet(struct model *m, unsigned char c)
+{
+	struct smtp_data_info *in = &m->info;
+
+	buf_addc(&m->out, (char)c);
+	in->size++;
+	if (m->prev_cr && c != '\n')
+		in->flags |= SMTP_DATA_F_BARE_CR;
+	if (c == '\n' && m->prev_cr) {
+		in->lines++;
+		if (m->linelen + 1 > SMTP_LINE_TEXT_MAX)
+			in->flags |= SMTP_DATA_F_LONG_LINE;
+		m->linelen = 0;
+	} else {
+		if (c == '\n')
+			in->flags |= SMTP_DATA_F_BARE_LF;
+		else if (c == 0) {
+			in->flags |= SMTP_DATA_F_NUL;
+			in->nul++;
+		} else if (c >= 0x80) {
+			in->flags |= SMTP_DATA_F_8BIT;
+			in->eightbit++;
+		}
+		m->linelen++;
+	}
+	switch (m->hs) {
+	case H_BOL:
+		if (c == ' ' || c == '\t')
+			m->hs = in->header_lines > 0 ? H_VALUE : H_BODY;
+		else if (c == '\r')
+			m->hs = H_BOL_CR;
+		else
+			m->hs = model_ftext(c) ? H_NAME : H_BODY;
+		break;
+	case H_BOL_CR:
+		if (c == '\n')
+			in->header_end = 1;
+		m->hs = H_BODY;
+		break;
+	case H_NAME:
+		if (c == ':')
+			m->hs = H_VALUE;
+		else if (!model_ftext(c))
+			m->hs = H_BODY;
+		break;
+	case H_VALUE:
+		if (c == '\n' && m->prev_cr) {
+			in->header_lines++;
+			m->hs = H_BOL;
+		}
+		break;
+	case H_BODY:
+		break;
+	}
+	m->prev_cr = c == '\r';
+}
+
+/* One input octet; returns 1 at the end of data. */
+static int
+model_input(struct model *m, unsigned char c)
+{
+	for (;;) {
+		switch (m->ds) {
+		case M_BOL:
+			if (c == '.') {
+				m->ds = M_DOT;
+				return 0;
+			}
+			m->ds = M_MID;
+			continue;
+		case M_DOT:
+			if (c == '\r') {
+				m->ds = M_DOT_CR;
+				return 0;
+			}
+			m->ds = M_MID; /* the dot is deleted */
+			continue;
+		case M_DOT_CR:
+			if (c == '\n') {
+				m->ds = M_END;
+				return 1;
+			}
+			model_octet(m, '\r');
+			m->ds = M_MID;
+			continue;
+		case M_CR:
+			if (c == '\n') {
+				model_octet(m, '\n');
+				m->ds = M_BOL;
+				return 0;
+			}
+			m->ds = M_MID;
+			continue;
+		case M_MID:
+			model_octet(m, c);
+			if (c == '\r')
+				m->ds = M_CR;
+			return 0;
+		case M_END:
+			return 1;
+		}
+	}
+}
+
+static uint64_t model_seed = 0x9e3779b97f4a7c15ULL;
+
+static uint32_t
+model_rand(void)
+{
+	model_seed ^= model_seed << 13;
+	model_seed ^= model_seed >> 7;
+	model_seed ^= model_seed << 17;
+	return (uint32_t)(model_seed >> 16);
+}
+
+/* A random message (without the final "." CRLF) into b. */
+static void
+model_message(struct buf *b)
+{
+	static const unsigned char odd[] = { '.', '\r', '\n', 0, 0x80, 0xff,
+		':', ' ', '\t', '.', '\r', '\n' };
+	size_t nlines = model_rand() % 40, i, j, len;
+	int rate = (int)(model_rand() % 4); /* odd octets: none to many */
+
+	for (i = 0; i < nlines; i++) {
+		switch (model_rand() % 8) {
+		case 0:
+			len = 0;
+			break;
+		case 1: /* around the line limit */
+			len = SMTP_LINE_TEXT_MAX - 4 + model_rand() % 8;
+			break;
+		case 2:
+			len = model_rand() % 300;
+			break;
+		default:
+			len = model_rand() % 90;
+		}
+		for (j = 0; j < len; j++) {
+			unsigned char c;
+
+			if (rate > 0 &&
+			    model_rand() % (unsigned)(40 / rate) == 0)
+				c = odd[model_rand() % sizeof(odd)];
+			else if (j == 0 && model_rand() % 6 == 0)
+				c = '.';
+			else if (i < 3 && j == 4)
+				c = ':';
+			else
+				c = (unsigned char)('a' + model_rand() % 26);
+			buf_addc(b, (char)c);
+		}
+		buf_adds(b, "\r\n");
+	}
+}
+
+static void
+test_model(void **state)
+{
+	struct buf msg, out;
+	int round;
+
+	(void)state;
+	buf_init(&msg, 1 << 20);
+	buf_init(&out, 1 << 20);
+	for (round = 0; round < 3000; round++) {
+		struct smtp_line *r = smtp_line_new(0);
+		const struct smtp_data_info *got;
+		struct model m;
+		size_t i, end = 0, at = 0;
+		int done = 0;
+
+		assert_non_null(r);
+		memset(&m, 0, sizeof(m));
+		buf_init(&m.out, 1 << 20);
+		buf_clear(&msg);
+		buf_clear(&out);
+		model_message(&msg);
+		buf_adds(&msg, ".\r\n");
+		for (i = 0; i < msg.len && !done; i++)
+			if (model_input(&m, (unsigned char)msg.data[i])) {
+				done = 1;
+				end = i + 1;
+			}
+		assert_true(done);
+		assert_int_equal(smtp_line_data_begin(r, 0), 0);
+		/* Pieces of 1 to 9000 octets, smaller more often. */
+		for (done = 0; at < end && !done;) {
+			size_t k =
+			    1 + model_rand() % (model_rand() % 2 ? 16 : 9000);
+			int rc;
+
+			if (k > end - at)
+				k = end - at;
+			assert_int_equal(
+			    smtp_line_push(r, msg.data + at, k), 0);
+			at += k;
+			rc = smtp_line_data(r, &out, NULL);
+			assert_true(rc == 0 || rc == 1);
+			done = rc == 1;
+		}
+		assert_true(done);
+		assert_int_equal(at, end);
+		assert_int_equal(smtp_line_pending(r), 0);
+		got = smtp_line_data_info(r);
+		assert_int_equal(out.len, m.out.len);
+		assert_memory_equal(out.data, m.out.data, out.len);
+		assert_int_equal(got->flags, m.info.flags);
+		assert_int_equal(got->size, m.info.size);
+		assert_int_equal(got->lines, m.info.lines);
+		assert_int_equal(got->eightbit, m.info.eightbit);
+		assert_int_equal(got->nul, m.info.nul);
+		assert_int_equal(got->header_lines, m.info.header_lines);
+		assert_int_equal(got->header_end, m.info.header_end);
+		buf_reset(&m.out);
+		smtp_line_free(r);
+	}
+	buf_reset(&msg);
+	buf_reset(&out);
+}
+
 int
 main(void)
 {
@@ -624,6 +871,7 @@ main(void)
 		cmocka_unit_test(test_starttls_pending),
 		cmocka_unit_test(test_api),
 		cmocka_unit_test(test_stream),
+		cmocka_unit_test(test_model),
 	};
 	int fails = 0;
 
