@@ -626,12 +626,6 @@ main(int argc, char *argv[])
 	d.conf = &conf;
 	if ((d.base = event_base_new()) == NULL)
 		fatalx("event_base_new failed");
-	if (foreground) {
-		if ((ev_log = event_new(d.base, -1, 0, on_log_flush, NULL)) ==
-		    NULL)
-			fatalx("event_new failed");
-		log_defer(log_wake_loop, ev_log);
-	}
 	raise_nofile();
 
 	/* Privileged setup: keys, listening sockets, data_dir. */
@@ -757,6 +751,14 @@ main(int argc, char *argv[])
 	if (http != NULL)
 		wire_http_start(&d, http, d.auth);
 
+	/* From the first turn of the loop on (the startup lines are out
+	 * already, as they come). */
+	if (foreground) {
+		if ((ev_log = event_new(d.base, -1, 0, on_log_flush, NULL)) ==
+		    NULL)
+			fatalx("event_new failed");
+		log_defer(log_wake_loop, ev_log);
+	}
 	event_base_dispatch(d.base);
 	/* No more turns of the loop: one write a line again. */
 	log_defer(NULL, NULL);

@@ -279,8 +279,8 @@ sq_tx(struct sql_conn *c, int which)
 	int rc;
 
 	if (c->tx[which] == NULL &&
-	    sqlite3_prepare_v3(c->db, sql[which], -1,
-	        SQLITE_PREPARE_PERSISTENT, &c->tx[which], NULL) != SQLITE_OK)
+	    sqlite3_prepare_v3(c->db, sql[which], -1, SQLITE_PREPARE_PERSISTENT,
+	        &c->tx[which], NULL) != SQLITE_OK)
 		return sq_fail(c);
 	rc = sqlite3_step(c->tx[which]);
 	if (rc != SQLITE_DONE) {

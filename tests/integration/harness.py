@@ -201,12 +201,18 @@ class Msgtrkd:
 
     def start(self):
         self.write_conf()
+        started = self.log().count(" daemon started ")
         self.logf = open(self.log_file, "ab")
         self.proc = subprocess.Popen([MSGTRKD, "-f", "-v", "-c", self.conf_file],
                                      stdout=self.logf, stderr=self.logf)
         if self.smtp_port:
+            # The port answers once it is bound, before the startup ends
+            # (recovery, the store): wait for the line that ends it too.
             try:
                 wait_port(self.smtp_port)
+                wait_for(lambda: self.log().count(" daemon started ") >
+                         started or self.proc.poll() is not None,
+                         what="daemon started")
             except AssertionError:
                 raise AssertionError("msgtrkd did not start:\n" + self.log())
 
