@@ -183,17 +183,6 @@ incomplete:
 	return -1;
 }
 
-static void
-trim(const char **s, size_t *n)
-{
-	while (*n > 0 && (**s == ' ' || **s == '\t')) {
-		(*s)++;
-		(*n)--;
-	}
-	while (*n > 0 && ((*s)[*n - 1] == ' ' || (*s)[*n - 1] == '\t'))
-		(*n)--;
-}
-
 static char *
 dupn(const char *s, size_t n)
 {
@@ -234,10 +223,10 @@ parse_line(const char *s, size_t n, struct pw_entry *e, const char **what)
 	}
 	l = s;
 	ln = (size_t)(colon - s);
-	trim(&l, &ln);
+	file_trim(&l, &ln);
 	h = colon + 1;
 	hn = n - (size_t)(h - s);
-	trim(&h, &hn);
+	file_trim(&h, &hn);
 	if (ln == 0) {
 		*what = "missing login before ':'";
 		return -1;
@@ -268,73 +257,45 @@ auth_passwd_parse(
 {
 	struct auth_passwd_table *t;
 	struct pw_entry e;
-	const char *s, *end, *nl, *what = NULL, *first = NULL;
-	size_t n, line = 0, i;
+	struct file_lines fl;
+	const char *p, *what = NULL, *first = NULL;
+	size_t m, i;
+	int rc;
 
 	if ((t = calloc(1, sizeof(*t))) == NULL)
 		goto nomem;
-	s = text;
-	end = text + len;
-	while (s < end) {
-		const char *p;
-		size_t m;
-
-		line++;
-		nl = memchr(s, '\n', (size_t)(end - s));
-		n = nl != NULL ? (size_t)(nl - s) : (size_t)(end - s);
-		if (n > 0 && s[n - 1] == '\r')
-			n--;
-		if (n > AUTH_PASSWD_LINE_MAX) {
-			what = "line too long";
+	file_lines_init(&fl, text, len, AUTH_PASSWD_LINE_MAX);
+	while ((rc = file_lines_next(&fl, &p, &m, &what)) == 1) {
+		if (t->n == AUTH_PASSWD_ENTRIES_MAX) {
+			what = "too many entries";
 			goto bad;
 		}
-		for (i = 0; i < n; i++) {
-			if (s[i] == '\0') {
-				what = "NUL byte";
-				goto bad;
-			}
-			if (((unsigned char)s[i] < 0x20 && s[i] != '\t') ||
-			    s[i] == 0x7f) {
-				what = "control character";
-				goto bad;
-			}
+		memset(&e, 0, sizeof(e));
+		e.line = fl.line;
+		if (parse_line(p, m, &e, &what) == -1) {
+			entry_clear(&e);
+			if (what == NULL)
+				goto nomem;
+			goto bad;
 		}
-		p = s;
-		m = n;
-		trim(&p, &m);
-		if (m > 0 && p[0] != '#') {
-			if (t->n == AUTH_PASSWD_ENTRIES_MAX) {
-				what = "too many entries";
-				goto bad;
-			}
-			memset(&e, 0, sizeof(e));
-			e.line = line;
-			if (parse_line(p, m, &e, &what) == -1) {
-				entry_clear(&e);
-				if (what == NULL)
-					goto nomem;
-				goto bad;
-			}
-			if (t->n == t->cap) {
-				size_t nc = t->cap ? t->cap * 2 : 16;
-				struct pw_entry *ne =
-				    reallocarray(t->e, nc, sizeof(*ne));
+		if (t->n == t->cap) {
+			size_t nc = t->cap ? t->cap * 2 : 16;
+			struct pw_entry *ne =
+			    reallocarray(t->e, nc, sizeof(*ne));
 
-				if (ne == NULL) {
-					entry_clear(&e);
-					goto nomem;
-				}
-				t->e = ne;
-				t->cap = nc;
+			if (ne == NULL) {
+				entry_clear(&e);
+				goto nomem;
 			}
-			if (first == NULL && e.hash != NULL)
-				first = e.hash;
-			t->e[t->n++] = e;
+			t->e = ne;
+			t->cap = nc;
 		}
-		if (nl == NULL)
-			break;
-		s = nl + 1;
+		if (first == NULL && e.hash != NULL)
+			first = e.hash;
+		t->e[t->n++] = e;
 	}
+	if (rc == -1)
+		goto bad;
 	/* Unknown and locked logins are hashed with the first usable
 	 * hash's setting: the same scheme and cost as a real check. */
 	if (first != NULL)
@@ -359,7 +320,7 @@ auth_passwd_parse(
 	return t;
 
 bad:
-	snprintf(err, errsize, "%s:%zu: %s", file, line, what);
+	snprintf(err, errsize, "%s:%zu: %s", file, fl.line, what);
 	auth_passwd_table_free(t);
 	return NULL;
 nomem:

@@ -115,23 +115,6 @@ entry_cmp(const void *a, const void *b)
 	return x->line < y->line ? -1 : x->line > y->line;
 }
 
-static int
-is_blank(char c)
-{
-	return c == ' ' || c == '\t';
-}
-
-static void
-trim(const char **s, size_t *n)
-{
-	while (*n > 0 && is_blank(**s)) {
-		(*s)++;
-		(*n)--;
-	}
-	while (*n > 0 && is_blank((*s)[*n - 1]))
-		(*n)--;
-}
-
 static char *
 dupn(const char *s, size_t n)
 {
@@ -160,7 +143,7 @@ parse_line(const char *s, size_t n, struct sl_entry *e, const char **what)
 	}
 	p = s;
 	klen = (size_t)(colon - s);
-	trim(&p, &klen);
+	file_trim(&p, &klen);
 	if (klen == 0) {
 		*what = "missing address before ':'";
 		return -1;
@@ -182,7 +165,7 @@ parse_line(const char *s, size_t n, struct sl_entry *e, const char **what)
 
 		comma = memchr(p, ',', rest);
 		llen = comma != NULL ? (size_t)(comma - p) : rest;
-		trim(&l, &llen);
+		file_trim(&l, &llen);
 		if (llen == 0) {
 			*what = e->nlogins == 0 && comma == NULL
 			    ? "no logins after ':'"
@@ -220,71 +203,43 @@ sender_logins_parse(
 {
 	struct sender_logins *t;
 	struct sl_entry e;
-	const char *s, *end, *nl, *what = NULL;
-	size_t n, line = 0, i;
+	struct file_lines fl;
+	const char *p, *what = NULL;
+	size_t m, i;
+	int rc;
 
 	if ((t = calloc(1, sizeof(*t))) == NULL)
 		goto nomem;
-	s = text;
-	end = text + len;
-	while (s < end) {
-		const char *p;
-		size_t m;
-
-		line++;
-		nl = memchr(s, '\n', (size_t)(end - s));
-		n = nl != NULL ? (size_t)(nl - s) : (size_t)(end - s);
-		if (n > 0 && s[n - 1] == '\r')
-			n--;
-		if (n > SENDER_LOGINS_LINE_MAX) {
-			what = "line too long";
+	file_lines_init(&fl, text, len, SENDER_LOGINS_LINE_MAX);
+	while ((rc = file_lines_next(&fl, &p, &m, &what)) == 1) {
+		if (t->n == SENDER_LOGINS_ENTRIES_MAX) {
+			what = "too many entries";
 			goto bad;
 		}
-		for (i = 0; i < n; i++) {
-			if (s[i] == '\0') {
-				what = "NUL byte";
-				goto bad;
-			}
-			if (((unsigned char)s[i] < 0x20 && s[i] != '\t') ||
-			    s[i] == 0x7f) {
-				what = "control character";
-				goto bad;
-			}
+		memset(&e, 0, sizeof(e));
+		e.line = fl.line;
+		if (parse_line(p, m, &e, &what) == -1) {
+			entry_clear(&e);
+			if (what == NULL)
+				goto nomem;
+			goto bad;
 		}
-		p = s;
-		m = n;
-		trim(&p, &m);
-		if (m > 0 && p[0] != '#') {
-			if (t->n == SENDER_LOGINS_ENTRIES_MAX) {
-				what = "too many entries";
-				goto bad;
-			}
-			memset(&e, 0, sizeof(e));
-			e.line = line;
-			if (parse_line(p, m, &e, &what) == -1) {
-				entry_clear(&e);
-				if (what == NULL)
-					goto nomem;
-				goto bad;
-			}
-			if (t->n == t->cap) {
-				size_t nc = t->cap ? t->cap * 2 : 16;
-				struct sl_entry *ne =
-				    reallocarray(t->e, nc, sizeof(*ne));
+		if (t->n == t->cap) {
+			size_t nc = t->cap ? t->cap * 2 : 16;
+			struct sl_entry *ne =
+			    reallocarray(t->e, nc, sizeof(*ne));
 
-				if (ne == NULL) {
-					entry_clear(&e);
-					goto nomem;
-				}
-				t->e = ne;
-				t->cap = nc;
+			if (ne == NULL) {
+				entry_clear(&e);
+				goto nomem;
 			}
-			t->e[t->n++] = e;
+			t->e = ne;
+			t->cap = nc;
 		}
-		if (nl == NULL)
-			break;
-		s = nl + 1;
+		t->e[t->n++] = e;
 	}
+	if (rc == -1)
+		goto bad;
 	if (t->n > 0)
 		qsort(t->e, t->n, sizeof(*t->e), entry_cmp);
 	for (i = 1; i < t->n; i++)
@@ -298,7 +253,7 @@ sender_logins_parse(
 	return t;
 
 bad:
-	snprintf(err, errsize, "%s:%zu: %s", file, line, what);
+	snprintf(err, errsize, "%s:%zu: %s", file, fl.line, what);
 	sender_logins_free(t);
 	return NULL;
 nomem:

@@ -165,3 +165,68 @@ cleanup:
 		close(dfd);
 	return rc;
 }
+
+void
+file_lines_init(struct file_lines *fl, const char *text, size_t len, size_t max)
+{
+	fl->s = text;
+	fl->end = text + len;
+	fl->max = max;
+	fl->line = 0;
+}
+
+static int
+file_blank(char c)
+{
+	return c == ' ' || c == '\t';
+}
+
+void
+file_trim(const char **s, size_t *n)
+{
+	while (*n > 0 && file_blank(**s)) {
+		(*s)++;
+		(*n)--;
+	}
+	while (*n > 0 && file_blank((*s)[*n - 1]))
+		(*n)--;
+}
+
+int
+file_lines_next(
+    struct file_lines *fl, const char **p, size_t *n, const char **what)
+{
+	while (fl->s < fl->end) {
+		const char *s = fl->s, *nl;
+		size_t len, i;
+
+		fl->line++;
+		nl = memchr(s, '\n', (size_t)(fl->end - s));
+		len = nl != NULL ? (size_t)(nl - s) : (size_t)(fl->end - s);
+		fl->s = nl != NULL ? nl + 1 : fl->end;
+		if (len > 0 && s[len - 1] == '\r')
+			len--;
+		if (len > fl->max) {
+			*what = "line too long";
+			return -1;
+		}
+		for (i = 0; i < len; i++) {
+			if (s[i] == '\0') {
+				*what = "NUL byte";
+				return -1;
+			}
+			if (((unsigned char)s[i] < 0x20 && s[i] != '\t') ||
+			    s[i] == 0x7f) {
+				*what = "control character";
+				return -1;
+			}
+		}
+		file_trim(&s, &len);
+		if (len > 0 && s[0] != '#') {
+			*p = s;
+			*n = len;
+			return 1;
+		}
+	}
+	return 0;
+}

@@ -35,4 +35,29 @@ int file_lock(const char *path, char *err, size_t errsize);
 int file_replace(
     const char *path, const void *p, size_t n, char *err, size_t errsize);
 
+/*
+ * A table file's text, line by line (aliases, local_recipients,
+ * sender_logins, the passwd: file).  Lines end in LF or CRLF.  A line
+ * longer than max octets, or holding a NUL or a control character other
+ * than TAB (DEL included), is refused; blank lines and comments (first
+ * non-blank '#') are skipped; a line returned is trimmed of blanks.
+ */
+struct file_lines {
+	const char *s, *end;
+	size_t max;
+	size_t line; /* the number of the line last looked at (from 1) */
+};
+
+void file_lines_init(
+    struct file_lines *fl, const char *text, size_t len, size_t max);
+
+/* 1: [*p, *p + *n) is the next entry, on line fl->line; 0: no more; -1:
+ * line fl->line is refused, *what says why ("line too long", "NUL byte",
+ * "control character"). */
+int file_lines_next(
+    struct file_lines *fl, const char **p, size_t *n, const char **what);
+
+/* Trims blanks (SP and TAB) off both ends of [*s, *s + *n). */
+void file_trim(const char **s, size_t *n);
+
 #endif /* MSGTRK_FILE_H */

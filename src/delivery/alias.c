@@ -119,24 +119,6 @@ alias_cmp(const void *a, const void *b)
 	return x->line < y->line ? -1 : x->line > y->line;
 }
 
-static int
-is_blank(char c)
-{
-	return c == ' ' || c == '\t';
-}
-
-/* Trims blanks off both ends of [*s, *s + *n). */
-static void
-trim(const char **s, size_t *n)
-{
-	while (*n > 0 && is_blank(**s)) {
-		(*s)++;
-		(*n)--;
-	}
-	while (*n > 0 && is_blank((*s)[*n - 1]))
-		(*n)--;
-}
-
 static char *
 dupn(const char *s, size_t n)
 {
@@ -175,7 +157,7 @@ alias_line(enum alias_kind kind, const char *s, size_t n, struct alias_entry *e,
 	}
 	p = s;
 	klen = (size_t)(colon - s);
-	trim(&p, &klen);
+	file_trim(&p, &klen);
 	if (klen == 0) {
 		*what = "missing alias before ':'";
 		return -1;
@@ -196,7 +178,7 @@ alias_line(enum alias_kind kind, const char *s, size_t n, struct alias_entry *e,
 
 		comma = memchr(p, ',', rest);
 		tlen = comma != NULL ? (size_t)(comma - p) : rest;
-		trim(&t, &tlen);
+		file_trim(&t, &tlen);
 		if (tlen == 0) {
 			*what = e->ntargets == 0 && comma == NULL
 			    ? "no targets after ':'"
@@ -228,71 +210,44 @@ alias_parse(enum alias_kind kind, const char *file, const char *text,
 {
 	struct alias_table *t;
 	struct alias_entry e;
-	const char *s, *end, *nl, *what = NULL;
-	size_t n, line = 0, i, j, k;
+	struct file_lines fl;
+	const char *p, *what = NULL;
+	size_t m, i, j, k;
+	int rc;
 
 	if ((t = calloc(1, sizeof(*t))) == NULL)
 		goto nomem;
 	t->kind = kind;
-	s = text;
-	end = text + len;
-	while (s < end) {
-		line++;
-		nl = memchr(s, '\n', (size_t)(end - s));
-		n = nl != NULL ? (size_t)(nl - s) : (size_t)(end - s);
-		if (n > 0 && s[n - 1] == '\r')
-			n--;
-		if (n > ALIAS_LINE_MAX) {
-			what = "line too long";
+	file_lines_init(&fl, text, len, ALIAS_LINE_MAX);
+	while ((rc = file_lines_next(&fl, &p, &m, &what)) == 1) {
+		if (t->n == ALIAS_ENTRIES_MAX) {
+			what = "too many entries";
 			goto bad;
 		}
-		for (i = 0; i < n; i++) {
-			if (s[i] == '\0') {
-				what = "NUL byte";
-				goto bad;
-			}
-			if ((unsigned char)s[i] < 0x20 && s[i] != '\t') {
-				what = "control character";
-				goto bad;
-			}
+		memset(&e, 0, sizeof(e));
+		e.line = fl.line;
+		if (alias_line(kind, p, m, &e, &what) == -1) {
+			alias_entry_clear(&e);
+			if (what == NULL)
+				goto nomem;
+			goto bad;
 		}
-		{
-			const char *p = s;
-			size_t m = n;
+		if (t->n == t->cap) {
+			size_t nc = t->cap ? t->cap * 2 : 16;
+			struct alias_entry *ne =
+			    reallocarray(t->e, nc, sizeof(*ne));
 
-			trim(&p, &m);
-			if (m > 0 && p[0] != '#') {
-				if (t->n == ALIAS_ENTRIES_MAX) {
-					what = "too many entries";
-					goto bad;
-				}
-				memset(&e, 0, sizeof(e));
-				e.line = line;
-				if (alias_line(kind, p, m, &e, &what) == -1) {
-					alias_entry_clear(&e);
-					if (what == NULL)
-						goto nomem;
-					goto bad;
-				}
-				if (t->n == t->cap) {
-					size_t nc = t->cap ? t->cap * 2 : 16;
-					struct alias_entry *ne =
-					    reallocarray(t->e, nc, sizeof(*ne));
-
-					if (ne == NULL) {
-						alias_entry_clear(&e);
-						goto nomem;
-					}
-					t->e = ne;
-					t->cap = nc;
-				}
-				t->e[t->n++] = e;
+			if (ne == NULL) {
+				alias_entry_clear(&e);
+				goto nomem;
 			}
+			t->e = ne;
+			t->cap = nc;
 		}
-		if (nl == NULL)
-			break;
-		s = nl + 1;
+		t->e[t->n++] = e;
 	}
+	if (rc == -1)
+		goto bad;
 	if (t->n > 0)
 		qsort(t->e, t->n, sizeof(*t->e), alias_cmp);
 	/* Duplicates: an error for aliases (reported at the later line),
@@ -319,7 +274,7 @@ alias_parse(enum alias_kind kind, const char *file, const char *text,
 	return t;
 
 bad:
-	snprintf(err, errsize, "%s:%zu: %s", file, line, what);
+	snprintf(err, errsize, "%s:%zu: %s", file, fl.line, what);
 	alias_free(t);
 	return NULL;
 nomem:
