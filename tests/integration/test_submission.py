@@ -553,7 +553,9 @@ def msmtp_two_hops_tracked(c):
     (its log says mtrk=yes, its store has the same certifier), which
     delivers it; the secret kept in hop1's store lets msgtrk track follow
     it to delivered across both hops; another login's list is empty."""
-    dns, pki, hop1, hop2, mtqp = two_hops(c)
+    http = free_port()
+    dns, pki, hop1, hop2, mtqp = two_hops(
+        c, http_listen="127.0.0.1:%d" % http)
     pw = USERS["alice@example.test"][0]
     envids = []
     for port, st in ((hop1.sub, True), (hop1.subs, False)):
@@ -632,6 +634,17 @@ def msmtp_two_hops_tracked(c):
                         rows[0]["secret"], rows[0]["envid"]],
                        capture_output=True, timeout=WAIT)
     print("--- msgtrk track:\n" + p.stdout.decode(), flush=True)
+    # alice's own list over HTTP: both messages, newest first, each
+    # recipient where hop1 sent it (its secret not shown here).
+    st, raw = http_get(http, "/api/v1/sent", basic("alice@example.test"))
+    mine = json.loads(raw)
+    assert st == 200 and [m["envid"] for m in mine] == envids[::-1], raw
+    assert all(m["recipients"][0]["final_action"] == "transferred"
+               for m in mine), raw
+    for m in mine:
+        m["secret"] = "(%d characters)" % len(m["secret"])
+    print("--- GET /api/v1/sent (alice, HTTP Basic):\n" +
+          json.dumps(mine, indent=1), flush=True)
     body = open(maildir_one(hop2, "rcpt")).read()
     assert "with ESMTPSA" in body and "Message-ID: <" in body, body
     assert "alice@example.test\n\tby" not in body
