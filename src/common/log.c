@@ -3,9 +3,9 @@
  *
  * In the foreground each event is one line on stderr, prefixed with a UTC
  * timestamp, written with a single write(2) so that lines from several
- * threads never interleave; a thread that asked for it (log_defer(): the
- * event loop's) keeps its lines and writes those of one turn of its loop
- * with one write(2).  Otherwise it goes to syslog, facility mail.
+ * threads never interleave, and before the caller goes on (a test or an
+ * operator that sees an effect finds its line written).  Otherwise it goes
+ * to syslog, facility mail.
  * Every function keeps errno as it found it, so a caller may log and then
  * still look at errno.
  */
@@ -26,18 +26,9 @@
 #define LOG_STAMP_MAX 32
 #define LOG_ERRSTR_MAX 128
 
-/* Lines a deferring thread keeps before it must write them. */
-#define LOG_DEFER_MAX (64 * 1024)
-
 static const char *log_ident = "msgtrk";
 static int log_foreground = 1; /* before log_init(): stderr */
 static int log_verbose;
-
-/* log_defer(): the calling thread's kept lines. */
-static __thread char *log_kept;
-static __thread size_t log_kept_len;
-static __thread void (*log_wake)(void *);
-static __thread void *log_wake_arg;
 
 /* The timestamp's seconds part, made once a second per thread. */
 static __thread time_t log_stamp_sec = -1;
@@ -95,32 +86,6 @@ log_write(const char *p, size_t n)
 		p += w;
 		n -= (size_t)w;
 	}
-}
-
-void
-log_flush(void)
-{
-	int saved = errno;
-
-	if (log_kept_len > 0)
-		log_write(log_kept, log_kept_len);
-	log_kept_len = 0;
-	errno = saved;
-}
-
-void
-log_defer(void (*wake)(void *), void *arg)
-{
-	log_flush();
-	if (wake != NULL && log_kept == NULL &&
-	    (log_kept = malloc(LOG_DEFER_MAX)) == NULL)
-		wake = NULL; /* one write a line, as before */
-	if (wake == NULL) {
-		free(log_kept);
-		log_kept = NULL;
-	}
-	log_wake = wake;
-	log_wake_arg = arg;
 }
 
 /* Puts "YYYY-MM-DDTHH:MM:SS.mmmZ " at line; returns its length. */
@@ -198,18 +163,7 @@ log_vlog(int pri, int err, const char *fmt, va_list ap)
 			line[i] = '?';
 	if (log_foreground) {
 		line[o++] = '\n';
-		if (log_wake == NULL || pri == LOG_CRIT) {
-			/* The kept lines first: a fatal error comes last. */
-			log_flush();
-			log_write(line, o);
-		} else {
-			if (log_kept_len + o > LOG_DEFER_MAX)
-				log_flush();
-			memcpy(log_kept + log_kept_len, line, o);
-			if (log_kept_len == 0)
-				log_wake(log_wake_arg);
-			log_kept_len += o;
-		}
+		log_write(line, o);
 	} else {
 		line[o] = '\0';
 		syslog(pri, "%s", line);

@@ -16,17 +16,6 @@ void log_init(const char *ident, int foreground, int verbose);
 /* Reopens the log destination (SIGHUP). */
 void log_reopen(void);
 
-/* In the foreground, lines logged by the calling thread are kept and
- * written together by log_flush() (one write for many lines instead of
- * one each); wake(arg) is called when a line is kept and none was, so
- * that the caller runs log_flush() soon (msgtrkd: at the end of the event
- * loop's turn).  A fatal error writes what was kept first.  wake NULL
- * writes what was kept and goes back to one write a line.  The buffer
- * is the thread's own; other threads are not affected. */
-void log_defer(void (*wake)(void *arg), void *arg);
-/* Writes the calling thread's kept lines (log_defer). */
-void log_flush(void);
-
 void log_warn(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void log_warnx(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void log_info(const char *fmt, ...) __attribute__((format(printf, 1, 2)));

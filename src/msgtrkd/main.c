@@ -88,7 +88,6 @@ static struct control_server *control;
 /* The HTTP server (src/http); its logins use d.auth. */
 static struct http_server *http;
 static struct event *ev_purge;
-static struct event *ev_log; /* log_defer()'s flush */
 static struct event *ev_shutdown_tick;
 static time_t shutdown_started;
 static size_t purged;
@@ -188,24 +187,6 @@ raise_nofile(void)
 static void config_fatal(const char *fmt, ...)
     __attribute__((format(printf, 1, 2), noreturn));
 
-/* The loop thread's log lines of one turn of the loop go out with one
- * write (log_defer): this event, made active by the first line kept,
- * runs after the turn's callbacks. */
-static void
-on_log_flush(evutil_socket_t fd, short ev, void *arg)
-{
-	(void)fd;
-	(void)ev;
-	(void)arg;
-	log_flush();
-}
-
-static void
-log_wake_loop(void *arg)
-{
-	event_active(arg, EV_TIMEOUT, 0);
-}
-
 static void
 config_fatal(const char *fmt, ...)
 {
@@ -216,7 +197,6 @@ config_fatal(const char *fmt, ...)
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
 	log_warnx("fatal: %s", msg);
-	log_flush();
 	if (!log_on_stderr)
 		fprintf(stderr, "msgtrkd: %s\n", msg);
 	exit(EXIT_CONFIG);
@@ -751,17 +731,7 @@ main(int argc, char *argv[])
 	if (http != NULL)
 		wire_http_start(&d, http, d.auth);
 
-	/* From the first turn of the loop on (the startup lines are out
-	 * already, as they come). */
-	if (foreground) {
-		if ((ev_log = event_new(d.base, -1, 0, on_log_flush, NULL)) ==
-		    NULL)
-			fatalx("event_new failed");
-		log_defer(log_wake_loop, ev_log);
-	}
 	event_base_dispatch(d.base);
-	/* No more turns of the loop: one write a line again. */
-	log_defer(NULL, NULL);
 
 	/* Stopped: everything accepted is in the journal; finish writing
 	 * what was in flight, then close. */
@@ -788,8 +758,6 @@ main(int argc, char *argv[])
 	store_reader_free(d.reader);
 	SSL_CTX_free(d.tls_server);
 	SSL_CTX_free(d.tls_client);
-	if (ev_log != NULL)
-		event_free(ev_log);
 	event_base_free(d.base);
 	log_info("- daemon stopped");
 	conf_free(&conf);

@@ -346,12 +346,6 @@ test_escape_zero(void **state)
 	assert_null(log_escape(NULL, 10, "abc", 3));
 }
 
-static void
-count_wake(void *arg)
-{
-	(*(int *)arg)++;
-}
-
 /* The seconds since the epoch of a line's stamp. */
 static time_t
 stamp_time(const char *s)
@@ -363,98 +357,34 @@ stamp_time(const char *s)
 	return timegm(&tm);
 }
 
-/* log_defer(): the lines are kept (wake called once, for the first) and
- * written by log_flush() in order; log_defer(NULL) writes what is kept;
- * the stamp follows the clock across a second. */
+/* The stamp's seconds, formatted once a second, follow the clock. */
 static void
-test_defer(void **state)
+test_stamp_seconds(void **state)
 {
 	char *got;
 	size_t n;
-	int wakes = 0;
 	time_t t0, t1, t2;
 
 	(void)state;
 	log_init("test_log", 1, 0);
-	cap_start();
-	log_defer(count_wake, &wakes);
 	t0 = time(NULL);
-	log_info("one");
-	log_warnx("two");
-	errno = ENOENT;
-	log_warn("three");
-	assert_int_equal(errno, ENOENT);
-	assert_int_equal(wakes, 1);
-	got = cap_end(&n);
-	assert_int_equal(n, 0);
-	free(got);
 	cap_start();
-	log_flush();
+	log_info("one");
 	got = cap_end(&n);
-	assert_int_equal(n, 3 * STAMP_LEN + 4 + 4 + 33);
+	assert_int_equal(n, STAMP_LEN + 4);
 	assert_stamp(got);
-	assert_memory_equal(got + STAMP_LEN, "one\n", 4);
-	assert_memory_equal(got + 2 * STAMP_LEN + 4, "two\n", 4);
-	assert_memory_equal(
-	    got + 3 * STAMP_LEN + 8, "three: No such file or directory\n", 33);
 	t1 = stamp_time(got);
 	assert_true(t1 >= t0 && t1 <= time(NULL));
 	free(got);
-	/* a new second: a new stamp */
 	while (time(NULL) == t1)
 		nanosleep(&(struct timespec){ 0, 10 * 1000 * 1000 }, NULL);
 	cap_start();
-	log_info("four");
-	assert_int_equal(wakes, 2);
-	log_defer(NULL, NULL);
-	log_info("five");
-	assert_int_equal(wakes, 2);
+	log_info("two");
 	got = cap_end(&n);
-	assert_int_equal(n, 2 * STAMP_LEN + 10);
-	assert_memory_equal(got + STAMP_LEN, "four\n", 5);
-	assert_memory_equal(got + 2 * STAMP_LEN + 5, "five\n", 5);
+	assert_int_equal(n, STAMP_LEN + 4);
+	assert_memory_equal(got + STAMP_LEN, "two\n", 4);
 	t2 = stamp_time(got);
 	assert_true(t2 > t1 && t2 <= time(NULL));
-	free(got);
-}
-
-/* A fatal error writes the kept lines first. */
-static void
-test_defer_fatal(void **state)
-{
-	char *got;
-	size_t n;
-	pid_t pid;
-	int status = 0, wakes = 0, i;
-
-	(void)state;
-	cap_start();
-	pid = fork();
-	if (pid == -1) {
-		got = cap_end(&n);
-		free(got);
-		fail_msg("fork: %s", strerror(errno));
-	}
-	if (pid == 0) {
-		log_init("test_log", 1, 0);
-		log_defer(count_wake, &wakes);
-		log_info("kept");
-		fatalx("gone");
-	}
-	for (i = 0; i < 1000; i++) {
-		if (waitpid(pid, &status, WNOHANG) == pid)
-			break;
-		nanosleep(&(struct timespec){ 0, 10 * 1000 * 1000 }, NULL);
-	}
-	if (i == 1000) {
-		kill(pid, SIGKILL);
-		waitpid(pid, &status, 0);
-	}
-	got = cap_end(&n);
-	assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 1);
-	assert_int_equal(n, 2 * STAMP_LEN + 5 + 12);
-	assert_memory_equal(got + STAMP_LEN, "kept\n", 5);
-	assert_memory_equal(got + 2 * STAMP_LEN + 5, "fatal: gone\n", 12);
 	free(got);
 }
 
@@ -465,8 +395,7 @@ main(void)
 		cmocka_unit_test(test_long),
 		cmocka_unit_test(test_syslog),
 		cmocka_unit_test(test_escape_zero),
-		cmocka_unit_test(test_defer),
-		cmocka_unit_test(test_defer_fatal),
+		cmocka_unit_test(test_stamp_seconds),
 	};
 	int failed = 0, fd;
 
