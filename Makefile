@@ -8,7 +8,7 @@
 #   make fuzz     run each libFuzzer target for FUZZ_SECONDS (default 60)
 #   make soak     20 kill -9 crash rounds and make fuzz-long (10 min a target)
 #   make bench    msgtrkd against Postfix side by side; rewrites
-#                 bench/RESULTS.md (about 35 minutes, an estimate: 5 SMTP
+#                 bench/RESULTS.md (23 minutes on 2 cores: 5 SMTP
 #                 workloads x 1/10/50 sessions x 3 rounds, MTQP, memory;
 #                 not part of make test)
 #   make format   reformat the sources with .clang-format
