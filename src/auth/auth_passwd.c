@@ -183,18 +183,6 @@ incomplete:
 	return -1;
 }
 
-static char *
-dupn(const char *s, size_t n)
-{
-	char *p;
-
-	if ((p = malloc(n + 1)) == NULL)
-		return NULL;
-	memcpy(p, s, n);
-	p[n] = '\0';
-	return p;
-}
-
 static int
 entry_cmp(const void *a, const void *b)
 {
@@ -240,7 +228,8 @@ parse_line(const char *s, size_t n, struct pw_entry *e, const char **what)
 		return -1;
 	}
 	if ((e->key = strdup(key)) == NULL ||
-	    (e->login = dupn(l, ln)) == NULL || (e->hash = dupn(h, hn)) == NULL)
+	    (e->login = strndup(l, ln)) == NULL ||
+	    (e->hash = strndup(h, hn)) == NULL)
 		return -1;
 	if ((r = hash_check(e->hash, what)) == -1)
 		return -1;

@@ -115,18 +115,6 @@ entry_cmp(const void *a, const void *b)
 	return x->line < y->line ? -1 : x->line > y->line;
 }
 
-static char *
-dupn(const char *s, size_t n)
-{
-	char *p;
-
-	if ((p = malloc(n + 1)) == NULL)
-		return NULL;
-	memcpy(p, s, n);
-	p[n] = '\0';
-	return p;
-}
-
 /* One non-comment line into e.  Returns 0, or -1 with what set (NULL: out
  * of memory). */
 static int
@@ -186,7 +174,7 @@ parse_line(const char *s, size_t n, struct sl_entry *e, const char **what)
 				*what = "login listed twice";
 				return -1;
 			}
-		if ((e->logins[e->nlogins] = dupn(l, llen)) == NULL)
+		if ((e->logins[e->nlogins] = strndup(l, llen)) == NULL)
 			return -1;
 		e->nlogins++;
 		if (comma == NULL)

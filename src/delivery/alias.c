@@ -119,18 +119,6 @@ alias_cmp(const void *a, const void *b)
 	return x->line < y->line ? -1 : x->line > y->line;
 }
 
-static char *
-dupn(const char *s, size_t n)
-{
-	char *p;
-
-	if ((p = malloc(n + 1)) == NULL)
-		return NULL;
-	memcpy(p, s, n);
-	p[n] = '\0';
-	return p;
-}
-
 /* Parses one non-comment line into e.  Returns 0, or -1 with what set
  * (NULL: out of memory). */
 static int
@@ -146,7 +134,7 @@ alias_line(enum alias_kind kind, const char *s, size_t n, struct alias_entry *e,
 			*what = "invalid address";
 			return -1;
 		}
-		if ((e->key = dupn(s, n)) == NULL)
+		if ((e->key = strndup(s, n)) == NULL)
 			return -1;
 		str_lower(e->key);
 		return 0;
@@ -166,7 +154,7 @@ alias_line(enum alias_kind kind, const char *s, size_t n, struct alias_entry *e,
 		*what = "invalid alias address";
 		return -1;
 	}
-	if ((e->key = dupn(p, klen)) == NULL)
+	if ((e->key = strndup(p, klen)) == NULL)
 		return -1;
 	str_lower(e->key);
 	p = colon + 1;
@@ -193,7 +181,7 @@ alias_line(enum alias_kind kind, const char *s, size_t n, struct alias_entry *e,
 			*what = "too many targets";
 			return -1;
 		}
-		if ((e->targets[e->ntargets] = dupn(t, tlen)) == NULL)
+		if ((e->targets[e->ntargets] = strndup(t, tlen)) == NULL)
 			return -1;
 		e->ntargets++;
 		if (comma == NULL)

@@ -22,7 +22,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 #include <time.h>
 
 #include <event2/http.h>
@@ -678,7 +677,7 @@ on_sent(void *arg, int rc, struct store_msg *msgs, size_t n, const char *err)
 			const char *a = sr->orcpt != NULL ? sr->orcpt : "";
 
 			/* "rfc822;a@b.test": the address as it was sent. */
-			if (strncasecmp(a, "rfc822;", 7) == 0)
+			if (str_casestarts(a, strlen(a), "rfc822;"))
 				a += 7;
 			rc_all[nr].address = a;
 			rc_all[nr].final_action = store_action_name(sr->action);
