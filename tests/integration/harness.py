@@ -30,11 +30,21 @@ MSGTRK = os.path.join(BUILD, "msgtrk")
 WAIT = 20.0  # seconds: the bound on every wait for a process or a state
 
 
+_handed_out = set()
+
+
 def free_port():
-    """A TCP port on 127.0.0.1 that was free a moment ago."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+    """A TCP port on 127.0.0.1 that was free a moment ago, and never one
+    this process handed out before (the kernel may give the same free
+    port twice, and a test that asks for two gets one: both in one
+    configuration, msgtrkd refuses it)."""
+    while True:
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+            s.bind(("127.0.0.1", 0))
+            port = s.getsockname()[1]
+        if port not in _handed_out:
+            _handed_out.add(port)
+            return port
 
 
 def free_udp_port():
